@@ -1,0 +1,185 @@
+"""Synthetic scenes with exact ground-truth boxes: sample data now, SSD training data later.
+
+A scene is a textured background with 1..``max_objects`` objects of
+:data:`CLASSES`, each drawn at a random scale, rotation and colour, with a solid
+or striped fill; later objects may partly hide earlier ones. Boxes are the
+tight axis-aligned extent of each object's drawn outline, clipped to the image,
+normalised to 0..1 (VOC convention: occluded parts still count).
+
+Deterministic: the same ``seed`` and index always give the same scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    """Knobs of the scene generator."""
+
+    height: int = 240  # output image height in pixels
+    width: int = 320  # output image width in pixels
+    min_objects: int = 1  # objects per scene, inclusive range
+    max_objects: int = 4
+    min_scale: float = 0.12  # object size as a fraction of the shorter image side
+    max_scale: float = 0.45
+    # An object hidden more than this fraction by later ones is redrawn elsewhere,
+    # so every labelled object stays recognisable.
+    max_occlusion: float = 0.5
+    classes: tuple[str, ...] = field(default=CLASSES)
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One labelled object: class name and its box normalised to 0..1."""
+
+    label: str
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {
+            "label": self.label,
+            "x_min": self.x_min,
+            "y_min": self.y_min,
+            "x_max": self.x_max,
+            "y_max": self.y_max,
+        }
+
+
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """Independent stream per (seed, index), so scenes can be made in any order."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+
+
+def render_scene(
+    rng: np.random.Generator, config: SceneConfig = SceneConfig()
+) -> tuple[np.ndarray, list[SceneObject]]:
+    """One scene: (H, W, 3) uint8 RGB pixels and its objects."""
+    import cv2
+
+    h, w = config.height, config.width
+    image = _background(rng, h, w)
+    masks: list[np.ndarray] = []
+    objects: list[tuple[str, np.ndarray]] = []
+    n = int(rng.integers(config.min_objects, config.max_objects + 1))
+    for _ in range(n):
+        label = config.classes[int(rng.integers(len(config.classes)))]
+        outline = _outline(rng, label, h, w, config)
+        mask = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(mask, [outline.astype(np.int32)], 1)
+        if mask.sum() < 16:
+            continue
+        # Refuse an object that would hide too much of one already placed.
+        if any(_hidden_fraction(prev, mask) > config.max_occlusion for prev in masks):
+            continue
+        _paint(rng, image, mask)
+        for i, prev in enumerate(masks):
+            masks[i] = prev & (1 - mask)
+        masks.append(mask)
+        objects.append((label, outline))
+    labelled = []
+    for (label, outline), _mask in zip(objects, masks, strict=True):
+        xs = np.clip(outline[:, 0], 0, w - 1)
+        ys = np.clip(outline[:, 1], 0, h - 1)
+        labelled.append(
+            SceneObject(
+                label,
+                round(float(xs.min()) / w, 5),
+                round(float(ys.min()) / h, 5),
+                round(float(xs.max() + 1) / w, 5),
+                round(float(ys.max() + 1) / h, 5),
+            )
+        )
+    return image, labelled
+
+
+def _hidden_fraction(prev_visible: np.ndarray, new_mask: np.ndarray) -> float:
+    area = prev_visible.sum()
+    return float((prev_visible & new_mask).sum()) / float(area) if area else 1.0
+
+
+def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Gradient, noise, stripes or checker: textures an SSD must learn to ignore."""
+    import cv2
+
+    kind = int(rng.integers(4))
+    c0 = rng.integers(0, 256, 3).astype(np.float32)
+    c1 = rng.integers(0, 256, 3).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    if kind == 0:
+        angle = rng.uniform(0, np.pi)
+        t = (np.cos(angle) * xx / w + np.sin(angle) * yy / h + 1.0) / 2.0
+    elif kind == 1:
+        small = rng.random((max(2, h // 16), max(2, w // 16))).astype(np.float32)
+        t = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+    elif kind == 2:
+        period = rng.uniform(8, 40)
+        t = (np.sin((xx * np.cos(rng.uniform(0, np.pi)) + yy) / period) + 1) / 2
+    else:
+        cell = int(rng.integers(12, 48))
+        t = (((xx // cell) + (yy // cell)) % 2).astype(np.float32) * 0.6 + 0.2
+    image = c0 * (1 - t[..., None]) + c1 * t[..., None]
+    image += rng.normal(0, 6, image.shape).astype(np.float32)
+    return image.clip(0, 255).astype(np.uint8)
+
+
+def _outline(
+    rng: np.random.Generator, label: str, h: int, w: int, config: SceneConfig
+) -> np.ndarray:
+    """Polygon (N, 2) float32 in pixels for an object of class ``label``."""
+    size = rng.uniform(config.min_scale, config.max_scale) * min(h, w)
+    cx = rng.uniform(0.1, 0.9) * w
+    cy = rng.uniform(0.1, 0.9) * h
+    r = size / 2
+    if label == "circle":
+        aspect = rng.uniform(0.8, 1.25)
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        pts = np.stack([np.cos(t) * r * aspect, np.sin(t) * r], axis=1)
+    elif label == "square":
+        aspect = rng.uniform(0.75, 1.33)
+        pts = np.array([[-r * aspect, -r], [r * aspect, -r], [r * aspect, r], [-r * aspect, r]])
+    elif label == "triangle":
+        t = np.array([-np.pi / 2, np.pi / 6, 5 * np.pi / 6])
+        pts = np.stack([np.cos(t) * r, np.sin(t) * r], axis=1)
+    elif label == "star":
+        t = np.linspace(-np.pi / 2, 3 * np.pi / 2, 10, endpoint=False)
+        radii = np.where(np.arange(10) % 2 == 0, r, r * 0.42)
+        pts = np.stack([np.cos(t) * radii, np.sin(t) * radii], axis=1)
+    elif label == "cross":
+        a, b = r, r * 0.33
+        pts = np.array(
+            [[-b, -a], [b, -a], [b, -b], [a, -b], [a, b], [b, b], [b, a], [-b, a], [-b, b],
+             [-a, b], [-a, -b], [-b, -b]]
+        )  # fmt: skip
+    else:
+        raise ValueError(f"unknown class {label!r}; known: {', '.join(CLASSES)}")
+    theta = rng.uniform(-np.pi / 4, np.pi / 4)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    return (pts @ rot.T + [cx, cy]).astype(np.float32)
+
+
+def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) -> None:
+    """Fill ``mask`` with a solid colour or two-colour stripes, plus an outline."""
+    import cv2
+
+    colour = rng.integers(0, 256, 3)
+    if rng.random() < 0.3:
+        other = rng.integers(0, 256, 3)
+        yy, xx = np.nonzero(mask)
+        period = int(rng.integers(4, 12))
+        stripes = ((xx + yy) // period) % 2 == 0
+        image[yy[stripes], xx[stripes]] = colour
+        image[yy[~stripes], xx[~stripes]] = other
+    else:
+        image[mask.astype(bool)] = colour
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    edge = tuple(int(c) for c in (255 - colour))
+    cv2.drawContours(image, contours, -1, edge, 1)

@@ -1,0 +1,190 @@
+"""lakesight settings: one place that reads, validates and documents every knob.
+
+Every setting has an embedded default that runs on one machine with no servers,
+and a ``LAKESIGHT_*`` environment variable that moves it to a cluster. Airflow
+connections (``spark_default``, ``webhdfs_default``) are resolved by the Airflow
+plugin at task run time and handed to the stages through these same variables,
+so the stages never import Airflow.
+
+A wrong value raises :class:`ConfigError` whose message is one line that names
+the setting; the CLI prints exactly that line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SUPPORTED_SCHEMES = ("file", "hdfs", "webhdfs")
+SUPPORTED_WEBHDFS_AUTH = ("insecure", "kerberos")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; ``str(err)`` is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved lakesight settings. Build with :func:`load_settings`."""
+
+    # Storage root of the lake: file://, hdfs:// or webhdfs:// URI, no trailing slash.
+    root: str
+    # Model registry root: <registry>/<name>/<version>/{model.onnx,card.json}.
+    model_registry: str
+    # Spark master used when a stage builds its own session (not under spark-submit).
+    spark_master: str = "local[*]"
+    # Extra Spark configuration, from LAKESIGHT_SPARK_CONF (a JSON object).
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
+    # WebHDFS endpoint for Python-side access to an hdfs:// root (Airflow sensors, CLI);
+    # None means "derive it from the root" (see lakesight.lake.webhdfs_url_for).
+    webhdfs_url: str | None = None
+    # User for insecure WebHDFS (ignored with Kerberos).
+    webhdfs_user: str | None = None
+    # "insecure" (user.name=) or "kerberos" (SPNEGO; needs the `kerberos` extra).
+    webhdfs_auth: str = "insecure"
+    # Decoded pixels above this are a decompression bomb (checked from the header,
+    # before any pixel is decoded). 50 MP covers every phone camera.
+    max_image_pixels: int = 50_000_000
+    # Files above this many bytes are quarantined unread (a whole file is one Spark cell).
+    max_file_bytes: int = 64 * 1024 * 1024
+    # Images whose shorter side is below this are too small to detect anything in.
+    min_image_side: int = 32
+
+    def dataset_uri(self, zone: str, dataset: str) -> str:
+        """URI of a dataset, e.g. ``dataset_uri("raw", "images")``."""
+        return f"{self.root}/{zone}/{dataset}"
+
+    def partition_uri(self, zone: str, dataset: str, dt: str) -> str:
+        """URI of one date partition of a dataset."""
+        return f"{self.dataset_uri(zone, dataset)}/dt={dt}"
+
+    def masked(self) -> dict[str, object]:
+        """Settings as a dict for display, with credentials in URIs masked."""
+        out: dict[str, object] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, str) and "@" in value and "://" in value:
+                scheme, rest = value.split("://", 1)
+                value = f"{scheme}://***@{rest.split('@', 1)[1]}"
+            out[name] = dict(value) if isinstance(value, Mapping) else value
+        return out
+
+
+def default_root() -> str:
+    return (REPO_ROOT / "var" / "lake").as_uri()
+
+
+def default_model_registry() -> str:
+    # The registry shipped with the code; at scale point it at hdfs://.../models.
+    return (REPO_ROOT / "models" / "registry").as_uri()
+
+
+def normalise_uri(value: str, setting: str) -> str:
+    """Validate a storage URI and return it without a trailing slash.
+
+    A bare absolute path is accepted as ``file://``; relative paths are not,
+    because Spark executors and Airflow workers do not share a working directory.
+    """
+    value = value.strip()
+    if not value:
+        raise ConfigError(f"{setting}: empty; expected a file://, hdfs:// or webhdfs:// URI")
+    if value.startswith("/"):
+        value = Path(value).as_uri()
+    parsed = urlparse(value)
+    if parsed.scheme not in SUPPORTED_SCHEMES:
+        raise ConfigError(
+            f"{setting}: unknown URI scheme {parsed.scheme or '(none)'!r} in {value!r}; "
+            f"expected one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}"
+        )
+    if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+        raise ConfigError(f"{setting}: file:// URI must be absolute (file:///path), got {value!r}")
+    if parsed.scheme in ("hdfs", "webhdfs") and not parsed.netloc:
+        raise ConfigError(f"{setting}: {parsed.scheme}:// URI needs a host, got {value!r}")
+    if not parsed.path.startswith("/"):
+        raise ConfigError(f"{setting}: URI needs an absolute path, got {value!r}")
+    return value.rstrip("/") if parsed.path != "/" else value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError as err:
+        raise ConfigError(f"{name}: expected a positive integer, got {raw!r}") from err
+    if value <= 0:
+        raise ConfigError(f"{name}: expected a positive integer, got {raw!r}")
+    return value
+
+
+def _spark_master(raw: str) -> str:
+    master = raw.strip()
+    known = ("local", "local[", "local-cluster[", "spark://", "yarn", "k8s://", "mesos://")
+    if not master.startswith(known):
+        raise ConfigError(
+            f"LAKESIGHT_SPARK_MASTER: unrecognised master {raw!r}; expected local[*], "
+            "local-cluster[N,C,M], spark://host:port, yarn or k8s://https://host:port"
+        )
+    return master
+
+
+def _spark_conf(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        conf = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"LAKESIGHT_SPARK_CONF: not valid JSON ({err.msg})") from err
+    if not isinstance(conf, dict) or not all(isinstance(k, str) for k in conf):
+        raise ConfigError('LAKESIGHT_SPARK_CONF: expected a JSON object like {"spark.x": "y"}')
+    return {k: str(v) for k, v in conf.items()}
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    auth = env.get("LAKESIGHT_WEBHDFS_AUTH", "insecure").strip().lower()
+    if auth not in SUPPORTED_WEBHDFS_AUTH:
+        raise ConfigError(
+            f"LAKESIGHT_WEBHDFS_AUTH: expected one of {', '.join(SUPPORTED_WEBHDFS_AUTH)}, got {auth!r}"
+        )
+    webhdfs_url = env.get("LAKESIGHT_WEBHDFS_URL") or None
+    if webhdfs_url and urlparse(webhdfs_url).scheme not in ("http", "https"):
+        raise ConfigError(
+            f"LAKESIGHT_WEBHDFS_URL: expected http(s)://namenode:port, got {webhdfs_url!r}"
+        )
+    return Settings(
+        root=normalise_uri(env.get("LAKESIGHT_ROOT") or default_root(), "LAKESIGHT_ROOT"),
+        model_registry=normalise_uri(
+            env.get("LAKESIGHT_MODEL_REGISTRY") or default_model_registry(),
+            "LAKESIGHT_MODEL_REGISTRY",
+        ),
+        spark_master=_spark_master(env.get("LAKESIGHT_SPARK_MASTER") or "local[*]"),
+        spark_conf=_spark_conf(env.get("LAKESIGHT_SPARK_CONF")),
+        webhdfs_url=webhdfs_url.rstrip("/") if webhdfs_url else None,
+        webhdfs_user=env.get("LAKESIGHT_WEBHDFS_USER") or None,
+        webhdfs_auth=auth,
+        max_image_pixels=_positive_int(env, "LAKESIGHT_MAX_IMAGE_PIXELS", 50_000_000),
+        max_file_bytes=_positive_int(env, "LAKESIGHT_MAX_FILE_BYTES", 64 * 1024 * 1024),
+        min_image_side=_positive_int(env, "LAKESIGHT_MIN_IMAGE_SIDE", 32),
+    )
+
+
+def validate_dt(dt: str) -> str:
+    """Check a partition date is a real ``YYYY-MM-DD``; return it unchanged."""
+    from datetime import date
+
+    try:
+        ok = date.fromisoformat(dt).isoformat() == dt
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ConfigError(f"--dt: expected a date YYYY-MM-DD, got {dt!r}")
+    return dt

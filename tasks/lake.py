@@ -1,0 +1,513 @@
+"""The lake: file systems behind one small interface, and the partition commit protocol.
+
+Three file systems implement :class:`LakeFileSystem`:
+
+- :class:`LocalFileSystem` for ``file://`` (the embedded default);
+- :class:`WebHdfsFileSystem` for ``webhdfs://`` and ``hdfs://`` from plain Python
+  (Airflow sensors, the CLI, consumers), through HdfsCLI;
+- :class:`HadoopFileSystem` for any Hadoop scheme from a Spark driver, through the
+  JVM's ``org.apache.hadoop.fs.FileSystem``, so a stage uses the very client that
+  its executors write with.
+
+Commit protocol (:class:`PartitionWriter`), the same on every file system::
+
+    <dataset>/_staging/dt=D.<run_id>/   the stage writes here; readers never look
+    <dataset>/dt=D/                     rename the old partition to _trash/, the
+                                        staging dir into place, then write
+                                        _manifest.json and finally _SUCCESS
+    <dataset>/_trash/dt=D.<run_id>/     the previous partition, deleted last
+
+Names starting with ``_`` are ignored by Spark, Hive and pyarrow's dataset
+discovery, so neither staging nor trash is ever read as data. A crash at any
+point leaves either the old committed partition or the new one; a crash between
+the two renames is repaired by :func:`recover_partition`, which every commit runs
+first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote, urlparse
+
+from lakesight.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SUCCESS_MARKER = "_SUCCESS"
+MANIFEST_NAME = "_manifest.json"
+STAGING_DIR = "_staging"
+TRASH_DIR = "_trash"
+
+# Default HTTP port of the namenode's WebHDFS endpoint (Hadoop 3).
+DEFAULT_WEBHDFS_PORT = 9870
+
+
+class StorageError(RuntimeError):
+    """A file-system operation failed in a way the caller cannot repair."""
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a listing: its URI (in the file system's own spelling) and size."""
+
+    uri: str
+    size: int
+
+
+class LakeFileSystem(Protocol):
+    """The few operations the lake needs; every URI is absolute."""
+
+    def exists(self, uri: str) -> bool: ...
+    def list_files(self, uri: str) -> list[FileEntry]:
+        """Every file under ``uri``, recursively, hidden names included."""
+        ...
+
+    def list_dirs(self, uri: str) -> list[str]:
+        """Names (not URIs) of the immediate sub-directories of ``uri``."""
+        ...
+
+    def mkdirs(self, uri: str) -> None: ...
+    def rename(self, src: str, dst: str) -> None:
+        """Move ``src`` to ``dst``; ``dst`` must not exist."""
+        ...
+
+    def delete(self, uri: str) -> None:
+        """Delete a file or a directory tree; missing is fine."""
+        ...
+
+    def write_bytes(self, uri: str, data: bytes) -> None: ...
+    def read_bytes(self, uri: str) -> bytes: ...
+
+
+def join(uri: str, *parts: str) -> str:
+    """Join URI path segments with exactly one slash between them."""
+    out = uri.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def uri_path(uri: str) -> str:
+    """The decoded path of a URI (``file:/a%20b`` and ``file:///a b`` give ``/a b``)."""
+    return unquote(urlparse(uri).path) if "://" in uri or uri.startswith("file:") else uri
+
+
+# --------------------------------------------------------------------------- local
+
+
+class LocalFileSystem:
+    """``file://`` URIs on a local or shared (NFS) disk."""
+
+    @staticmethod
+    def _path(uri: str) -> Path:
+        return Path(uri_path(uri))
+
+    def exists(self, uri: str) -> bool:
+        return self._path(uri).exists()
+
+    def list_files(self, uri: str) -> list[FileEntry]:
+        root = self._path(uri)
+        if root.is_file():
+            return [FileEntry(root.as_uri(), root.stat().st_size)]
+        entries = []
+        for dirpath, _dirnames, filenames in os.walk(root):
+            for name in filenames:
+                path = Path(dirpath, name)
+                entries.append(FileEntry(path.as_uri(), path.stat().st_size))
+        return sorted(entries, key=lambda e: e.uri)
+
+    def list_dirs(self, uri: str) -> list[str]:
+        root = self._path(uri)
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if p.is_dir())
+
+    def mkdirs(self, uri: str) -> None:
+        self._path(uri).mkdir(parents=True, exist_ok=True)
+
+    def rename(self, src: str, dst: str) -> None:
+        src_path, dst_path = self._path(src), self._path(dst)
+        if dst_path.exists():
+            raise StorageError(f"rename {src} -> {dst}: destination exists")
+        dst_path.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(src_path, dst_path)
+
+    def delete(self, uri: str) -> None:
+        path = self._path(uri)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        path = self._path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write-then-rename so a reader never sees a torn marker or manifest.
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def read_bytes(self, uri: str) -> bytes:
+        return self._path(uri).read_bytes()
+
+
+# --------------------------------------------------------------------------- webhdfs
+
+
+def webhdfs_url_for(root: str, settings: Settings | None = None) -> str:
+    """The WebHDFS HTTP endpoint serving ``root``.
+
+    ``LAKESIGHT_WEBHDFS_URL`` wins. Otherwise ``webhdfs://host:port`` maps to
+    ``http://host:port`` and ``hdfs://host[:rpc]`` to ``http://host:9870``,
+    Hadoop 3's default namenode HTTP port.
+    """
+    if settings is not None and settings.webhdfs_url:
+        return settings.webhdfs_url
+    parsed = urlparse(root)
+    if parsed.scheme == "webhdfs":
+        return f"http://{parsed.netloc}"
+    if parsed.scheme == "hdfs":
+        return f"http://{parsed.hostname}:{DEFAULT_WEBHDFS_PORT}"
+    raise ConfigError(f"LAKESIGHT_ROOT: no WebHDFS endpoint for {root!r}")
+
+
+def make_webhdfs_client(url: str, *, auth: str = "insecure", user: str | None = None):
+    """An HdfsCLI client for ``url``: insecure (user.name) or Kerberos (SPNEGO)."""
+    import hdfs
+
+    if auth == "kerberos":
+        try:
+            from hdfs.ext.kerberos import KerberosClient
+        except ImportError as err:
+            raise ConfigError(
+                "LAKESIGHT_WEBHDFS_AUTH=kerberos: install the kerberos extra "
+                "(pip install 'lakesight[kerberos]'; needs libkrb5-dev)"
+            ) from err
+        return KerberosClient(url)
+    return hdfs.InsecureClient(url, user=user or os.environ.get("USER") or "lakesight")
+
+
+class WebHdfsFileSystem:
+    """``webhdfs://`` and ``hdfs://`` URIs through the namenode's REST API."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, root: str | None = None) -> WebHdfsFileSystem:
+        url = webhdfs_url_for(root or settings.root, settings)
+        return cls(make_webhdfs_client(url, auth=settings.webhdfs_auth, user=settings.webhdfs_user))
+
+    @staticmethod
+    def _path(uri: str) -> str:
+        return uri_path(uri) or "/"
+
+    def _status(self, uri: str) -> dict | None:
+        return self.client.status(self._path(uri), strict=False)
+
+    def exists(self, uri: str) -> bool:
+        return self._status(uri) is not None
+
+    def list_files(self, uri: str) -> list[FileEntry]:
+        status = self._status(uri)
+        if status is None:
+            return []
+        if status["type"] == "FILE":
+            return [FileEntry(uri, int(status["length"]))]
+        parsed = urlparse(uri)
+        prefix = f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme else ""
+        entries = []
+        for dirpath, _dirs, files in self.client.walk(self._path(uri), status=True):
+            for name, st in files:
+                entries.append(FileEntry(f"{prefix}{join(dirpath[0], name)}", int(st["length"])))
+        return sorted(entries, key=lambda e: e.uri)
+
+    def list_dirs(self, uri: str) -> list[str]:
+        if self._status(uri) is None:
+            return []
+        listing = self.client.list(self._path(uri), status=True)
+        return sorted(name for name, st in listing if st["type"] == "DIRECTORY")
+
+    def mkdirs(self, uri: str) -> None:
+        self.client.makedirs(self._path(uri))
+
+    def rename(self, src: str, dst: str) -> None:
+        if self.exists(dst):
+            raise StorageError(f"rename {src} -> {dst}: destination exists")
+        parent = self._path(dst).rsplit("/", 1)[0] or "/"
+        self.client.makedirs(parent)
+        self.client.rename(self._path(src), self._path(dst))
+
+    def delete(self, uri: str) -> None:
+        self.client.delete(self._path(uri), recursive=True)
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        self.client.write(self._path(uri), data=data, overwrite=True)
+
+    def read_bytes(self, uri: str) -> bytes:
+        with self.client.read(self._path(uri)) as reader:
+            return reader.read()
+
+
+# --------------------------------------------------------------------------- hadoop (JVM)
+
+
+class HadoopFileSystem:
+    """Any Hadoop file system (file, hdfs, webhdfs, s3a, ...) through the Spark driver's JVM."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self._jvm = spark.sparkContext._jvm
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    def _fs_path(self, uri: str):
+        path = self._jvm.org.apache.hadoop.fs.Path(uri)
+        return path.getFileSystem(self._conf), path
+
+    def exists(self, uri: str) -> bool:
+        fs, path = self._fs_path(uri)
+        return bool(fs.exists(path))
+
+    def list_files(self, uri: str) -> list[FileEntry]:
+        fs, path = self._fs_path(uri)
+        if not fs.exists(path):
+            return []
+        entries = []
+        iterator = fs.listFiles(path, True)
+        while iterator.hasNext():
+            status = iterator.next()
+            entries.append(FileEntry(status.getPath().toString(), int(status.getLen())))
+        return sorted(entries, key=lambda e: e.uri)
+
+    def list_dirs(self, uri: str) -> list[str]:
+        fs, path = self._fs_path(uri)
+        if not fs.exists(path):
+            return []
+        return sorted(s.getPath().getName() for s in fs.listStatus(path) if s.isDirectory())
+
+    def mkdirs(self, uri: str) -> None:
+        fs, path = self._fs_path(uri)
+        if not fs.mkdirs(path):
+            raise StorageError(f"mkdirs {uri} failed")
+
+    def rename(self, src: str, dst: str) -> None:
+        fs, src_path = self._fs_path(src)
+        _, dst_path = self._fs_path(dst)
+        if fs.exists(dst_path):
+            raise StorageError(f"rename {src} -> {dst}: destination exists")
+        fs.mkdirs(dst_path.getParent())
+        # Hadoop reports a failed rename by returning false, not by raising.
+        if not fs.rename(src_path, dst_path):
+            raise StorageError(f"rename {src} -> {dst} failed")
+
+    def delete(self, uri: str) -> None:
+        fs, path = self._fs_path(uri)
+        fs.delete(path, True)
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        fs, path = self._fs_path(uri)
+        stream = fs.create(path, True)
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+
+    def read_bytes(self, uri: str) -> bytes:
+        fs, path = self._fs_path(uri)
+        stream = fs.open(path)
+        try:
+            # py4j hands a Java byte[] back as Python bytes in one transfer.
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+
+
+def filesystem_for(uri: str, settings: Settings, spark: SparkSession | None = None) -> LakeFileSystem:
+    """The file system serving ``uri``: the JVM's when a Spark session is given."""
+    if spark is not None:
+        return HadoopFileSystem(spark)
+    scheme = urlparse(uri).scheme
+    if scheme == "file":
+        return LocalFileSystem()
+    if scheme in ("hdfs", "webhdfs"):
+        return WebHdfsFileSystem.from_settings(settings, uri)
+    raise ConfigError(f"LAKESIGHT_ROOT: unknown URI scheme {scheme!r} in {uri!r}")
+
+
+def check_reachable(fs: LakeFileSystem, root: str) -> None:
+    """Fail fast, in one line naming the setting, if the storage root cannot be used."""
+    try:
+        fs.mkdirs(root)
+        fs.exists(root)
+    except Exception as err:  # any client error means the same thing to the user
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ConfigError(f"LAKESIGHT_ROOT: cannot reach {root} ({first_line})") from err
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+@dataclass
+class Manifest:
+    """The ``_manifest.json`` of one committed partition.
+
+    ``counts`` must hold ``in``, ``out`` and ``quarantined`` with
+    ``in == out + quarantined``; further counts (``reused``, per-reason) may follow.
+    """
+
+    dataset: str
+    dt: str
+    stage: str
+    schema_version: str
+    counts: dict[str, int]
+    input_fingerprint: str
+    code_version: str = field(default_factory=lambda: code_version())
+    models: list[dict[str, str]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+    run_id: str = ""
+    created_at: str = ""
+
+    def check(self) -> None:
+        missing = {"in", "out", "quarantined"} - set(self.counts)
+        if missing:
+            raise ValueError(f"manifest {self.dataset} dt={self.dt}: counts lack {sorted(missing)}")
+        c = self.counts
+        if c["in"] != c["out"] + c["quarantined"]:
+            raise ValueError(
+                f"manifest {self.dataset} dt={self.dt}: in={c['in']} != "
+                f"out={c['out']} + quarantined={c['quarantined']}"
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        return cls(**json.loads(text))
+
+
+def code_version() -> str:
+    """``<package version>+g<git sha>`` when run from a git checkout, else the version."""
+    from lakesight import __version__
+
+    head = Path(__file__).resolve().parent.parent / ".git"
+    with contextlib.suppress(OSError):
+        ref = (head / "HEAD").read_text().strip()
+        if ref.startswith("ref: "):
+            ref = (head / ref[5:]).read_text().strip()
+        return f"{__version__}+g{ref[:12]}"
+    return __version__
+
+
+# --------------------------------------------------------------------------- commit
+
+
+def partition_name(dt: str) -> str:
+    return f"dt={dt}"
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+
+
+def is_committed(fs: LakeFileSystem, partition_uri: str) -> bool:
+    return fs.exists(join(partition_uri, SUCCESS_MARKER))
+
+
+def read_manifest(fs: LakeFileSystem, partition_uri: str) -> Manifest | None:
+    """The manifest of a committed partition, or None if it is not committed."""
+    if not is_committed(fs, partition_uri):
+        return None
+    return Manifest.from_json(fs.read_bytes(join(partition_uri, MANIFEST_NAME)).decode())
+
+
+def list_partitions(fs: LakeFileSystem, dataset_uri: str) -> list[str]:
+    """Dates of the committed partitions of a dataset, oldest first."""
+    dates = [d[3:] for d in fs.list_dirs(dataset_uri) if d.startswith("dt=")]
+    return [dt for dt in dates if is_committed(fs, join(dataset_uri, partition_name(dt)))]
+
+
+def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | None:
+    """Repair what a crash mid-commit left behind; return what was done, if anything.
+
+    If the live partition is missing or lacks ``_SUCCESS`` while a committed copy
+    sits in ``_trash/``, that copy is the last good state: put it back. Leftover
+    trash of this date is then removed.
+    """
+    final = join(dataset_uri, partition_name(dt))
+    trash_root = join(dataset_uri, TRASH_DIR)
+    prefix = partition_name(dt) + "."
+    trashed = sorted(d for d in fs.list_dirs(trash_root) if d.startswith(prefix))
+    if not trashed:
+        return None
+    action = None
+    if not is_committed(fs, final):
+        good = [d for d in trashed if is_committed(fs, join(trash_root, d))]
+        if good:
+            if fs.exists(final):
+                fs.delete(final)  # a new partition whose commit never finished
+            fs.rename(join(trash_root, good[-1]), final)
+            trashed.remove(good[-1])
+            action = f"restored {final} from {TRASH_DIR}/{good[-1]}"
+    for name in trashed:
+        fs.delete(join(trash_root, name))
+    return action
+
+
+class PartitionWriter:
+    """Stage one date partition of a dataset and commit it atomically.
+
+    Use as a context manager: write files under :attr:`staging_uri`, then call
+    :meth:`commit`. Leaving the block with an exception, or without committing,
+    deletes the staging directory and leaves the committed partition untouched.
+    """
+
+    def __init__(self, fs: LakeFileSystem, dataset_uri: str, dt: str, run_id: str | None = None):
+        self.fs = fs
+        self.dataset_uri = dataset_uri.rstrip("/")
+        self.dt = dt
+        self.run_id = run_id or new_run_id()
+        self.final_uri = join(self.dataset_uri, partition_name(dt))
+        self.staging_uri = join(self.dataset_uri, STAGING_DIR, f"{partition_name(dt)}.{self.run_id}")
+        self.trash_uri = join(self.dataset_uri, TRASH_DIR, f"{partition_name(dt)}.{self.run_id}")
+        self.committed = False
+
+    def __enter__(self) -> PartitionWriter:
+        self.fs.mkdirs(join(self.dataset_uri, STAGING_DIR))
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.committed:
+            self.fs.delete(self.staging_uri)
+
+    def commit(self, manifest: Manifest) -> Manifest:
+        """Swap the staged partition into place, then write the manifest and ``_SUCCESS``."""
+        manifest.check()
+        if not self.fs.exists(self.staging_uri):
+            # A stage with nothing to write still publishes an (empty) partition.
+            self.fs.mkdirs(self.staging_uri)
+        started = time.perf_counter()
+        recover_partition(self.fs, self.dataset_uri, self.dt)
+        if self.fs.exists(self.final_uri):
+            self.fs.rename(self.final_uri, self.trash_uri)
+        self.fs.rename(self.staging_uri, self.final_uri)
+        manifest.run_id = self.run_id
+        manifest.created_at = datetime.now(UTC).isoformat(timespec="seconds")
+        manifest.timings["commit_s"] = round(time.perf_counter() - started, 3)
+        self.fs.write_bytes(join(self.final_uri, MANIFEST_NAME), manifest.to_json().encode())
+        self.fs.write_bytes(join(self.final_uri, SUCCESS_MARKER), b"")
+        self.committed = True
+        self.fs.delete(self.trash_uri)
+        return manifest
+

@@ -1,0 +1,42 @@
+"""Progress lines on stderr and the step timings that go into manifests.
+
+One mechanism serves both: a stage wraps each step in ``steps.step("name")``;
+the user sees ``[ingest] listing …`` / ``done in 1.2s`` on stderr (stdout stays
+clean for ``--json``), and ``steps.timings`` ends up in ``_manifest.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Iterator
+
+
+class Steps:
+    """Named, timed steps of one command or stage."""
+
+    def __init__(self, name: str, *, quiet: bool = False) -> None:
+        self.name = name
+        self.quiet = quiet
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{self.name}] {message}", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def step(self, label: str) -> Iterator[None]:
+        self.say(f"{label} …")
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.timings[f"{label.replace(' ', '_')}_s"] = round(elapsed, 3)
+            self.say(f"{label} done in {elapsed:.1f}s")
+
+    @property
+    def total_s(self) -> float:
+        return round(time.perf_counter() - self._started, 3)

@@ -1,0 +1,128 @@
+"""The Spark session factory: one place for masters, Java checks and defaults.
+
+Under ``spark-submit`` the master and resources come from spark-submit (that is,
+from Airflow's ``spark_default`` connection or the cluster's spark-defaults), and
+the factory only adds defaults the user has not set. Run directly (``lakesight
+stage …``, tests), it uses ``LAKESIGHT_SPARK_MASTER`` (default ``local[*]``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from lakesight.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SUPPORTED_JAVA = (17, 21)
+
+# Defaults every stage relies on; a user's LAKESIGHT_SPARK_CONF or spark-submit
+# --conf wins over these.
+DEFAULT_CONF = {
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.session.timeZone": "UTC",
+    # We write our own _SUCCESS after the manifest; Spark's would appear too early.
+    "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.ui.showConsoleProgress": "true",
+}
+
+
+def running_under_spark_submit() -> bool:
+    """True in a driver launched by spark-submit (it hands us its JVM gateway)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def java_executable() -> str | None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        candidate = os.path.join(java_home, "bin", "java")
+        return candidate if os.access(candidate, os.X_OK) else None
+    return shutil.which("java")
+
+
+def parse_java_major(version_output: str) -> int | None:
+    """Major version from ``java -version`` output (``"17.0.15"`` → 17, ``"1.8.0"`` → 8)."""
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+@functools.cache
+def check_java() -> int:
+    """Fail fast, in one line, unless Java 17 or 21 is what Spark will start."""
+    java = java_executable()
+    where = "JAVA_HOME" if os.environ.get("JAVA_HOME") else "PATH"
+    if java is None:
+        raise ConfigError(
+            f"Java: no java on {where}; Spark 4 needs Java 17 or 21 "
+            "(install openjdk-17-jre-headless, or set JAVA_HOME)"
+        )
+    result = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    major = parse_java_major(result.stderr + result.stdout)
+    if major not in SUPPORTED_JAVA:
+        raise ConfigError(
+            f"Java: {java} is Java {major or 'unknown'}; Spark 4 needs Java 17 or 21 "
+            "(install openjdk-17-jre-headless, or set JAVA_HOME)"
+        )
+    return major
+
+
+def get_spark(
+    app_name: str,
+    settings: Settings | None = None,
+    *,
+    master: str | None = None,
+    conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """Get or create the process's SparkSession for a lakesight stage."""
+    from pyspark.sql import SparkSession
+
+    settings = settings or load_settings()
+    check_java()
+    # Executors must run the same interpreter as the driver (the project's venv),
+    # unless the cluster says otherwise.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    merged = {**DEFAULT_CONF, **settings.spark_conf, **(conf or {})}
+    if running_under_spark_submit():
+        spark = builder.getOrCreate()
+        for key, value in merged.items():
+            # Only runtime SQL settings can change after start-up, and only where
+            # spark-submit did not set them already.
+            if key.startswith("spark.sql.") and spark.conf.get(key, None) is None:
+                spark.conf.set(key, value)
+    else:
+        chosen = master or settings.spark_master
+        if chosen.startswith("local"):
+            # Small shuffles on one machine; the default 200 partitions is for clusters.
+            merged.setdefault("spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2))))
+        for key, value in merged.items():
+            builder = builder.config(key, value)
+        spark = builder.master(chosen).getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LAKESIGHT_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def fingerprint_of(df, *columns: str) -> str:
+    """Order-independent fingerprint of a DataFrame's rows over ``columns``.
+
+    Each row hashes to 60 bits and the hashes are summed in Spark, so the
+    fingerprint is computed where the data is, whatever its size or partitioning.
+    """
+    from pyspark.sql import functions as F
+
+    cells = [F.coalesce(F.col(c).cast("string"), F.lit("")) for c in columns]
+    row_hash = F.sha2(F.concat_ws("\t", *cells), 256)
+    part = F.conv(F.substring(row_hash, 1, 15), 16, 10).cast("decimal(38,0)")
+    row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(part).alias("s")).first()
+    return f"sum60:{row['n']}:{int(row['s'] or 0):x}"
