@@ -126,3 +126,61 @@ def fingerprint_of(df, *columns: str) -> str:
     part = F.conv(F.substring(row_hash, 1, 15), 16, 10).cast("decimal(38,0)")
     row = df.agg(F.count(F.lit(1)).alias("n"), F.sum(part).alias("s")).first()
     return f"sum60:{row['n']}:{int(row['s'] or 0):x}"
+
+
+# Stage name -> module; each module has run(spark, settings, dt) and main(argv).
+STAGES: dict[str, str] = {"ingest": "lakesight.ingest"}
+
+
+def stage_application(stage: str) -> str:
+    """Path of the stage's module: the file spark-submit runs as the driver."""
+    import importlib.util
+
+    if stage not in STAGES:
+        raise ConfigError(f"stage: unknown stage {stage!r}; known: {', '.join(sorted(STAGES))}")
+    spec = importlib.util.find_spec(STAGES[stage])
+    if spec is None or spec.origin is None:
+        raise ConfigError(f"stage: module {STAGES[stage]} is not installed")
+    return spec.origin
+
+
+def code_archive(cache_dir: str | None = None) -> str:
+    """A zip of the lakesight code for ``--py-files``, so executors import what the driver runs.
+
+    The zip holds ``lakesight/`` (with ``lakesight/models/``) as installed, minus
+    model weights (stages load those from the registry) and caches. It is named
+    by its content hash, so a changed checkout gives a new archive and an
+    unchanged one is built once.
+    """
+    import hashlib
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    import lakesight
+    import lakesight.models
+
+    roots = {
+        "lakesight": Path(lakesight.__file__).parent,
+        "lakesight/models": Path(lakesight.models.__file__).parent,
+    }
+    members: list[tuple[str, Path]] = []
+    for arc_root, root in roots.items():
+        for path in sorted(root.rglob("*.py")):
+            relative = path.relative_to(root)
+            if "__pycache__" in relative.parts or (arc_root == "lakesight" and root / "models" in path.parents):
+                continue
+            members.append((f"{arc_root}/{relative.as_posix()}", path))
+    digest = hashlib.sha256()
+    for name, path in members:
+        digest.update(name.encode() + b"\0" + path.read_bytes())
+    out_dir = Path(cache_dir or tempfile.gettempdir()) / "lakesight-code"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"lakesight-{digest.hexdigest()[:16]}.zip"
+    if not target.exists():
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, path in members:
+                archive.write(path, name)
+        os.replace(tmp, target)
+    return str(target)

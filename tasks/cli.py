@@ -1,0 +1,185 @@
+"""The ``lakesight`` command: what users, CI and benchmarks run.
+
+Every command prints a short human summary, or one JSON object with ``--json``.
+Progress goes to stderr. A wrong setting exits 2 with one line naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from lakesight.config import ConfigError, load_settings, validate_dt
+from lakesight.progress import Steps
+from lakesight.spark import STAGES
+
+DEMO_DT = "2026-01-01"
+
+
+def _print(payload: dict, as_json: bool, human: Callable[[dict], str]) -> None:
+    print(json.dumps(payload, ensure_ascii=False, default=str) if as_json else human(payload))
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _print(
+        settings.masked(),
+        args.json,
+        lambda d: "\n".join(f"{k:18} {v}" for k, v in d.items()),
+    )
+    return 0
+
+
+def cmd_sample_images(args: argparse.Namespace) -> int:
+    from lakesight.lake import check_reachable, filesystem_for
+    from lakesight.sample_data import write_images_partition
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    fs = filesystem_for(settings.root, settings)
+    check_reachable(fs, settings.root)
+    steps = Steps("sample-data", quiet=args.json)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.monotonic() - last[0] > 2 or done == total:
+            last[0] = time.monotonic()
+            steps.say(f"{done}/{total} files")
+
+    with steps.step(f"writing {args.n} scenes + {args.bad} broken files"):
+        summary = write_images_partition(
+            fs, settings, dt, n=args.n, bad=args.bad, seed=args.seed, progress=progress
+        )
+    payload = {**summary.__dict__, "seconds": steps.total_s}
+    _print(
+        payload,
+        args.json,
+        lambda d: (
+            f"sample-data images dt={d['dt']}: {d['good']} good + {d['bad']} broken files "
+            f"in {d['seconds']:.1f}s\n  images: {d['partition_uri']}\n  labels: {d['labels_uri']}"
+        ),
+    )
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace, rest: list[str]) -> int:
+    module = importlib.import_module(STAGES[args.stage])
+    return int(module.main(rest))
+
+
+def cmd_partitions(args: argparse.Namespace) -> int:
+    from lakesight.lake import filesystem_for, join, list_partitions, read_manifest
+
+    settings = load_settings()
+    zone, _, dataset = args.dataset.partition("/")
+    dataset_uri = settings.dataset_uri(zone, dataset)
+    fs = filesystem_for(dataset_uri, settings)
+    rows = []
+    for dt in list_partitions(fs, dataset_uri):
+        manifest = read_manifest(fs, join(dataset_uri, f"dt={dt}"))
+        rows.append({"dt": dt, "counts": manifest.counts if manifest else None})
+    _print(
+        {"dataset": dataset_uri, "partitions": rows},
+        args.json,
+        lambda d: "\n".join([d["dataset"]] + [f"  dt={r['dt']}  {r['counts']}" for r in d["partitions"]]),
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Sample data, then the image_features stages built so far, on embedded defaults."""
+    from lakesight import ingest
+    from lakesight.lake import filesystem_for
+    from lakesight.sample_data import write_images_partition
+    from lakesight.spark import get_spark
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    steps = Steps("demo", quiet=args.json)
+    fs = filesystem_for(settings.root, settings)
+    with steps.step(f"sample data: {args.n} scenes + {args.bad} broken files"):
+        sample = write_images_partition(fs, settings, dt, n=args.n, bad=args.bad, seed=args.seed)
+    with steps.step("start spark"):
+        spark = get_spark(f"lakesight-demo-{dt}", settings)
+    result = ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=args.json))
+    payload = {
+        "dt": dt,
+        "root": settings.root,
+        "input": sample.partition_uri,
+        "labels": sample.labels_uri,
+        "ingest": result.summary(),
+        "seconds": steps.total_s,
+    }
+    _print(
+        payload,
+        args.json,
+        lambda d: (
+            f"lakesight demo dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s)\n"
+            f"  read:        {d['input']}\n"
+            + ingest.format_summary(d["ingest"]).split("\n", 1)[1]
+            + f"\n  {d['ingest']['read']} files = {d['ingest']['curated']} curated"
+            f" + {d['ingest']['quarantined']} quarantined"
+        ),
+    )
+    spark.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakesight", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("config", help="show the resolved settings")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("demo", help="the main job end to end on embedded defaults")
+    p.add_argument("--dt", default=DEMO_DT)
+    p.add_argument("--n", type=int, default=200, help="generated scenes")
+    p.add_argument("--bad", type=int, default=9, help="broken files added")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sample-data", help="generate a raw partition")
+    kinds = p.add_subparsers(dest="kind", required=True)
+    q = kinds.add_parser("images", help="synthetic scenes with ground-truth boxes, plus broken files")
+    q.add_argument("--dt", default=datetime.now(UTC).date().isoformat())
+    q.add_argument("--n", type=int, default=200, help="generated scenes")
+    q.add_argument("--bad", type=int, default=0, help="broken files added")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_sample_images)
+
+    p = sub.add_parser("stage", help="run one Spark stage in-process (also: spark-submit tasks/<stage>.py)")
+    p.add_argument("stage", choices=sorted(STAGES))
+    p.set_defaults(func=cmd_stage, passthrough=True)
+
+    p = sub.add_parser("partitions", help="list committed partitions of a dataset, e.g. curated/images")
+    p.add_argument("dataset")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_partitions)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if getattr(args, "passthrough", False):
+            return args.func(args, rest)
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return args.func(args)
+    except ConfigError as err:
+        print(f"lakesight: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
