@@ -86,7 +86,9 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     _print(
         {"dataset": dataset_uri, "partitions": rows},
         args.json,
-        lambda d: "\n".join([d["dataset"]] + [f"  dt={r['dt']}  {r['counts']}" for r in d["partitions"]]),
+        lambda d: "\n".join(
+            [d["dataset"]] + [f"  dt={r['dt']}  {r['counts']}" for r in d["partitions"]]
+        ),
     )
     return 0
 
@@ -148,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample-data", help="generate a raw partition")
     kinds = p.add_subparsers(dest="kind", required=True)
-    q = kinds.add_parser("images", help="synthetic scenes with ground-truth boxes, plus broken files")
+    q = kinds.add_parser(
+        "images", help="synthetic scenes with ground-truth boxes, plus broken files"
+    )
     q.add_argument("--dt", default=datetime.now(UTC).date().isoformat())
     q.add_argument("--n", type=int, default=200, help="generated scenes")
     q.add_argument("--bad", type=int, default=0, help="broken files added")
@@ -156,11 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sample_images)
 
-    p = sub.add_parser("stage", help="run one Spark stage in-process (also: spark-submit tasks/<stage>.py)")
+    p = sub.add_parser(
+        "stage", help="run one Spark stage in-process (also: spark-submit tasks/<stage>.py)"
+    )
     p.add_argument("stage", choices=sorted(STAGES))
     p.set_defaults(func=cmd_stage, passthrough=True)
 
-    p = sub.add_parser("partitions", help="list committed partitions of a dataset, e.g. curated/images")
+    p = sub.add_parser(
+        "partitions", help="list committed partitions of a dataset, e.g. curated/images"
+    )
     p.add_argument("dataset")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_partitions)

@@ -105,7 +105,10 @@ def decode_image(
         except Image.DecompressionBombError as err:
             raise ImageRejected("decompression_bomb", str(err)[:200]) from err
         except Image.UnidentifiedImageError as err:
-            raise ImageRejected("not_an_image", f"{_describe_bytes(data)}") from err
+            claimed = sniff_format(data)
+            if claimed is not None:
+                raise ImageRejected("corrupt", f"{claimed} signature, undecodable header") from err
+            raise ImageRejected("not_an_image", _describe_bytes(data)) from err
         except (OSError, SyntaxError, ValueError) as err:
             raise ImageRejected("corrupt", f"header: {err}"[:200]) from err
 
@@ -114,7 +117,8 @@ def decode_image(
             suffix = PurePosixPath(name).suffix.lower()
             if suffix not in EXTENSIONS.get(fmt, ()):
                 raise ImageRejected(
-                    "extension_mismatch", f"named {suffix or '(no extension)'!r} but content is {fmt}"
+                    "extension_mismatch",
+                    f"named {suffix or '(no extension)'!r} but content is {fmt}",
                 )
         width, height = img.size
         if width * height > max_pixels:
@@ -181,6 +185,25 @@ def _cmyk_via_icc(img: PILImage.Image) -> np.ndarray | None:
     except Exception:  # a broken profile is not a broken image: fall back to the formula
         return None
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+
+
+# File signatures of the supported formats (TIFF: both byte orders; WebP: RIFF....WEBP).
+SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format a file's signature claims, without parsing anything else."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return next((fmt for magic, fmt in SIGNATURES if data.startswith(magic)), None)
 
 
 def _describe_bytes(data: bytes) -> str:

@@ -122,7 +122,9 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
             )
         rows.append(row)
     out = pd.DataFrame(rows, columns=[c.split()[0] for c in VALIDATION_SCHEMA.split(", ")])
-    return out.astype({"size": "int64", "width": "Int32", "height": "Int32", "orientation": "Int32"})
+    return out.astype(
+        {"size": "int64", "width": "Int32", "height": "Int32", "orientation": "Int32"}
+    )
 
 
 def _validate_partition(limits: DecodeLimits):
@@ -173,7 +175,9 @@ def _unread_rows(spark: SparkSession, raw_uri: str, listing, max_bytes: int) -> 
     return spark.createDataFrame(rows, VALIDATION_SCHEMA)
 
 
-def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None) -> IngestResult:
+def run(
+    spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None
+) -> IngestResult:
     """Ingest one date partition; commit curated and quarantine outputs atomically."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -282,7 +286,9 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for spark-submit and ``lakesight stage ingest``."""
-    parser = argparse.ArgumentParser(prog="lakesight stage ingest", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="lakesight stage ingest", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)

@@ -331,7 +331,9 @@ class HadoopFileSystem:
             stream.close()
 
 
-def filesystem_for(uri: str, settings: Settings, spark: SparkSession | None = None) -> LakeFileSystem:
+def filesystem_for(
+    uri: str, settings: Settings, spark: SparkSession | None = None
+) -> LakeFileSystem:
     """The file system serving ``uri``: the JVM's when a Spark session is given."""
     if spark is not None:
         return HadoopFileSystem(spark)
@@ -479,7 +481,9 @@ class PartitionWriter:
         self.dt = dt
         self.run_id = run_id or new_run_id()
         self.final_uri = join(self.dataset_uri, partition_name(dt))
-        self.staging_uri = join(self.dataset_uri, STAGING_DIR, f"{partition_name(dt)}.{self.run_id}")
+        self.staging_uri = join(
+            self.dataset_uri, STAGING_DIR, f"{partition_name(dt)}.{self.run_id}"
+        )
         self.trash_uri = join(self.dataset_uri, TRASH_DIR, f"{partition_name(dt)}.{self.run_id}")
         self.committed = False
 
@@ -510,4 +514,3 @@ class PartitionWriter:
         self.committed = True
         self.fs.delete(self.trash_uri)
         return manifest
-

@@ -153,7 +153,10 @@ def bad_file(kind: str, i: int, good_jpeg: bytes, rng: np.random.Generator) -> t
             b"\xff\xd8\xff\xe0" + rng.integers(0, 256, 2048, dtype=np.uint8).tobytes(),
         ),
         "decompression_bomb": lambda: (f"bad/bomb_{i:04d}.png", decompression_bomb_png()),
-        "tiny_image": lambda: (f"bad/thumb_{i:04d}.png", encode(np.zeros((12, 16, 3), np.uint8), "png")),
+        "tiny_image": lambda: (
+            f"bad/thumb_{i:04d}.png",
+            encode(np.zeros((12, 16, 3), np.uint8), "png"),
+        ),
         "duplicate_bytes": lambda: (f"copies/copy of img_{i:04d}.jpg", good_jpeg),
         "hidden_name": lambda: (f"bad/.hidden_{i:04d}.jpg", good_jpeg),
     }

@@ -105,7 +105,9 @@ def get_spark(
         chosen = master or settings.spark_master
         if chosen.startswith("local"):
             # Small shuffles on one machine; the default 200 partitions is for clusters.
-            merged.setdefault("spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2))))
+            merged.setdefault(
+                "spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2)))
+            )
         for key, value in merged.items():
             builder = builder.config(key, value)
         spark = builder.master(chosen).getOrCreate()
@@ -168,7 +170,9 @@ def code_archive(cache_dir: str | None = None) -> str:
     for arc_root, root in roots.items():
         for path in sorted(root.rglob("*.py")):
             relative = path.relative_to(root)
-            if "__pycache__" in relative.parts or (arc_root == "lakesight" and root / "models" in path.parents):
+            if "__pycache__" in relative.parts or (
+                arc_root == "lakesight" and root / "models" in path.parents
+            ):
                 continue
             members.append((f"{arc_root}/{relative.as_posix()}", path))
     digest = hashlib.sha256()

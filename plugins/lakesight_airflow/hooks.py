@@ -62,7 +62,9 @@ class LakeFileSystemHook(BaseHook):
             self.log.info("No %s connection; using lakesight settings", self.webhdfs_conn_id)
             return {}
         extra = conn.extra_dejson
-        scheme = "https" if str(extra.get("use_ssl", "")).lower() in ("1", "true", "yes") else "http"
+        scheme = (
+            "https" if str(extra.get("use_ssl", "")).lower() in ("1", "true", "yes") else "http"
+        )
         port = conn.port or 9870
         hosts = [h.strip() for h in (conn.host or "").split(",") if h.strip()]
         params: dict[str, Any] = {}
@@ -77,7 +79,12 @@ class LakeFileSystemHook(BaseHook):
 
     def get_filesystem(self, uri: str | None = None) -> LakeFileSystem:
         """The file system for ``uri`` (default: the lake root)."""
-        from lakesight.lake import LocalFileSystem, WebHdfsFileSystem, make_webhdfs_client, webhdfs_url_for
+        from lakesight.lake import (
+            LocalFileSystem,
+            WebHdfsFileSystem,
+            make_webhdfs_client,
+            webhdfs_url_for,
+        )
 
         uri = uri or self.settings.root
         if urlparse(uri).scheme == "file":

@@ -1,0 +1,236 @@
+"""The partition commit protocol, on every file system lakesight reaches from Python."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from lakesight.config import ConfigError
+from lakesight.lake import (
+    MANIFEST_NAME,
+    SUCCESS_MARKER,
+    LocalFileSystem,
+    Manifest,
+    PartitionWriter,
+    StorageError,
+    check_reachable,
+    is_committed,
+    join,
+    list_partitions,
+    make_webhdfs_client,
+    read_manifest,
+    recover_partition,
+)
+
+pytestmark = [pytest.mark.unit, pytest.mark.hdfs]
+
+
+def manifest(n_in=3, out=2, quarantined=1, dt="2026-01-01") -> Manifest:
+    return Manifest(
+        dataset="test/things",
+        dt=dt,
+        stage="test",
+        schema_version="test/v1",
+        counts={"in": n_in, "out": out, "quarantined": quarantined},
+        input_fingerprint="sum60:3:abc",
+    )
+
+
+def commit_files(fs, dataset, dt, files: dict[str, bytes], **counts) -> PartitionWriter:
+    with PartitionWriter(fs, dataset, dt) as writer:
+        for name, data in files.items():
+            fs.write_bytes(join(writer.staging_uri, name), data)
+        writer.commit(manifest(dt=dt, **counts))
+    return writer
+
+
+def test_commit_publishes_data_then_manifest_and_success(lake_fs):
+    fs, base = lake_fs
+    dataset = join(base, "things")
+    writer = commit_files(fs, dataset, "2026-01-01", {"part-0.bin": b"abc", "sub dir/ü.bin": b"x"})
+    final = join(dataset, "dt=2026-01-01")
+    assert is_committed(fs, final)
+    assert not fs.exists(writer.staging_uri)
+    assert not fs.exists(writer.trash_uri)
+    assert fs.read_bytes(join(final, "part-0.bin")) == b"abc"
+    assert fs.read_bytes(join(final, "sub dir/ü.bin")) == b"x"
+    stored = read_manifest(fs, final)
+    assert stored.counts == {"in": 3, "out": 2, "quarantined": 1}
+    assert stored.run_id == writer.run_id and stored.created_at
+    assert json.loads(fs.read_bytes(join(final, MANIFEST_NAME)))["schema_version"] == "test/v1"
+    assert list_partitions(fs, dataset) == ["2026-01-01"]
+
+
+def test_rerun_replaces_partition_never_appends(lake_fs):
+    fs, base = lake_fs
+    dataset = join(base, "things")
+    commit_files(fs, dataset, "2026-01-01", {"a.bin": b"old", "b.bin": b"old"})
+    commit_files(fs, dataset, "2026-01-01", {"c.bin": b"new"}, n_in=1, out=1, quarantined=0)
+    final = join(dataset, "dt=2026-01-01")
+    assert not fs.exists(join(final, "a.bin")) and not fs.exists(join(final, "b.bin"))
+    assert fs.read_bytes(join(final, "c.bin")) == b"new"
+    assert read_manifest(fs, final).counts["in"] == 1
+    assert list_partitions(fs, dataset) == ["2026-01-01"]
+    assert fs.list_dirs(join(dataset, "_trash")) == []
+
+
+def test_counts_that_do_not_reconcile_are_refused_and_change_nothing(lake_fs):
+    fs, base = lake_fs
+    dataset = join(base, "things")
+    commit_files(fs, dataset, "2026-01-01", {"a.bin": b"old"})
+    with pytest.raises(ValueError, match="in=5 != out=2 \\+ quarantined=1"):
+        commit_files(fs, dataset, "2026-01-01", {"x.bin": b"new"}, n_in=5)
+    final = join(dataset, "dt=2026-01-01")
+    assert fs.read_bytes(join(final, "a.bin")) == b"old"
+    assert fs.list_dirs(join(dataset, "_staging")) == []
+
+
+def test_failure_mid_write_leaves_committed_partition_intact(lake_fs):
+    fs, base = lake_fs
+    dataset = join(base, "things")
+    commit_files(fs, dataset, "2026-01-01", {"a.bin": b"old"})
+    with (
+        pytest.raises(RuntimeError, match="executor lost"),
+        PartitionWriter(fs, dataset, "2026-01-01") as w,
+    ):
+        fs.write_bytes(join(w.staging_uri, "half.bin"), b"half")
+        raise RuntimeError("executor lost")
+    final = join(dataset, "dt=2026-01-01")
+    assert is_committed(fs, final)
+    assert fs.read_bytes(join(final, "a.bin")) == b"old"
+    assert not fs.exists(join(final, "half.bin"))
+    assert fs.list_dirs(join(dataset, "_staging")) == []
+
+
+class CrashAt:
+    """Wrap a file system so that the n-th call of one operation 'crashes' the process."""
+
+    def __init__(self, fs, op: str, nth: int) -> None:
+        self.fs, self.op, self.nth, self.calls = fs, op, nth, 0
+
+    def __getattr__(self, name):
+        real = getattr(self.fs, name)
+        if name != self.op:
+            return real
+
+        def wrapped(*args):
+            self.calls += 1
+            if self.calls == self.nth:
+                raise KeyboardInterrupt(f"crash in {name}{args}")
+            return real(*args)
+
+        return wrapped
+
+
+@pytest.mark.parametrize(
+    ("op", "nth", "what"),
+    [
+        ("rename", 2, "between moving the old partition aside and moving the new one in"),
+        ("write_bytes", 1, "after the swap, before the manifest"),
+        ("write_bytes", 2, "after the manifest, before _SUCCESS"),
+    ],
+)
+def test_crash_inside_commit_is_repaired_to_last_good_state(lake_fs, op, nth, what):
+    fs, base = lake_fs
+    dataset = join(base, "things")
+    commit_files(fs, dataset, "2026-01-01", {"a.bin": b"old"})
+    final = join(dataset, "dt=2026-01-01")
+    crashing = CrashAt(fs, op, nth)
+    writer = PartitionWriter(crashing, dataset, "2026-01-01")
+    writer.__enter__()
+    fs.write_bytes(join(writer.staging_uri, "new.bin"), b"new")
+    with pytest.raises(KeyboardInterrupt):
+        writer.commit(manifest())
+    # The process died here: no __exit__, no cleanup. Readers must not see the new data
+    # as committed, and the next commit (or an explicit recovery) restores the old one.
+    assert not is_committed(fs, final) or fs.read_bytes(join(final, "a.bin")) == b"old", what
+    assert recover_partition(fs, dataset, "2026-01-01") is not None
+    assert is_committed(fs, final)
+    assert fs.read_bytes(join(final, "a.bin")) == b"old"
+    assert not fs.exists(join(final, "new.bin"))
+    assert read_manifest(fs, final).counts["in"] == 3
+
+
+def test_killed_writer_process_leaves_old_partition_readable(tmp_path):
+    """A real crash: SIGKILL a process while it writes a new version of the partition."""
+    fs = LocalFileSystem()
+    dataset = (tmp_path / "things").as_uri()
+    commit_files(fs, dataset, "2026-01-01", {"a.bin": b"old"})
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from lakesight.lake import LocalFileSystem, PartitionWriter, join
+        fs = LocalFileSystem()
+        with PartitionWriter(fs, {dataset!r}, "2026-01-01") as w:
+            for i in range(10_000):
+                fs.write_bytes(join(w.staging_uri, f"part-{{i}}.bin"), b"new" * 1000)
+                if i == 20:
+                    print("writing", flush=True)
+            time.sleep(60)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    final = join(dataset, "dt=2026-01-01")
+    assert is_committed(fs, final)
+    names = {n for n in os.listdir(tmp_path / "things" / "dt=2026-01-01") if not n.startswith(".")}
+    assert names == {MANIFEST_NAME, SUCCESS_MARKER, "a.bin"}
+    # The orphaned staging directory is invisible to readers (leading underscore) ...
+    assert len(fs.list_dirs(join(dataset, "_staging"))) == 1
+    # ... and a later run commits normally.
+    commit_files(fs, dataset, "2026-01-01", {"b.bin": b"newer"})
+    assert fs.read_bytes(join(final, "b.bin")) == b"newer"
+
+
+def test_only_committed_partitions_are_listed(lake_fs):
+    fs, base = lake_fs
+    dataset = join(base, "things")
+    commit_files(fs, dataset, "2026-01-02", {"a.bin": b"1"})
+    commit_files(fs, dataset, "2026-01-01", {"a.bin": b"1"})
+    fs.write_bytes(join(dataset, "dt=2026-01-03", "half.bin"), b"no marker")
+    assert list_partitions(fs, dataset) == ["2026-01-01", "2026-01-02"]
+
+
+def test_rename_refuses_existing_destination(lake_fs):
+    fs, base = lake_fs
+    fs.write_bytes(join(base, "a/x.bin"), b"1")
+    fs.write_bytes(join(base, "b/y.bin"), b"2")
+    with pytest.raises(StorageError, match="destination exists"):
+        fs.rename(join(base, "a"), join(base, "b"))
+    assert fs.read_bytes(join(base, "a/x.bin")) == b"1"
+
+
+def test_unreachable_webhdfs_root_fails_fast_naming_the_setting():
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    from lakesight.lake import WebHdfsFileSystem
+
+    fs = WebHdfsFileSystem(make_webhdfs_client("http://127.0.0.1:9", user="x"))
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        check_reachable(fs, "webhdfs://127.0.0.1:9/lake")
+    assert str(err.value).startswith("LAKESIGHT_ROOT: cannot reach webhdfs://127.0.0.1:9/lake")
+    assert "\n" not in str(err.value)
+    assert time.monotonic() - started < 60
+
+
+def test_kerberos_without_extra_names_the_setting():
+    pytest.importorskip("hdfs")
+    try:
+        import hdfs.ext.kerberos  # noqa: F401
+    except ImportError:
+        with pytest.raises(
+            ConfigError, match="LAKESIGHT_WEBHDFS_AUTH=kerberos: install the kerberos extra"
+        ):
+            make_webhdfs_client("http://127.0.0.1:9", auth="kerberos")
+    else:
+        client = make_webhdfs_client("http://127.0.0.1:9", auth="kerberos")
+        assert type(client).__name__ == "KerberosClient"
