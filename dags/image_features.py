@@ -23,6 +23,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import dag
+
 from lakesight_airflow.operators import LakesightStageOperator
 from lakesight_airflow.sensors import LakePartitionSensor
 

@@ -60,11 +60,12 @@ def scene_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def render_scene(
-    rng: np.random.Generator, config: SceneConfig = SceneConfig()
+    rng: np.random.Generator, config: SceneConfig | None = None
 ) -> tuple[np.ndarray, list[SceneObject]]:
     """One scene: (H, W, 3) uint8 RGB pixels and its objects."""
     import cv2
 
+    config = config or SceneConfig()
     h, w = config.height, config.width
     image = _background(rng, h, w)
     masks: list[np.ndarray] = []

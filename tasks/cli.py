@@ -98,10 +98,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from lakesight import ingest
     from lakesight.lake import filesystem_for
     from lakesight.sample_data import write_images_partition
-    from lakesight.spark import get_spark
+    from lakesight.spark import check_java, get_spark
 
     settings = load_settings()
     dt = validate_dt(args.dt)
+    check_java()
     steps = Steps("demo", quiet=args.json)
     fs = filesystem_for(settings.root, settings)
     with steps.step(f"sample data: {args.n} scenes + {args.bad} broken files"):

@@ -182,7 +182,7 @@ def run(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_of
+    from lakesight.spark import fingerprint_of, spark_facts
 
     steps = steps or Steps(STAGE)
     fs = HadoopFileSystem(spark)
@@ -248,38 +248,42 @@ def run(
         "stage": STAGE,
         "counts": counts,
         "input_fingerprint": input_fingerprint,
-        "extra": {"quarantined_by_reason": dict(sorted(by_reason.items())), "input": raw_uri},
+        "extra": {
+            "quarantined_by_reason": dict(sorted(by_reason.items())),
+            "input": raw_uri,
+            **spark_facts(spark),
+        },
     }
-    with steps.step("write and commit"):
-        with (
-            PartitionWriter(fs, quarantine_dataset, dt) as q_writer,
-            PartitionWriter(fs, curated_dataset, dt, q_writer.run_id) as c_writer,
-        ):
-            rejected = resolved.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
-            rejected.coalesce(1).write.mode("overwrite").parquet(q_writer.staging_uri)
-            curated = resolved.where(F.col("reason").isNull()).select(*CURATED_COLUMNS)
-            files_out = max(1, -(-out // 500_000))  # about 500k rows per Parquet file
-            curated.coalesce(files_out).write.mode("overwrite").parquet(c_writer.staging_uri)
-            outputs = {"curated": c_writer.final_uri, "quarantine": q_writer.final_uri}
-            # Quarantine first: curated's _SUCCESS is what downstream stages wait for.
-            q_writer.commit(
-                Manifest(
-                    dataset="quarantine/images",
-                    schema_version=QUARANTINE_SCHEMA_VERSION,
-                    timings=dict(steps.timings),
-                    outputs=outputs,
-                    **common,
-                )
+    with (
+        steps.step("write and commit"),
+        PartitionWriter(fs, quarantine_dataset, dt) as q_writer,
+        PartitionWriter(fs, curated_dataset, dt, q_writer.run_id) as c_writer,
+    ):
+        rejected = resolved.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
+        rejected.coalesce(1).write.mode("overwrite").parquet(q_writer.staging_uri)
+        curated = resolved.where(F.col("reason").isNull()).select(*CURATED_COLUMNS)
+        files_out = max(1, -(-out // 500_000))  # about 500k rows per Parquet file
+        curated.coalesce(files_out).write.mode("overwrite").parquet(c_writer.staging_uri)
+        outputs = {"curated": c_writer.final_uri, "quarantine": q_writer.final_uri}
+        # Quarantine first: curated's _SUCCESS is what downstream stages wait for.
+        q_writer.commit(
+            Manifest(
+                dataset="quarantine/images",
+                schema_version=QUARANTINE_SCHEMA_VERSION,
+                timings=dict(steps.timings),
+                outputs=outputs,
+                **common,
             )
-            manifest = c_writer.commit(
-                Manifest(
-                    dataset="curated/images",
-                    schema_version=CURATED_SCHEMA_VERSION,
-                    timings=dict(steps.timings),
-                    outputs=outputs,
-                    **common,
-                )
+        )
+        manifest = c_writer.commit(
+            Manifest(
+                dataset="curated/images",
+                schema_version=CURATED_SCHEMA_VERSION,
+                timings=dict(steps.timings),
+                outputs=outputs,
+                **common,
             )
+        )
     resolved.unpersist()
     return IngestResult(manifest, c_writer.final_uri, q_writer.final_uri)
 
@@ -292,11 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
-    from lakesight.spark import get_spark
+    from lakesight.spark import check_java, get_spark
 
     try:
         dt = validate_dt(args.dt)
         settings = load_settings()
+        check_java()
         steps = Steps(STAGE)
         with steps.step("start spark"):
             spark = get_spark(f"lakesight-{STAGE}-{dt}", settings)

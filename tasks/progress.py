@@ -30,12 +30,10 @@ class Steps:
     def step(self, label: str) -> Iterator[None]:
         self.say(f"{label} …")
         started = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - started
-            self.timings[f"{label.replace(' ', '_')}_s"] = round(elapsed, 3)
-            self.say(f"{label} done in {elapsed:.1f}s")
+        yield  # on an exception, stay quiet: the error line that follows says it all
+        elapsed = time.perf_counter() - started
+        self.timings[f"{label.replace(' ', '_')}_s"] = round(elapsed, 3)
+        self.say(f"{label} done in {elapsed:.1f}s")
 
     @property
     def total_s(self) -> float:

@@ -171,10 +171,11 @@ def write_images_partition(
     n: int = 200,
     bad: int = 0,
     seed: int = 0,
-    scene: SceneConfig = SceneConfig(),
+    scene: SceneConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SampleSummary:
     """Replace ``raw/images/dt=dt`` with ``n`` scenes and ``bad`` broken files."""
+    scene = scene or SceneConfig()
     partition = settings.partition_uri("raw", "images", dt)
     labels_partition = settings.partition_uri("raw", "image_labels", dt)
     # Sample data replaces the partition, as every lakesight output does.

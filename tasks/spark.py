@@ -188,3 +188,11 @@ def code_archive(cache_dir: str | None = None) -> str:
                 archive.write(path, name)
         os.replace(tmp, target)
     return str(target)
+
+
+def spark_facts(spark: SparkSession) -> dict[str, object]:
+    """Where a stage ran, for its manifest: master, Spark version, executor processes."""
+    sc = spark.sparkContext
+    # getExecutorMemoryStatus lists block managers: the driver's plus one per executor.
+    executors = max(0, sc._jsc.sc().getExecutorMemoryStatus().size() - 1)
+    return {"spark_master": sc.master, "spark_version": spark.version, "executors": executors}

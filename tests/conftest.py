@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,13 @@ from lakesight.lake import (
 from tests.support.webhdfs_server import WebHdfsServer
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Airflow reads its home when first imported: give the test session its own,
+# never ~/airflow, and no example DAGs.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="lakesight-airflow-"))
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO / "plugins"))
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ connection, then lakesight settings (``LAKESIGHT_WEBHDFS_*``), then defaults
 derived from ``LAKESIGHT_ROOT``. A missing connection is not an error: the
 embedded defaults apply.
 
-Connection fields: host (comma-separated for HA namenodes), port (default
+Connection fields: host (comma-separated for HA namenodes, each optionally
+``host:port``), port (default
 9870), login (the HDFS user for insecure clusters), extras ``use_ssl`` and
 ``auth`` ("insecure" or "kerberos").
 """
@@ -70,7 +71,9 @@ class LakeFileSystemHook(BaseHook):
         params: dict[str, Any] = {}
         if hosts:
             # HdfsCLI tries ';'-separated URLs in turn: that is its HA namenode support.
-            params["url"] = ";".join(f"{scheme}://{h}:{port}" for h in hosts)
+            params["url"] = ";".join(
+                f"{scheme}://{h if ':' in h else f'{h}:{port}'}" for h in hosts
+            )
         if conn.login:
             params["user"] = conn.login
         if extra.get("auth"):

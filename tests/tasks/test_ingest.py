@@ -143,7 +143,7 @@ def test_oversized_file_is_quarantined_unread(spark, lake_root, monkeypatch):
     settings = load_settings()
     write_images_partition(LocalFileSystem(), settings, DT, n=14, seed=1)
     ingest.run(spark, settings, DT)
-    curated, quarantine = outputs(settings)
+    _curated, quarantine = outputs(settings)
     too_large = quarantine[quarantine["reason"] == "file_too_large"]
     assert len(too_large) >= 1 and too_large["image_id"].isna().all()
     assert (

@@ -1,0 +1,92 @@
+"""Every DAG file imports cleanly, cheaply and without side effects, and follows the conventions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.airflow
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAG_FILES = sorted(p for p in DAGS.glob("*.py") if not p.name.startswith("_"))
+# Modules a DAG file must not pull in while the scheduler parses it.
+HEAVY = {
+    "pyspark",
+    "torch",
+    "numpy",
+    "pandas",
+    "cv2",
+    "onnxruntime",
+    "PIL",
+    "pyarrow",
+    "hdfs",
+    "lakesight",
+}
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import BaseHook
+
+    def no_connections_at_parse_time(*args, **kwargs):
+        raise AssertionError("a DAG file looked up a Connection while being parsed")
+
+    original = BaseHook.get_connection
+    BaseHook.get_connection = no_connections_at_parse_time
+    try:
+        return DagBag(dag_folder=str(DAGS))
+    finally:
+        BaseHook.get_connection = original
+
+
+def test_there_are_dags():
+    assert [p.stem for p in DAG_FILES] == ["image_features"]
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_no_import_errors(dagbag, dag_file):
+    errors = {Path(k).name: v for k, v in dagbag.import_errors.items()}
+    assert dag_file.name not in errors, errors.get(dag_file.name)
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_one_dag_per_file_named_after_it(dagbag, dag_file):
+    dags = [d for d in dagbag.dags.values() if Path(d.fileloc).name == dag_file.name]
+    assert [d.dag_id for d in dags] == [dag_file.stem]
+
+
+def test_conventions(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.tags and "lakesight" in dag.tags, dag.dag_id
+        assert dag.doc_md and dag.doc_md.strip(), dag.dag_id
+        assert dag.catchup is False
+        assert dag.schedule is not None or dag.timetable is not None
+        for task in dag.tasks:
+            assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
+        # topological_sort raises on a cycle; every task is reachable in order.
+        assert len(dag.topological_sort()) == len(dag.tasks)
+
+
+def test_image_features_waits_then_ingests(dagbag):
+    dag = dagbag.dags["image_features"]
+    assert dag.get_task("ingest").upstream_task_ids == {"wait_for_images"}
+    assert dag.get_task("ingest").dt == "{{ ds }}"
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_no_heavy_imports_at_parse_time(dag_file):
+    probe = (
+        "import json, runpy, sys\n"
+        "import airflow.sdk\n"
+        "before = set(sys.modules)\n"
+        f"runpy.run_path({str(dag_file)!r})\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    imported = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert not imported & HEAVY, f"{dag_file.name} imports {sorted(imported & HEAVY)} at parse time"

@@ -1,0 +1,83 @@
+"""The `lakesight` command as users meet it: demo summary, JSON output, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lakesight.lake import LocalFileSystem, is_committed
+
+LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
+
+
+def run(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [LAKESIGHT, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.spark
+def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
+    result = run("demo", "--n", "16", "--bad", "9")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "read:" in out and "curated:" in out and "quarantine:" in out
+    assert "25 files = 16 curated + 9 quarantined" in out
+    assert f"{lake_root}/curated/images/dt=2026-01-01" in out
+    assert is_committed(LocalFileSystem(), f"{lake_root}/curated/images/dt=2026-01-01")
+
+
+@pytest.mark.e2e
+@pytest.mark.spark
+def test_stage_ingest_json(lake_root):
+    assert (
+        run(
+            "sample-data", "images", "--dt", "2026-02-01", "--n", "6", "--bad", "3", "--json"
+        ).returncode
+        == 0
+    )
+    result = run("stage", "ingest", "--dt", "2026-02-01", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert (summary["read"], summary["curated"], summary["quarantined"]) == (9, 6, 3)
+    listing = json.loads(run("partitions", "curated/images", "--json").stdout)
+    assert [p["dt"] for p in listing["partitions"]] == ["2026-02-01"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("args", "env", "starts"),
+    [
+        (
+            ["config"],
+            {"LAKESIGHT_ROOT": "s3://bucket/lake"},
+            "lakesight: error: LAKESIGHT_ROOT: unknown URI scheme",
+        ),
+        (["stage", "ingest", "--dt", "2026-13-01"], {}, "lakesight: error: --dt"),
+        (
+            ["stage", "ingest", "--dt", "2026-01-01"],
+            {"JAVA_HOME": "/nonexistent"},
+            "lakesight: error: Java:",
+        ),
+        (
+            ["sample-data", "images", "--dt", "2026-01-01", "--n", "1"],
+            {"LAKESIGHT_ROOT": "webhdfs://127.0.0.1:9/lake"},
+            "lakesight: error: LAKESIGHT_ROOT: cannot reach",
+        ),
+    ],
+)
+def test_bad_settings_fail_fast_with_one_line(args, env, starts):
+    result = run(*args, env=env, timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(starts), result.stderr
