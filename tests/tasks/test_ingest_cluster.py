@@ -42,7 +42,7 @@ def test_ingest_on_local_cluster_via_spark_submit(settings, tmp_path):
             "--dt",
             "2026-05-06",
             "--json",
-        ]
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
