@@ -77,12 +77,17 @@ class Settings:
 
 
 def default_root() -> str:
-    return (REPO_ROOT / "var" / "lake").as_uri()
+    """``<repo>/var/lake`` in a source checkout, else ``~/.lakesight/lake``."""
+    if (REPO_ROOT / "pyproject.toml").exists():
+        return (REPO_ROOT / "var" / "lake").as_uri()
+    return (Path.home() / ".lakesight" / "lake").as_uri()
 
 
 def default_model_registry() -> str:
-    # The registry shipped with the code; at scale point it at hdfs://.../models.
-    return (REPO_ROOT / "models" / "registry").as_uri()
+    """The registry shipped inside the package; at scale, point it at hdfs://.../models."""
+    import lakesight.models
+
+    return (Path(lakesight.models.__file__).resolve().parent / "registry").as_uri()
 
 
 def normalise_uri(value: str, setting: str) -> str:

@@ -31,7 +31,6 @@ DEFAULT_CONF = {
     # We write our own _SUCCESS after the manifest; Spark's would appear too early.
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.sql.parquet.compression.codec": "zstd",
-    "spark.ui.showConsoleProgress": "true",
 }
 
 
@@ -84,33 +83,36 @@ def get_spark(
     master: str | None = None,
     conf: dict[str, str] | None = None,
 ) -> SparkSession:
-    """Get or create the process's SparkSession for a lakesight stage."""
+    """Get or create the process's SparkSession for a lakesight stage.
+
+    Precedence, highest first: ``conf``, ``LAKESIGHT_SPARK_CONF``, what spark-submit
+    was given (``--conf``, spark-defaults.conf), then :data:`DEFAULT_CONF`.
+    """
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     settings = settings or load_settings()
     check_java()
-    # Executors must run the same interpreter as the driver (the project's venv),
-    # unless the cluster says otherwise.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    merged = {**DEFAULT_CONF, **settings.spark_conf, **(conf or {})}
+    defaults = dict(DEFAULT_CONF)
+    # Progress bars help a person at a terminal and only clutter CI and Airflow logs.
+    defaults["spark.ui.showConsoleProgress"] = str(sys.stderr.isatty()).lower()
     if running_under_spark_submit():
-        spark = builder.getOrCreate()
-        for key, value in merged.items():
-            # Only runtime SQL settings can change after start-up, and only where
-            # spark-submit did not set them already.
-            if key.startswith("spark.sql.") and spark.conf.get(key, None) is None:
-                spark.conf.set(key, value)
+        # Connect to spark-submit's JVM so its settings are visible before we add ours.
+        SparkContext._ensure_initialized()
+        launched = SparkConf()
+        defaults = {k: v for k, v in defaults.items() if not launched.contains(k)}
     else:
         chosen = master or settings.spark_master
+        builder = builder.master(chosen)
         if chosen.startswith("local"):
+            # Executors on this machine run this interpreter (the project's venv).
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # Small shuffles on one machine; the default 200 partitions is for clusters.
-            merged.setdefault(
-                "spark.sql.shuffle.partitions", str(max(4, 2 * (os.cpu_count() or 2)))
-            )
-        for key, value in merged.items():
-            builder = builder.config(key, value)
-        spark = builder.master(chosen).getOrCreate()
+            defaults["spark.sql.shuffle.partitions"] = str(max(4, 2 * (os.cpu_count() or 2)))
+    for key, value in {**defaults, **settings.spark_conf, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("LAKESIGHT_SPARK_LOG_LEVEL", "WARN"))
     return spark
 
