@@ -1,0 +1,74 @@
+"""Small torch parts shared by the model families, and the one weight-loading builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    """Conv → BatchNorm → ReLU6, 'same' padding for odd kernels."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU6(inplace=True),
+    )
+
+
+def depthwise_separable(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """MobileNet v1 block: 3x3 depthwise conv, then 1x1 pointwise conv."""
+    return nn.Sequential(conv_bn(c_in, c_in, 3, stride, groups=c_in), conv_bn(c_in, c_out, 1))
+
+
+def scaled(channels: int, width: float, minimum: int = 8) -> int:
+    """Channels under a width multiplier, rounded to a multiple of 8 (SIMD-friendly)."""
+    return max(minimum, int(channels * width + 4) // 8 * 8)
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_state` did: keys it could not fill, ignored, or dropped for shape."""
+
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    dropped_mismatched: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"missing={len(self.missing)} unexpected={len(self.unexpected)} "
+            f"dropped_mismatched={len(self.dropped_mismatched)}"
+        )
+
+
+def load_state(
+    model: nn.Module, state: Mapping[str, torch.Tensor], *, drop_mismatched: bool = False
+) -> LoadReport:
+    """Load ``state`` into ``model`` and report what did not fit.
+
+    With ``drop_mismatched`` (transfer learning), tensors whose shape differs from
+    the model's (typically a classifier head with another number of classes) are
+    skipped and reported instead of raising.
+    """
+    own = model.state_dict()
+    report = LoadReport()
+    usable = {}
+    for key, tensor in state.items():
+        if key not in own:
+            report.unexpected.append(key)
+        elif own[key].shape != tensor.shape:
+            if not drop_mismatched:
+                raise ValueError(
+                    f"{key}: checkpoint shape {tuple(tensor.shape)} != model {tuple(own[key].shape)}"
+                )
+            report.dropped_mismatched.append(key)
+        else:
+            usable[key] = tensor
+    result = model.load_state_dict(usable, strict=False)
+    report.missing = sorted(set(result.missing_keys))
+    return report
