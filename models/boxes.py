@@ -66,7 +66,9 @@ def to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
 
 
 def to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
-    return np.concatenate([(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], axis=-1)
+    return np.concatenate(
+        [(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], axis=-1
+    )
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -125,7 +127,9 @@ def match(
     return loc, labels
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int | None = None) -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, top_k: int | None = None
+) -> np.ndarray:
     """Greedy non-maximum suppression; indices of kept boxes, best first."""
     order = np.argsort(-scores, kind="stable")
     if top_k is not None:
@@ -159,7 +163,9 @@ def detection_output(
     NMS; then the best ``keep_top_k`` over all classes. Boxes are clipped to 0..1.
     """
     if loc.ndim != 3 or scores.ndim != 3 or loc.shape[:2] != scores.shape[:2]:
-        raise ValueError(f"loc {loc.shape} and scores {scores.shape} must be (B, P, 4) and (B, P, C)")
+        raise ValueError(
+            f"loc {loc.shape} and scores {scores.shape} must be (B, P, 4) and (B, P, C)"
+        )
     boxes = np.clip(decode(loc.astype(np.float64), priors, variances), 0.0, 1.0)
     rows = []
     for b in range(loc.shape[0]):
@@ -169,7 +175,9 @@ def detection_output(
             candidates = np.flatnonzero(cls_scores > conf_threshold)
             if candidates.size == 0:
                 continue
-            kept = candidates[nms(boxes[b, candidates], cls_scores[candidates], nms_threshold, top_k)]
+            kept = candidates[
+                nms(boxes[b, candidates], cls_scores[candidates], nms_threshold, top_k)
+            ]
             for i in kept:
                 image_rows.append((b, cls, float(cls_scores[i]), *boxes[b, i]))
         image_rows.sort(key=lambda r: -r[2])

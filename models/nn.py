@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
+def conv_bn(
+    c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1
+) -> nn.Sequential:
     """Conv → BatchNorm → ReLU6, 'same' padding for odd kernels."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False),

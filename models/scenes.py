@@ -11,6 +11,7 @@ Deterministic: the same ``seed`` and index always give the same scene.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +33,11 @@ class SceneConfig:
     # so every labelled object stays recognisable.
     max_occlusion: float = 0.5
     classes: tuple[str, ...] = field(default=CLASSES)
+    # Draw some backgrounds from real photographs (scikit-image / scikit-learn samples,
+    # the `train` extra). Off for sample data, so that it needs no extra package.
+    photo_backgrounds: bool = False
+    # Blur and sensor noise, as cameras add them (training variety).
+    photometric_jitter: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,10 @@ def render_scene(
 
     config = config or SceneConfig()
     h, w = config.height, config.width
-    image = _background(rng, h, w)
+    if config.photo_backgrounds and rng.random() < 0.5:
+        image = _photo_background(rng, h, w)
+    else:
+        image = _background(rng, h, w)
     masks: list[np.ndarray] = []
     objects: list[tuple[str, np.ndarray]] = []
     n = int(rng.integers(config.min_objects, config.max_objects + 1))
@@ -86,6 +95,8 @@ def render_scene(
             masks[i] = prev & (1 - mask)
         masks.append(mask)
         objects.append((label, outline))
+    if config.photometric_jitter:
+        image = _jitter(rng, image)
     labelled = []
     for (label, outline), _mask in zip(objects, masks, strict=True):
         xs = np.clip(outline[:, 0], 0, w - 1)
@@ -130,6 +141,68 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     image = c0 * (1 - t[..., None]) + c1 * t[..., None]
     image += rng.normal(0, 6, image.shape).astype(np.float32)
     return image.clip(0, 255).astype(np.uint8)
+
+
+@functools.cache
+def photo_library() -> tuple[np.ndarray, ...]:
+    """Real photographs shipped inside scikit-image and scikit-learn, as RGB arrays."""
+    from pathlib import Path
+
+    import skimage.data
+    import sklearn.datasets
+    from PIL import Image
+
+    ski = Path(skimage.data.__file__).parent
+    skl = Path(sklearn.datasets.__file__).parent / "images"
+    names = [
+        ski / n
+        for n in (
+            "astronaut.png",
+            "coffee.png",
+            "chelsea.png",
+            "rocket.jpg",
+            "motorcycle_left.png",
+            "brick.png",
+            "grass.png",
+            "gravel.png",
+            "color.png",
+            "retina.jpg",
+            "hubble_deep_field.jpg",
+            "camera.png",
+            "moon.png",
+            "page.png",
+        )
+    ]
+    names += [skl / "china.jpg", skl / "flower.jpg"]
+    return tuple(np.asarray(Image.open(p).convert("RGB")) for p in names if p.exists())
+
+
+def _photo_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A random crop of a real photograph, resized, flipped and recoloured."""
+    import cv2
+
+    photos = photo_library()
+    photo = photos[int(rng.integers(len(photos)))]
+    ph, pw = photo.shape[:2]
+    crop = rng.uniform(0.35, 1.0)
+    ch, cw = max(16, int(ph * crop)), max(16, int(pw * crop))
+    y0, x0 = int(rng.integers(0, ph - ch + 1)), int(rng.integers(0, pw - cw + 1))
+    image = cv2.resize(photo[y0 : y0 + ch, x0 : x0 + cw], (w, h), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+    gain = rng.uniform(0.6, 1.3, 3)
+    return np.clip(image * gain, 0, 255).astype(np.uint8)
+
+
+def _jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if rng.random() < 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
+    if rng.random() < 0.5:
+        noise = rng.normal(0, rng.uniform(2, 10), image.shape)
+        image = np.clip(image + noise, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(image)
 
 
 def _outline(

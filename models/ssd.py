@@ -36,12 +36,28 @@ class SSDConfig:
     width: float = 0.5  # MobileNet width multiplier
     stride16_blocks: int = 3  # 512-channel blocks at stride 16 (MobileNet v1 has 5)
     # Ratios besides 1 per feature map, as in the paper's SSD300 (2 on the first and last maps).
-    aspect_ratios: tuple[tuple[float, ...], ...] = ((2.0,), (2.0, 3.0), (2.0, 3.0), (2.0, 3.0), (2.0,), (2.0,))
+    aspect_ratios: tuple[tuple[float, ...], ...] = (
+        (2.0,),
+        (2.0, 3.0),
+        (2.0, 3.0),
+        (2.0, 3.0),
+        (2.0,),
+        (2.0,),
+    )
     min_scale: float = 0.1  # default-box scale on the first (finest) map
     max_scale: float = 0.9  # default-box scale on the last map
     variances: tuple[float, float] = (0.1, 0.2)  # centre and size variances of the box encoding
     mean: float = 127.5  # input normalisation: (pixel - mean) * scale
     scale: float = 1 / 127.5
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SSDConfig:
+        """Inverse of ``dataclasses.asdict`` after a JSON round trip (lists back to tuples)."""
+
+        def as_tuple(value):
+            return tuple(as_tuple(v) for v in value) if isinstance(value, list) else value
+
+        return cls(**{k: as_tuple(v) for k, v in values.items()})
 
     @property
     def num_classes(self) -> int:
@@ -60,7 +76,9 @@ class SSDConfig:
 
     def priors(self) -> np.ndarray:
         """Default boxes (P, 4) cxcywh in head order."""
-        return boxes.prior_boxes(self.feature_sizes, self.aspect_ratios, self.min_scale, self.max_scale)
+        return boxes.prior_boxes(
+            self.feature_sizes, self.aspect_ratios, self.min_scale, self.max_scale
+        )
 
 
 class MobileNetBackbone(nn.Module):
@@ -106,7 +124,9 @@ class SSD(nn.Module):
         self.extras = nn.ModuleList()
         c_in = self.backbone.channels[-1]
         for c_out in extra_out:
-            self.extras.append(nn.Sequential(conv_bn(c_in, c_out // 2, 1), conv_bn(c_out // 2, c_out, 3, 2)))
+            self.extras.append(
+                nn.Sequential(conv_bn(c_in, c_out // 2, 1), conv_bn(c_out // 2, c_out, 3, 2))
+            )
             c_in = c_out
         map_channels = (*self.backbone.channels, *extra_out)
         anchors = boxes.priors_per_cell(config.aspect_ratios)
@@ -114,7 +134,8 @@ class SSD(nn.Module):
             nn.Conv2d(ch, a * 4, 3, padding=1) for ch, a in zip(map_channels, anchors, strict=True)
         )
         self.conf_heads = nn.ModuleList(
-            nn.Conv2d(ch, a * config.num_classes, 3, padding=1) for ch, a in zip(map_channels, anchors, strict=True)
+            nn.Conv2d(ch, a * config.num_classes, 3, padding=1)
+            for ch, a in zip(map_channels, anchors, strict=True)
         )
         self.num_priors = sum(s * s * a for s, a in zip(config.feature_sizes, anchors, strict=True))
 
@@ -124,23 +145,28 @@ class SSD(nn.Module):
             maps.append(extra(maps[-1]))
         return maps
 
-    def forward_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loc (B, P, 4), logits (B, P, C+1))``, for the loss."""
+    def forward(
+        self, x: torch.Tensor, *, return_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loc (B, P, 4), scores (B, P, C+1))``: softmax scores, the exported contract.
+
+        ``return_logits=True`` gives raw logits instead, for the loss.
+        """
         size = self.config.image_size
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != size or x.shape[3] != size:
             raise ValueError(f"SSD expects (B, 3, {size}, {size}) input, got {tuple(x.shape)}")
         locs, confs = [], []
-        for fmap, loc_head, conf_head in zip(self.features(x), self.loc_heads, self.conf_heads, strict=True):
+        for fmap, loc_head, conf_head in zip(
+            self.features(x), self.loc_heads, self.conf_heads, strict=True
+        ):
             b = fmap.shape[0]
             # (B, A*4, H, W) → (B, H, W, A*4) → (B, H*W*A, 4): row-major cells, as the priors.
             locs.append(loc_head(fmap).permute(0, 2, 3, 1).reshape(b, -1, 4))
-            confs.append(conf_head(fmap).permute(0, 2, 3, 1).reshape(b, -1, self.config.num_classes))
-        return torch.cat(locs, dim=1), torch.cat(confs, dim=1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loc (B, P, 4), scores (B, P, C+1))`` with softmax scores: the exported contract."""
-        loc, logits = self.forward_logits(x)
-        return loc, F.softmax(logits, dim=-1)
+            confs.append(
+                conf_head(fmap).permute(0, 2, 3, 1).reshape(b, -1, self.config.num_classes)
+            )
+        loc, logits = torch.cat(locs, dim=1), torch.cat(confs, dim=1)
+        return (loc, logits) if return_logits else (loc, F.softmax(logits, dim=-1))
 
 
 def multibox_loss(
@@ -158,7 +184,9 @@ def multibox_loss(
     """
     positive = label_target > 0  # (B, P)
     n_pos = positive.sum(dim=1, keepdim=True)  # (B, 1)
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), label_target.reshape(-1), reduction="none")
+    ce = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), label_target.reshape(-1), reduction="none"
+    )
     ce = ce.view_as(label_target)
     with torch.no_grad():
         mining = ce.clone()
@@ -167,6 +195,8 @@ def multibox_loss(
         hard_negative = rank < (neg_pos_ratio * n_pos).clamp(max=label_target.shape[1] - 1)
     selected = positive | hard_negative
     total_pos = n_pos.sum().clamp(min=1).float()
-    loc_loss = F.smooth_l1_loss(loc_pred[positive], loc_target[positive], reduction="sum") / total_pos
+    loc_loss = (
+        F.smooth_l1_loss(loc_pred[positive], loc_target[positive], reduction="sum") / total_pos
+    )
     conf_loss = ce[selected].sum() / total_pos
     return loc_loss, conf_loss

@@ -133,6 +133,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from lakesight import bench
+
+    steps = Steps(f"eval {args.target}", quiet=args.json)
+    result = bench.eval_ssd(args.model, args.images, args.runtime, args.variant, steps)
+    _print(
+        result,
+        args.json,
+        lambda d: (
+            f"{d['model']} on {d['runtime']} ({d['variant']}): mAP@0.5 = {d['map50']:.4f} "
+            f"over {d['images']} held-out scenes (seed {d['seed']})\n"
+            + "\n".join(f"  {k:10} AP {v:.4f}" for k, v in d["per_class_ap"].items())
+        ),
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from lakesight import bench
+
+    steps = Steps(f"bench {args.target}", quiet=args.json)
+    result = bench.bench_ssd(args.model, args.images, args.repeats, args.eval_images, steps)
+    _print(
+        result,
+        args.json,
+        lambda d: "\n".join(f"{k:18} {v}" for k, v in d.items()),
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakesight", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)

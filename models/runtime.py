@@ -1,0 +1,225 @@
+"""The model registry and the inference runtimes (ONNX Runtime, OpenCV DNN).
+
+Registry layout, the same on a laptop and on HDFS::
+
+    <registry>/<name>/<version>/card.json     what the model is: format, files + sha256,
+                                               classes, input spec, post-processing, metrics
+    <registry>/<name>/<version>/model.onnx    (or deploy.prototxt + .caffemodel, or .pb)
+
+A model is referred to as ``name@version`` (``name`` alone: the highest version).
+Non-local registries are copied once into a local cache, checked against the
+card's sha256. Loaded models are cached per process, so a Spark Python worker
+loads each model once and reuses it for every batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from lakesight.config import ConfigError, load_settings
+from lakesight.models.detector import InputSpec, PostProcess, SSDDetector
+
+CARD_NAME = "card.json"
+DEFAULT_DETECTOR = "ssd_scenes"
+RUNTIMES = ("ort", "opencv")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _version_key(version: str):
+    return (0, int(version), "") if version.isdigit() else (1, 0, version)
+
+
+def resolve(ref: str, registry: str | None = None) -> tuple[ModelRef, Path]:
+    """``name[@version]`` → (ref, local directory holding the card and files)."""
+    from lakesight.lake import filesystem_for, join
+
+    settings = load_settings()
+    registry = registry or settings.model_registry
+    name, _, version = ref.partition("@")
+    fs = filesystem_for(registry, settings)
+    if not version:
+        versions = sorted(fs.list_dirs(join(registry, name)), key=_version_key)
+        if not versions:
+            raise ConfigError(f"LAKESIGHT_MODEL_REGISTRY: no model {name!r} under {registry}")
+        version = versions[-1]
+    model_ref = ModelRef(name, version)
+    remote = join(registry, name, version)
+    if not fs.exists(join(remote, CARD_NAME)):
+        raise ConfigError(
+            f"LAKESIGHT_MODEL_REGISTRY: no model {model_ref} under {registry} (missing {CARD_NAME})"
+        )
+    if urlparse(registry).scheme == "file":
+        return model_ref, Path(urlparse(remote).path)
+    # Copy into a per-user cache; the sha256 check below catches a torn copy.
+    cache = Path(
+        os.environ.get("LAKESIGHT_MODEL_CACHE", Path.home() / ".cache" / "lakesight" / "models")
+    )
+    local = cache / name / version
+    local.mkdir(parents=True, exist_ok=True)
+    card = json.loads(fs.read_bytes(join(remote, CARD_NAME)))
+    for filename, expected in card.get("sha256", {}).items():
+        target = local / filename
+        if not target.exists() or sha256_file(target) != expected:
+            target.write_bytes(fs.read_bytes(join(remote, filename)))
+    (local / CARD_NAME).write_text(json.dumps(card))
+    return model_ref, local
+
+
+def load_card(directory: Path) -> dict:
+    return json.loads((directory / CARD_NAME).read_text())
+
+
+def verified(directory: Path, card: dict, filename: str) -> Path:
+    """Path of one of the model's files, after checking its sha256 against the card."""
+    path = directory / filename
+    if not path.exists():
+        raise ConfigError(f"LAKESIGHT_MODEL_REGISTRY: model file missing: {path}")
+    expected = card.get("sha256", {}).get(filename)
+    if expected and sha256_file(path) != expected:
+        raise ConfigError(f"LAKESIGHT_MODEL_REGISTRY: sha256 mismatch for {path}")
+    return path
+
+
+def task_threads() -> int:
+    """Runtime threads: the Spark task's CPUs inside a task, else LAKESIGHT_RUNTIME_THREADS or all cores."""
+    explicit = os.environ.get("LAKESIGHT_RUNTIME_THREADS")
+    if explicit:
+        return max(1, int(explicit))
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        if context is not None:
+            return max(1, int(context.cpus()))
+    except ImportError:
+        pass
+    return os.cpu_count() or 1
+
+
+def ort_runner(model_path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """ONNX Runtime session, one intra-op pool of ``threads``; returns ``run(batch) -> outputs``."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> list[np.ndarray]:
+        return session.run(None, {input_name: batch})
+
+    return run
+
+
+def opencv_runner(files: Sequence[Path], threads: int, output_names: Sequence[str] | None = None):
+    """OpenCV DNN net from ONNX, Caffe (prototxt + caffemodel) or TensorFlow (.pb [+ .pbtxt])."""
+    import cv2
+
+    paths = {p.suffix.lower(): str(p) for p in files}
+    if ".onnx" in paths:
+        net = cv2.dnn.readNetFromONNX(paths[".onnx"])
+    elif ".prototxt" in paths:
+        net = cv2.dnn.readNetFromCaffe(paths[".prototxt"], paths.get(".caffemodel", ""))
+    elif ".pb" in paths:
+        net = cv2.dnn.readNetFromTensorflow(paths[".pb"], paths.get(".pbtxt", ""))
+    else:
+        raise ConfigError(
+            f"LAKESIGHT_MODEL_REGISTRY: no ONNX, Caffe or TF graph among {sorted(paths)}"
+        )
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    names = list(output_names or net.getUnconnectedOutLayersNames())
+
+    def run(batch: np.ndarray) -> list[np.ndarray]:
+        # OpenCV's thread count is process-wide: set it for each call.
+        cv2.setNumThreads(threads)
+        net.setInput(batch)
+        return list(net.forward(names))
+
+    return run
+
+
+def detector_from_card(directory: Path, card: dict, *, runtime: str = "ort", variant: str = "fp32",
+                       threads: int | None = None) -> SSDDetector:  # fmt: skip
+    """An :class:`SSDDetector` for a registered model."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    threads = threads or task_threads()
+    spec = InputSpec(**card["input"])
+    post = card.get("postprocess")
+    post = (
+        PostProcess(
+            feature_sizes=tuple(post["feature_sizes"]),
+            aspect_ratios=tuple(tuple(r) for r in post["aspect_ratios"]),
+            min_scale=post["min_scale"],
+            max_scale=post["max_scale"],
+            variances=tuple(post["variances"]),
+        )
+        if post
+        else None
+    )
+    files = card["files"]
+    if card["format"] == "onnx":
+        model = verified(directory, card, files[variant])
+        runner = (
+            ort_runner(model, threads)
+            if runtime == "ort"
+            else opencv_runner([model], threads, card.get("outputs"))
+        )
+    elif card["format"] in ("caffe", "tensorflow"):
+        if runtime != "opencv":
+            raise ConfigError(
+                f"runtime: {card['format']} models run on OpenCV DNN (--runtime opencv)"
+            )
+        runner = opencv_runner(
+            [verified(directory, card, f) for f in files.values()], threads, card.get("outputs")
+        )
+    else:
+        raise ConfigError(
+            f"LAKESIGHT_MODEL_REGISTRY: unknown model format {card['format']!r} in {directory}"
+        )
+    return SSDDetector(
+        runner, spec, post, card["classes"], name=f"{card['name']}@{card['version']}"
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def load_detector(ref: str = DEFAULT_DETECTOR, *, runtime: str = "ort", variant: str = "fp32",
+                  threads: int | None = None, registry: str | None = None) -> SSDDetector:  # fmt: skip
+    """The detector ``ref`` from the registry, loaded once per process."""
+    _, directory = resolve(ref, registry)
+    return detector_from_card(
+        directory, load_card(directory), runtime=runtime, variant=variant, threads=threads
+    )
+
+
+def detect(images: Sequence[np.ndarray], model: str = DEFAULT_DETECTOR, **kwargs) -> np.ndarray:
+    """Detections for a batch of RGB images with a registered SSD: the pipeline's batch function."""
+    return load_detector(model, **kwargs).detect(images)
