@@ -33,10 +33,12 @@ def export_onnx(model, image_size: int, path: Path) -> Path:
         def forward(self, images):
             return self.inner(images)
 
-    model.eval()
     dynamic = {"images": {0: "batch"}, "loc": {0: "batch"}, "scores": {0: "batch"}}
+    # The exporter restores the wrapper's train/eval mode, recursively: wrap an eval-mode
+    # model in an eval-mode wrapper, or BatchNorm would be left in training mode.
+    wrapper = Exported(model.eval()).eval()
     torch.onnx.export(
-        Exported(model),
+        wrapper,
         (torch.zeros(1, 3, image_size, image_size),),
         str(path),
         dynamo=False,
@@ -114,6 +116,7 @@ def release_ssd(
     ssd: SSDConfig = config.ssd
     model = SSD(ssd)
     model.load_state_dict(state)
+    model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     fp32 = export_onnx(model, ssd.image_size, out_dir / "model.onnx")
     spec = InputSpec(ssd.image_size, ssd.mean, ssd.scale, "RGB")
@@ -186,4 +189,33 @@ def release_ssd(
         metrics[variant] = evaluate_detector(detector.detect, images, truths, ssd.classes)
     card["metrics"] = metrics
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out_dir / "MODEL_CARD.md").write_text(render_card(card))
     return card
+
+
+def render_card(card: dict) -> str:
+    """The human-readable model card, generated from ``card.json``."""
+    metrics = card.get("metrics", {})
+    lines = [
+        f"# {card['name']}@{card['version']}",
+        "",
+        f"{card['architecture']}, trained by lakesight on its own generated scenes",
+        "(no public pretrained weights can be downloaded where it is built).",
+        "",
+        f"- classes: {', '.join(card['classes'])} (label i+1; 0 is background)",
+        f"- input: {card['input']['size']}x{card['input']['size']} {card['input']['channel_order']}, "
+        f"(pixel - {card['input']['mean']}) * {card['input']['scale']:.6f}",
+        "- outputs: `loc` (B, P, 4) and `scores` (B, P, C+1); decoding and NMS in "
+        "`lakesight.models.boxes.detection_output`",
+        f"- training: seed {card['training']['seed']}, {card['training']['steps']} steps x "
+        f"{card['training']['batch']} scenes, {card['training'].get('seconds', '?')} s",
+        f"- evaluation: {card['evaluation']['protocol']} on {card['evaluation']['images']} held-out "
+        f"scenes, seed {card['evaluation']['seed']}",
+    ]
+    for variant, m in metrics.items():
+        per_class = ", ".join(f"{k} {v:.3f}" for k, v in m["per_class_ap"].items())
+        lines.append(f"- {variant}: mAP@0.5 = {m['map50']:.4f} ({per_class})")
+    lines += ["", "Files and sha256:", ""]
+    lines += [f"- `{name}` {digest}" for name, digest in card["sha256"].items()]
+    lines += ["", "Rebuild:", "", f"    {card['rebuild_command']}", ""]
+    return "\n".join(lines)

@@ -156,14 +156,18 @@ class SSD(nn.Module):
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != size or x.shape[3] != size:
             raise ValueError(f"SSD expects (B, 3, {size}, {size}) input, got {tuple(x.shape)}")
         locs, confs = [], []
-        for fmap, loc_head, conf_head in zip(
-            self.features(x), self.loc_heads, self.conf_heads, strict=True
-        ):
-            b = fmap.shape[0]
+        c = self.config
+        anchors = boxes.priors_per_cell(c.aspect_ratios)
+        maps = zip(
+            self.features(x), self.loc_heads, self.conf_heads, c.feature_sizes, anchors, strict=True
+        )
+        for fmap, loc_head, conf_head, side, a in maps:
             # (B, A*4, H, W) → (B, H, W, A*4) → (B, H*W*A, 4): row-major cells, as the priors.
-            locs.append(loc_head(fmap).permute(0, 2, 3, 1).reshape(b, -1, 4))
+            # Static sizes with -1 for the batch keep the exported Reshape free of Shape
+            # ops, which OpenCV DNN would freeze at batch 1.
+            locs.append(loc_head(fmap).permute(0, 2, 3, 1).reshape(-1, side * side * a, 4))
             confs.append(
-                conf_head(fmap).permute(0, 2, 3, 1).reshape(b, -1, self.config.num_classes)
+                conf_head(fmap).permute(0, 2, 3, 1).reshape(-1, side * side * a, c.num_classes)
             )
         loc, logits = torch.cat(locs, dim=1), torch.cat(confs, dim=1)
         return (loc, logits) if return_logits else (loc, F.softmax(logits, dim=-1))
