@@ -23,7 +23,8 @@ class InputSpec:
     """How a detector wants its pixels: square side, normalisation and channel order."""
 
     size: int  # square input side; images are resized to size x size (aspect not kept, as in SSD)
-    mean: float = 127.5  # (pixel - mean) * scale
+    # (pixel - mean) * scale; mean may be per channel, in channel_order (VGG: 104, 117, 123 BGR)
+    mean: float | tuple[float, float, float] = 127.5
     scale: float = 1 / 127.5
     channel_order: str = "RGB"  # "BGR" for Caffe models trained with OpenCV
 
@@ -33,13 +34,14 @@ def preprocess(images: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     import cv2
 
     batch = np.empty((len(images), 3, spec.size, spec.size), dtype=np.float32)
+    mean = np.asarray(spec.mean, dtype=np.float32)
     for i, image in enumerate(images):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image {i}: expected (H, W, 3) RGB, got {image.shape}")
         resized = cv2.resize(image, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
         if spec.channel_order == "BGR":
             resized = resized[:, :, ::-1]
-        batch[i] = ((resized.astype(np.float32) - spec.mean) * spec.scale).transpose(2, 0, 1)
+        batch[i] = ((resized.astype(np.float32) - mean) * spec.scale).transpose(2, 0, 1)
     return batch
 
 

@@ -26,10 +26,12 @@ from urllib.parse import urlparse
 import numpy as np
 
 from lakesight.config import ConfigError, load_settings
+from lakesight.models.descriptor import Descriptor
 from lakesight.models.detector import InputSpec, PostProcess, SSDDetector
 
 CARD_NAME = "card.json"
 DEFAULT_DETECTOR = "ssd_scenes"
+DEFAULT_DESCRIPTOR = "deepbit_scenes"
 RUNTIMES = ("ort", "opencv")
 
 
@@ -121,7 +123,9 @@ def task_threads() -> int:
     return os.cpu_count() or 1
 
 
-def ort_runner(model_path: Path, threads: int) -> Callable[[np.ndarray], list[np.ndarray]]:
+def ort_runner(
+    model_path: Path, threads: int, output_names: Sequence[str] | None = None
+) -> Callable[[np.ndarray], list[np.ndarray]]:
     """ONNX Runtime session, one intra-op pool of ``threads``; returns ``run(batch) -> outputs``."""
     import onnxruntime as ort
 
@@ -132,8 +136,10 @@ def ort_runner(model_path: Path, threads: int) -> Callable[[np.ndarray], list[np
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
 
+    names = list(output_names) if output_names else None
+
     def run(batch: np.ndarray) -> list[np.ndarray]:
-        return session.run(None, {input_name: batch})
+        return session.run(names, {input_name: batch})
 
     return run
 
@@ -223,3 +229,38 @@ def load_detector(ref: str = DEFAULT_DETECTOR, *, runtime: str = "ort", variant:
 def detect(images: Sequence[np.ndarray], model: str = DEFAULT_DETECTOR, **kwargs) -> np.ndarray:
     """Detections for a batch of RGB images with a registered SSD: the pipeline's batch function."""
     return load_detector(model, **kwargs).detect(images)
+
+
+def descriptor_from_card(directory: Path, card: dict, *, bits: int | None = None, runtime: str = "ort",
+                         threads: int | None = None) -> Descriptor:  # fmt: skip
+    """A :class:`Descriptor` for a registered DeepBit model, at ``bits`` (default: the card's)."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    bits = bits or card["default_bits"]
+    if str(bits) not in card["thresholds"]:
+        raise ConfigError(f"bits: {card['name']} has codes of {sorted(card['thresholds'])} bits, not {bits}")
+    threads = threads or task_threads()
+    # Embedding output first, then the activations of the chosen code length.
+    outputs = [card["outputs"][0], card.get("bits_outputs", {}).get(str(bits), f"bits{bits}")]
+    paths = [verified(directory, card, f) for f in card["files"].values()]
+    if card["format"] == "onnx" and runtime == "ort":
+        runner = ort_runner(paths[0], threads, outputs)
+    elif card["format"] in ("onnx", "caffe", "tensorflow"):
+        runner = opencv_runner(paths, threads, outputs)
+    else:
+        raise ConfigError(f"runtime: {card['format']} descriptors run on OpenCV DNN (--runtime opencv)")
+    spec = InputSpec(**card["input"])
+    return Descriptor(runner, spec, card["thresholds"][str(bits)], name=f"{card['name']}@{card['version']}")
+
+
+@functools.lru_cache(maxsize=8)
+def load_descriptor(ref: str = DEFAULT_DESCRIPTOR, *, bits: int | None = None, runtime: str = "ort",
+                    threads: int | None = None, registry: str | None = None) -> Descriptor:  # fmt: skip
+    """The descriptor ``ref`` from the registry, loaded once per process."""
+    _, directory = resolve(ref, registry)
+    return descriptor_from_card(directory, load_card(directory), bits=bits, runtime=runtime, threads=threads)
+
+
+def describe(crops: Sequence[np.ndarray], model: str = DEFAULT_DESCRIPTOR, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, embeddings) for a batch of RGB crops: the pipeline's describe batch function."""
+    return load_descriptor(model, **kwargs).describe(crops)

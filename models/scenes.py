@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
+# Object crops for the descriptor: the detector's classes and more.
+CROP_CLASSES: tuple[str, ...] = (
+    *CLASSES, "pentagon", "hexagon", "diamond", "ellipse", "arrow", "heart", "crescent",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -208,36 +212,100 @@ def _jitter(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
 def _outline(
     rng: np.random.Generator, label: str, h: int, w: int, config: SceneConfig
 ) -> np.ndarray:
-    """Polygon (N, 2) float32 in pixels for an object of class ``label``."""
+    """Polygon (N, 2) float32 in pixels for an object of class ``label`` somewhere in the scene."""
     size = rng.uniform(config.min_scale, config.max_scale) * min(h, w)
     cx = rng.uniform(0.1, 0.9) * w
     cy = rng.uniform(0.1, 0.9) * h
-    r = size / 2
+    return _place(rng, _shape_points(rng, label, size / 2), cx, cy)
+
+
+def _place(rng: np.random.Generator, pts: np.ndarray, cx: float, cy: float, max_turn: float = np.pi / 4):
+    theta = rng.uniform(-max_turn, max_turn)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    return (pts @ rot.T + [cx, cy]).astype(np.float32)
+
+
+def _shape_points(rng: np.random.Generator, label: str, r: float) -> np.ndarray:
+    """Polygon (N, 2) of a class, centred on 0 with radius about ``r``."""
     if label == "circle":
         aspect = rng.uniform(0.8, 1.25)
         t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
-        pts = np.stack([np.cos(t) * r * aspect, np.sin(t) * r], axis=1)
-    elif label == "square":
+        return np.stack([np.cos(t) * r * aspect, np.sin(t) * r], axis=1)
+    if label == "square":
         aspect = rng.uniform(0.75, 1.33)
-        pts = np.array([[-r * aspect, -r], [r * aspect, -r], [r * aspect, r], [-r * aspect, r]])
-    elif label == "triangle":
-        t = np.array([-np.pi / 2, np.pi / 6, 5 * np.pi / 6])
-        pts = np.stack([np.cos(t) * r, np.sin(t) * r], axis=1)
-    elif label == "star":
+        return np.array([[-r * aspect, -r], [r * aspect, -r], [r * aspect, r], [-r * aspect, r]])
+    if label == "triangle":
+        return _regular(3, r)
+    if label == "star":
         t = np.linspace(-np.pi / 2, 3 * np.pi / 2, 10, endpoint=False)
         radii = np.where(np.arange(10) % 2 == 0, r, r * 0.42)
-        pts = np.stack([np.cos(t) * radii, np.sin(t) * radii], axis=1)
-    elif label == "cross":
+        return np.stack([np.cos(t) * radii, np.sin(t) * radii], axis=1)
+    if label == "cross":
         a, b = r, r * 0.33
-        pts = np.array(
+        return np.array(
             [[-b, -a], [b, -a], [b, -b], [a, -b], [a, b], [b, b], [b, a], [-b, a], [-b, b],
              [-a, b], [-a, -b], [-b, -b]]
         )  # fmt: skip
+    # Further classes: not in the detector's scenes, they give the descriptor's
+    # backbone (DeepBit stage 1) more variety than the SSD classes alone.
+    if label == "pentagon":
+        return _regular(5, r)
+    if label == "hexagon":
+        return _regular(6, r)
+    if label == "diamond":
+        return np.array([[0, -r], [r * 0.55, 0], [0, r], [-r * 0.55, 0]])
+    if label == "ellipse":
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        return np.stack([np.cos(t) * r, np.sin(t) * r * rng.uniform(0.35, 0.55)], axis=1)
+    if label == "arrow":
+        a, b = r, r * 0.25
+        return np.array([[-a, -b], [0, -b], [0, -a * 0.6], [a, 0], [0, a * 0.6], [0, b], [-a, b]])
+    if label == "heart":
+        t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+        x = 16 * np.sin(t) ** 3
+        y = -(13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t))
+        return np.stack([x, y], axis=1) * (r / 17)
+    if label == "crescent":
+        t = np.linspace(-np.pi / 2, np.pi / 2, 30)
+        outer = np.stack([np.cos(t) * r, np.sin(t) * r], axis=1)
+        inner = np.stack([np.cos(t[::-1]) * r * 0.45, np.sin(t[::-1]) * r], axis=1)
+        return np.concatenate([outer, inner])
+    raise ValueError(f"unknown class {label!r}; known: {', '.join(CROP_CLASSES)}")
+
+
+def _regular(n: int, r: float) -> np.ndarray:
+    t = -np.pi / 2 + np.arange(n) * 2 * np.pi / n
+    return np.stack([np.cos(t) * r, np.sin(t) * r], axis=1)
+
+
+def render_crop(
+    rng: np.random.Generator, label: str, size: int = 64, config: SceneConfig | None = None
+) -> np.ndarray:
+    """An object crop as the detector's crop stage yields one: (size, size, 3) uint8 RGB.
+
+    The object fills 45-85% of the crop, at any rotation, on a texture or photo,
+    sometimes partly hidden by a second, unlabelled object at the border.
+    """
+    import cv2
+
+    config = config or SceneConfig(photo_backgrounds=True, photometric_jitter=True)
+    if config.photo_backgrounds and rng.random() < 0.5:
+        image = _photo_background(rng, size, size)
     else:
-        raise ValueError(f"unknown class {label!r}; known: {', '.join(CLASSES)}")
-    theta = rng.uniform(-np.pi / 4, np.pi / 4)
-    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    return (pts @ rot.T + [cx, cy]).astype(np.float32)
+        image = _background(rng, size, size)
+    centre = size / 2 + rng.uniform(-0.08, 0.08, 2) * size
+    pts = _place(rng, _shape_points(rng, label, rng.uniform(0.45, 0.85) * size / 2), *centre, max_turn=np.pi)
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [pts.astype(np.int32)], 1)
+    _paint(rng, image, mask)
+    if rng.random() < 0.25:
+        other = config.classes[int(rng.integers(len(config.classes)))]
+        edge = rng.choice([-0.05, 1.05], 2) * size
+        occluder = _place(rng, _shape_points(rng, other, size * 0.3), *edge, max_turn=np.pi)
+        occ_mask = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(occ_mask, [occluder.astype(np.int32)], 1)
+        _paint(rng, image, occ_mask)
+    return _jitter(rng, image) if config.photometric_jitter else image
 
 
 def _paint(rng: np.random.Generator, image: np.ndarray, mask: np.ndarray) -> None:

@@ -206,8 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         result = train_distributed(config) if args.distributed else train(config)
         state, facts = result["state"], result["facts"]
         torch.save({"state": state, "facts": facts, "config": asdict(config)}, checkpoint)
-    command = "python -m lakesight.models.train_ssd " + " ".join(
-        argv if argv is not None else sys.argv[1:]
+    # The command that rebuilds this entry from scratch (never the --checkpoint shortcut).
+    command = (
+        f"python -m lakesight.models.train_ssd --out {args.out} --name {args.name} "
+        f"--version {args.version} --steps {args.steps} --batch {args.batch} --seed {args.seed}"
+        + (" --distributed" if args.distributed else "")
     )
     card = release_ssd(
         state, config, facts, out_dir, name=args.name, version=args.version,

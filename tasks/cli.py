@@ -197,6 +197,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stage", choices=sorted(STAGES))
     p.set_defaults(func=cmd_stage, passthrough=True)
 
+    p = sub.add_parser("eval", help="model quality on held-out data")
+    p.add_argument("target", choices=["ssd"])
+    p.add_argument("--model", default="ssd_scenes", help="name[@version] in the registry")
+    p.add_argument("--images", type=int, default=500)
+    p.add_argument("--runtime", choices=["ort", "opencv"], default="ort")
+    p.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="speed against baselines measured in the same run")
+    p.add_argument("target", choices=["ssd"])
+    p.add_argument("--model", default="ssd_scenes", help="name[@version] in the registry")
+    p.add_argument("--images", type=int, default=256, help="images timed per pass")
+    p.add_argument("--repeats", type=int, default=5, help="timed passes; the median is reported")
+    p.add_argument("--eval-images", type=int, default=500, help="held-out scenes for the mAPs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser(
         "partitions", help="list committed partitions of a dataset, e.g. curated/images"
     )
