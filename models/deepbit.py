@@ -89,7 +89,9 @@ class CropClassifier(nn.Module):
         super().__init__()
         self.config = config = config or DeepBitConfig()
         self.backbone = CropBackbone(config.width)
-        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(self.backbone.dim, len(config.classes)))
+        self.classifier = nn.Sequential(
+            nn.Dropout(0.2), nn.Linear(self.backbone.dim, len(config.classes))
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_input(x, self.config.crop_size)
@@ -115,7 +117,9 @@ class DeepBit(nn.Module):
         super().__init__()
         self.config = config = config or DeepBitConfig()
         self.backbone = CropBackbone(config.width)
-        self.heads = nn.ModuleDict({str(k): HashHead(self.backbone.dim, config.hidden, k) for k in config.bits})
+        self.heads = nn.ModuleDict(
+            {str(k): HashHead(self.backbone.dim, config.hidden, k) for k in config.bits}
+        )
         # Per-bit thresholds: the mean training activation (set after training).
         for k in config.bits:
             self.register_buffer(f"threshold{k}", torch.full((k,), 0.5))
@@ -129,7 +133,10 @@ class DeepBit(nn.Module):
         """``(embedding (B, D), bits<K> (B, K) for each K)``."""
         _check_input(x, self.config.crop_size)
         features = self.backbone(x)
-        return (F.normalize(features, dim=1), *(self.heads[str(k)](features) for k in self.config.bits))
+        return (
+            F.normalize(features, dim=1),
+            *(self.heads[str(k)](features) for k in self.config.bits),
+        )
 
     def thresholds(self, bits: int) -> torch.Tensor:
         return getattr(self, f"threshold{bits}")

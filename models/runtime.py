@@ -238,7 +238,9 @@ def descriptor_from_card(directory: Path, card: dict, *, bits: int | None = None
         raise ConfigError(f"runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
     bits = bits or card["default_bits"]
     if str(bits) not in card["thresholds"]:
-        raise ConfigError(f"bits: {card['name']} has codes of {sorted(card['thresholds'])} bits, not {bits}")
+        raise ConfigError(
+            f"bits: {card['name']} has codes of {sorted(card['thresholds'])} bits, not {bits}"
+        )
     threads = threads or task_threads()
     # Embedding output first, then the activations of the chosen code length.
     outputs = [card["outputs"][0], card.get("bits_outputs", {}).get(str(bits), f"bits{bits}")]
@@ -248,9 +250,13 @@ def descriptor_from_card(directory: Path, card: dict, *, bits: int | None = None
     elif card["format"] in ("onnx", "caffe", "tensorflow"):
         runner = opencv_runner(paths, threads, outputs)
     else:
-        raise ConfigError(f"runtime: {card['format']} descriptors run on OpenCV DNN (--runtime opencv)")
+        raise ConfigError(
+            f"runtime: {card['format']} descriptors run on OpenCV DNN (--runtime opencv)"
+        )
     spec = InputSpec(**card["input"])
-    return Descriptor(runner, spec, card["thresholds"][str(bits)], name=f"{card['name']}@{card['version']}")
+    return Descriptor(
+        runner, spec, card["thresholds"][str(bits)], name=f"{card['name']}@{card['version']}"
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -258,9 +264,13 @@ def load_descriptor(ref: str = DEFAULT_DESCRIPTOR, *, bits: int | None = None, r
                     threads: int | None = None, registry: str | None = None) -> Descriptor:  # fmt: skip
     """The descriptor ``ref`` from the registry, loaded once per process."""
     _, directory = resolve(ref, registry)
-    return descriptor_from_card(directory, load_card(directory), bits=bits, runtime=runtime, threads=threads)
+    return descriptor_from_card(
+        directory, load_card(directory), bits=bits, runtime=runtime, threads=threads
+    )
 
 
-def describe(crops: Sequence[np.ndarray], model: str = DEFAULT_DESCRIPTOR, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+def describe(
+    crops: Sequence[np.ndarray], model: str = DEFAULT_DESCRIPTOR, **kwargs
+) -> tuple[np.ndarray, np.ndarray]:
     """(codes, embeddings) for a batch of RGB crops: the pipeline's describe batch function."""
     return load_descriptor(model, **kwargs).describe(crops)

@@ -219,7 +219,9 @@ def _outline(
     return _place(rng, _shape_points(rng, label, size / 2), cx, cy)
 
 
-def _place(rng: np.random.Generator, pts: np.ndarray, cx: float, cy: float, max_turn: float = np.pi / 4):
+def _place(
+    rng: np.random.Generator, pts: np.ndarray, cx: float, cy: float, max_turn: float = np.pi / 4
+):
     theta = rng.uniform(-max_turn, max_turn)
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     return (pts @ rot.T + [cx, cy]).astype(np.float32)
@@ -294,7 +296,9 @@ def render_crop(
     else:
         image = _background(rng, size, size)
     centre = size / 2 + rng.uniform(-0.08, 0.08, 2) * size
-    pts = _place(rng, _shape_points(rng, label, rng.uniform(0.45, 0.85) * size / 2), *centre, max_turn=np.pi)
+    pts = _place(
+        rng, _shape_points(rng, label, rng.uniform(0.45, 0.85) * size / 2), *centre, max_turn=np.pi
+    )
     mask = np.zeros((size, size), np.uint8)
     cv2.fillPoly(mask, [pts.astype(np.int32)], 1)
     _paint(rng, image, mask)

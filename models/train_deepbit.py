@@ -60,7 +60,10 @@ class DeepBitTrainConfig:
 def crops(n: int, seed: int, config: DeepBitConfig) -> tuple[list[np.ndarray], np.ndarray]:
     """``n`` crops of classes cycling through ``config.classes``, and their labels."""
     labels = np.arange(n) % len(config.classes)
-    images = [render_crop(scene_rng(seed, i), config.classes[labels[i]], config.crop_size) for i in range(n)]
+    images = [
+        render_crop(scene_rng(seed, i), config.classes[labels[i]], config.crop_size)
+        for i in range(n)
+    ]
     return images, labels
 
 
@@ -71,7 +74,9 @@ def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
         return image
     h, w = image.shape[:2]
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return cv2.warpAffine(
+        image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
 
 
 def spec_of(config: DeepBitConfig) -> InputSpec:
@@ -111,7 +116,12 @@ def pretrain(config: DeepBitTrainConfig, *, quiet: bool = False) -> tuple[dict, 
         optimiser.step()
         if (step + 1) % 100 == 0 or step + 1 == config.pretrain_steps:
             accuracy = float((logits.argmax(1).numpy() == labels).mean())
-            entry = {"stage": 1, "step": step + 1, "loss": round(loss.item(), 4), "batch_accuracy": accuracy}
+            entry = {
+                "stage": 1,
+                "step": step + 1,
+                "loss": round(loss.item(), 4),
+                "batch_accuracy": accuracy,
+            }
             history.append(entry)
             if not quiet:
                 print(f"[train_deepbit] {json.dumps(entry)}", file=sys.stderr, flush=True)
@@ -119,7 +129,9 @@ def pretrain(config: DeepBitTrainConfig, *, quiet: bool = False) -> tuple[dict, 
     return {k: v for k, v in model.backbone.state_dict().items()}, facts
 
 
-def backbone_features(model, images: list[np.ndarray], config: DeepBitConfig, batch: int = 256) -> np.ndarray:
+def backbone_features(
+    model, images: list[np.ndarray], config: DeepBitConfig, batch: int = 256
+) -> np.ndarray:
     """Pooled backbone features (N, D) of images, in eval mode."""
     import torch
 
@@ -127,7 +139,9 @@ def backbone_features(model, images: list[np.ndarray], config: DeepBitConfig, ba
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch):
-            out.append(model.backbone(torch.from_numpy(preprocess(images[i : i + batch], spec))).numpy())
+            out.append(
+                model.backbone(torch.from_numpy(preprocess(images[i : i + batch], spec))).numpy()
+            )
     return np.concatenate(out)
 
 
@@ -142,7 +156,10 @@ def train_hash(model, config: DeepBitTrainConfig, *, quiet: bool = False) -> dic
     model.freeze_backbone()
     pool, _ = crops(config.pool, POOL_SEED, db)  # labels unused: stage 2 is unsupervised
     started = time.perf_counter()
-    features = [torch.from_numpy(backbone_features(model, [rotate(c, a) for c in pool], db)) for a in db.rotations]
+    features = [
+        torch.from_numpy(backbone_features(model, [rotate(c, a) for c in pool], db))
+        for a in db.rotations
+    ]
     upright = db.rotations.index(0.0)
     params = [p for p in model.heads.parameters()]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
@@ -165,7 +182,11 @@ def train_hash(model, config: DeepBitTrainConfig, *, quiet: bool = False) -> dic
             loss.backward()
             optimiser.step()
         n_batches = math.ceil(config.pool / config.batch)
-        entry = {"stage": 2, "epoch": epoch + 1, **{k: round(v / n_batches, 4) for k, v in totals.items() if k.endswith("total")}}
+        entry = {
+            "stage": 2,
+            "epoch": epoch + 1,
+            **{k: round(v / n_batches, 4) for k, v in totals.items() if k.endswith("total")},
+        }
         history.append(entry)
         if not quiet and ((epoch + 1) % 5 == 0 or epoch + 1 == config.epochs):
             print(f"[train_deepbit] {json.dumps(entry)}", file=sys.stderr, flush=True)
@@ -195,13 +216,23 @@ def evaluate(model, config: DeepBitTrainConfig, pool_features: np.ndarray | None
         with torch.no_grad():
             q_codes = pack((head(torch.from_numpy(q_feat)) > threshold).numpy())
             d_codes = pack((head(torch.from_numpy(d_feat)) > threshold).numpy())
-        result["deepbit"][str(k)] = round(retrieval_map(q_codes, q_labels, d_codes, d_labels, k, config.top), 4)
+        result["deepbit"][str(k)] = round(
+            retrieval_map(q_codes, q_labels, d_codes, d_labels, k, config.top), 4
+        )
         for name, method in (("itq", ITQ(k, seed=POOL_SEED)), ("lsh", LSH(k, seed=POOL_SEED))):
             method.fit(pool_features)
             result[name][str(k)] = round(
-                retrieval_map(method.encode(q_feat), q_labels, method.encode(d_feat), d_labels, k, config.top), 4
+                retrieval_map(
+                    method.encode(q_feat), q_labels, method.encode(d_feat), d_labels, k, config.top
+                ),
+                4,
             )
-    return {"map_at_1000": result, "queries": config.queries, "database": config.database, "top": config.top}
+    return {
+        "map_at_1000": result,
+        "queries": config.queries,
+        "database": config.database,
+        "top": config.top,
+    }
 
 
 def export(model, path: Path) -> Path:
@@ -273,13 +304,26 @@ def main(argv: list[str] | None = None) -> int:
         "input": asdict(spec_of(db)),
         "deepbit_config": asdict(db),
         "training": {
-            "stage1": {"seed": PRETRAIN_SEED, "steps": config.pretrain_steps, "batch": config.pretrain_batch,
-                       "seconds": stage1["seconds"], "final": stage1["history"][-1] if stage1["history"] else {}},
-            "stage2": {"seed": POOL_SEED, "pool": config.pool, "epochs": config.epochs, "seconds": stage2["seconds"],
-                       "final": stage2["history"][-1]},
-        },  # fmt: skip
-        "evaluation": {"query_seed": QUERY_SEED, "database_seed": DATABASE_SEED,
-                       "protocol": "mAP@1000 by Hamming distance, relevant = same class"},  # fmt: skip
+            "stage1": {
+                "seed": PRETRAIN_SEED,
+                "steps": config.pretrain_steps,
+                "batch": config.pretrain_batch,
+                "seconds": stage1["seconds"],
+                "final": stage1["history"][-1] if stage1["history"] else {},
+            },
+            "stage2": {
+                "seed": POOL_SEED,
+                "pool": config.pool,
+                "epochs": config.epochs,
+                "seconds": stage2["seconds"],
+                "final": stage2["history"][-1],
+            },
+        },
+        "evaluation": {
+            "query_seed": QUERY_SEED,
+            "database_seed": DATABASE_SEED,
+            "protocol": "mAP@1000 by Hamming distance, relevant = same class",
+        },
         "metrics": metrics,
         "rebuild_command": "python -m lakesight.models.train_deepbit "
         + " ".join(argv if argv is not None else sys.argv[1:]),

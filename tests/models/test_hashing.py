@@ -46,7 +46,9 @@ def test_retrieval_map_hand_case():
     db_bits[2, :3] = True
     labels = np.array([0, 1, 0])
     # precision at hits: 1/1 and 2/3 → AP = (1 + 2/3) / 2
-    assert retrieval_map(q, np.array([0]), pack(db_bits), labels, 8, top=3) == pytest.approx((1 + 2 / 3) / 2)
+    assert retrieval_map(q, np.array([0]), pack(db_bits), labels, 8, top=3) == pytest.approx(
+        (1 + 2 / 3) / 2
+    )
 
 
 def test_itq_beats_lsh_on_clustered_features():
@@ -58,5 +60,7 @@ def test_itq_beats_lsh_on_clustered_features():
     scores = {}
     for name, method in (("itq", ITQ(32)), ("lsh", LSH(32))):
         method.fit(features[d])
-        scores[name] = retrieval_map(method.encode(features[q]), labels[q], method.encode(features[d]), labels[d], 32, 500)
+        scores[name] = retrieval_map(
+            method.encode(features[q]), labels[q], method.encode(features[d]), labels[d], 32, 500
+        )
     assert scores["itq"] > scores["lsh"] > 0.125  # both beat chance (8 classes)

@@ -126,3 +126,18 @@ def test_smoke_training_reduces_loss_and_releases(tmp_path):
         images
     )
     assert rows.shape[1] == 7 and set(np.unique(rows[:, 0])) <= {0, 1, 2}
+
+
+@pytest.mark.spark
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_distributed_training_under_torch_distributor(spark):
+    from lakesight.models.train_ssd import train_distributed
+
+    result = train_distributed(
+        TrainConfig(steps=2, batch=4, log_every=1, ssd=TINY), num_processes=2
+    )
+    assert result["facts"]["world_size"] == 2
+    assert result["facts"]["images_seen"] == 2 * 4 * 2
+    model = SSD(TINY)
+    assert not load_state(model, result["state"]).missing
