@@ -23,6 +23,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,36 +197,35 @@ def train_hash(model, config: DeepBitTrainConfig, *, quiet: bool = False) -> dic
     return {"seconds": round(time.perf_counter() - started, 1), "history": history}
 
 
-def evaluate(model, config: DeepBitTrainConfig, pool_features: np.ndarray | None = None) -> dict:
-    """mAP@top for DeepBit, ITQ and LSH at every code length, on the same backbone features."""
-    import torch
+def evaluate_retrieval(
+    describe: Callable[[list[np.ndarray], int], tuple[np.ndarray, np.ndarray]],
+    config: DeepBitTrainConfig,
+) -> dict:
+    """mAP@top of DeepBit, PCA-ITQ and LSH at every code length, DeepBit's protocol.
 
-    from lakesight.models.hashing import ITQ, LSH, pack, retrieval_map
+    ``describe(crops, bits) -> (codes, embeddings)`` is the model under test (torch
+    while training, the exported ONNX graph from the CLI). The baselines encode the
+    same L2-normalised backbone embeddings, fitted on the unlabelled pool.
+    """
+    from lakesight.models.hashing import ITQ, LSH, retrieval_map
 
     db = config.deepbit
     q_images, q_labels = crops(config.queries, QUERY_SEED, db)
     d_images, d_labels = crops(config.database, DATABASE_SEED, db)
-    q_feat = backbone_features(model, q_images, db)
-    d_feat = backbone_features(model, d_images, db)
-    if pool_features is None:
-        pool, _ = crops(config.pool, POOL_SEED, db)
-        pool_features = backbone_features(model, pool, db)
+    pool, _ = crops(config.pool, POOL_SEED, db)
+    pool_embeddings = describe(pool, db.bits[0])[1]
     result: dict[str, dict[str, float]] = {"deepbit": {}, "itq": {}, "lsh": {}}
     for k in db.bits:
-        head, threshold = model.heads[str(k)], model.thresholds(k)
-        with torch.no_grad():
-            q_codes = pack((head(torch.from_numpy(q_feat)) > threshold).numpy())
-            d_codes = pack((head(torch.from_numpy(d_feat)) > threshold).numpy())
+        q_codes, q_emb = describe(q_images, k)
+        d_codes, d_emb = describe(d_images, k)
         result["deepbit"][str(k)] = round(
             retrieval_map(q_codes, q_labels, d_codes, d_labels, k, config.top), 4
         )
         for name, method in (("itq", ITQ(k, seed=POOL_SEED)), ("lsh", LSH(k, seed=POOL_SEED))):
-            method.fit(pool_features)
+            method.fit(pool_embeddings)
+            q_base, d_base = method.encode(q_emb), method.encode(d_emb)
             result[name][str(k)] = round(
-                retrieval_map(
-                    method.encode(q_feat), q_labels, method.encode(d_feat), d_labels, k, config.top
-                ),
-                4,
+                retrieval_map(q_base, q_labels, d_base, d_labels, k, config.top), 4
             )
     return {
         "map_at_1000": result,
@@ -233,6 +233,29 @@ def evaluate(model, config: DeepBitTrainConfig, pool_features: np.ndarray | None
         "database": config.database,
         "top": config.top,
     }
+
+
+def torch_describer(model) -> Callable[[list[np.ndarray], int], tuple[np.ndarray, np.ndarray]]:
+    """``describe(crops, bits)`` with the torch model, as the exported graph computes it."""
+    import torch
+
+    from lakesight.models.hashing import pack
+
+    db = model.config
+    spec = spec_of(db)
+    position = {k: i + 1 for i, k in enumerate(db.bits)}
+
+    def describe(images: list[np.ndarray], bits: int, batch: int = 256):
+        codes, embeddings = [], []
+        model.eval()
+        with torch.inference_mode():
+            for i in range(0, len(images), batch):
+                outputs = model(torch.from_numpy(preprocess(images[i : i + batch], spec)))
+                embeddings.append(outputs[0].numpy())
+                codes.append(pack((outputs[position[bits]] > model.thresholds(bits)).numpy()))
+        return np.concatenate(codes), np.concatenate(embeddings)
+
+    return describe
 
 
 def export(model, path: Path) -> Path:
@@ -285,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     model = DeepBit(config.deepbit)
     model.backbone.load_state_dict(backbone_state)
     stage2 = train_hash(model, config)
-    metrics = evaluate(model, config)
+    metrics = evaluate_retrieval(torch_describer(model), config)
     onnx_path = export(model, out_dir / "model.onnx")
     db = config.deepbit
     card = {

@@ -106,3 +106,62 @@ def bench_ssd(model: str, images: int, repeats: int, eval_images: int, steps: St
     result["int8_map50_drop"] = round(result["fp32_map50"] - result["int8_map50"], 4)
     result["eval_images"] = eval_images
     return result
+
+
+def eval_deepbit(model: str, queries: int, database: int, steps: Steps) -> dict:
+    """DeepBit vs PCA-ITQ vs LSH, mAP@1000, through the exported graph of a registered model."""
+    from lakesight.models.deepbit import DeepBitConfig
+    from lakesight.models.runtime import descriptor_from_card, load_card, resolve
+    from lakesight.models.train_deepbit import DeepBitTrainConfig, evaluate_retrieval
+
+    ref, directory = resolve(model)
+    card = load_card(directory)
+    config = DeepBitTrainConfig(
+        queries=queries,
+        database=database,
+        pool=card["training"]["stage2"]["pool"],
+        deepbit=DeepBitConfig.from_dict(card["deepbit_config"]),
+    )
+    describers = {k: descriptor_from_card(directory, card, bits=k) for k in card["bits"]}
+    with steps.step(f"rendering crops and searching {queries} queries x {database} codes"):
+        result = evaluate_retrieval(lambda images, k: describers[k].describe(images), config)
+    return {**result, "model": str(ref)}
+
+
+def bench_hamming(codes: int, bits: int, queries: int, k: int, repeats: int, steps: Steps) -> dict:
+    """Top-k Hamming search over ``codes`` random codes, against the memory-bandwidth limit.
+
+    The limit is what a scan that reads the whole database from memory once per
+    query could reach: measured bandwidth / database bytes. The blocked kernel
+    reads it once per batch of queries, so it can beat that limit.
+    """
+    from lakesight.models.hashing import HammingIndex
+
+    rng = np.random.default_rng(0)
+    database = rng.integers(0, 256, (codes, bits // 8), dtype=np.uint8)
+    batch = rng.integers(0, 256, (queries, bits // 8), dtype=np.uint8)
+    index = HammingIndex(database, bits)
+    with steps.step(f"timing {queries} queries over {codes} codes"):
+        batched = median_ips(lambda: index.search(batch, k), queries, repeats)
+    single_n = min(16, queries)
+    with steps.step("timing one query at a time"):
+        single = median_ips(
+            lambda: [index.search(batch[i : i + 1], k) for i in range(single_n)], single_n, repeats
+        )
+    with steps.step("measuring memory bandwidth"):
+        big = np.ones(32 * 1024 * 1024, dtype=np.uint64)  # 256 MiB: far beyond any cache
+        reads_per_s = median_ips(lambda: big.sum(), 1, repeats)
+        bandwidth = reads_per_s * big.nbytes
+    limit = bandwidth / index.words.nbytes
+    return {
+        "codes": codes,
+        "bits": bits,
+        "queries": queries,
+        "k": k,
+        "queries_per_s": batched,
+        "single_query_per_s": single,
+        "memory_bandwidth_gb_s": round(bandwidth / 1e9, 2),
+        "full_scan_limit_queries_per_s": round(limit, 2),
+        "ratio_to_scan_limit": round(batched / limit, 3),
+        "single_ratio_to_scan_limit": round(single / limit, 3),
+    }

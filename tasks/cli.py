@@ -137,7 +137,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lakesight import bench
 
     steps = Steps(f"eval {args.target}", quiet=args.json)
-    result = bench.eval_ssd(args.model, args.images, args.runtime, args.variant, steps)
+    if args.target == "deepbit":
+        result = bench.eval_deepbit(
+            args.model or "deepbit_scenes", args.queries, args.database, steps
+        )
+        _print(
+            result,
+            args.json,
+            lambda d: (
+                f"{d['model']}: mAP@1000 over {d['queries']} queries x {d['database']} codes\n"
+                + "\n".join(
+                    f"  {m:8} " + "  ".join(f"{b} bits {v:.4f}" for b, v in r.items())
+                    for m, r in d["map_at_1000"].items()
+                )
+            ),
+        )
+        return 0
+    result = bench.eval_ssd(
+        args.model or "ssd_scenes", args.images, args.runtime, args.variant, steps
+    )
     _print(
         result,
         args.json,
@@ -154,7 +172,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from lakesight import bench
 
     steps = Steps(f"bench {args.target}", quiet=args.json)
-    result = bench.bench_ssd(args.model, args.images, args.repeats, args.eval_images, steps)
+    if args.target == "hamming":
+        result = bench.bench_hamming(
+            args.codes, args.bits, args.queries, args.k, args.repeats, steps
+        )
+    else:
+        result = bench.bench_ssd(
+            args.model or "ssd_scenes", args.images, args.repeats, args.eval_images, steps
+        )
     _print(
         result,
         args.json,
@@ -198,20 +223,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_stage, passthrough=True)
 
     p = sub.add_parser("eval", help="model quality on held-out data")
-    p.add_argument("target", choices=["ssd"])
-    p.add_argument("--model", default="ssd_scenes", help="name[@version] in the registry")
-    p.add_argument("--images", type=int, default=500)
+    p.add_argument("target", choices=["ssd", "deepbit"])
+    p.add_argument("--model", help="name[@version] in the registry (default: the shipped one)")
+    p.add_argument("--images", type=int, default=500, help="ssd: held-out scenes")
+    p.add_argument("--queries", type=int, default=1000, help="deepbit: held-out query crops")
+    p.add_argument("--database", type=int, default=10000, help="deepbit: database crops")
     p.add_argument("--runtime", choices=["ort", "opencv"], default="ort")
     p.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="speed against baselines measured in the same run")
-    p.add_argument("target", choices=["ssd"])
-    p.add_argument("--model", default="ssd_scenes", help="name[@version] in the registry")
-    p.add_argument("--images", type=int, default=256, help="images timed per pass")
+    p.add_argument("target", choices=["ssd", "hamming"])
+    p.add_argument("--model", help="name[@version] in the registry (default: the shipped one)")
+    p.add_argument("--images", type=int, default=256, help="ssd: images timed per pass")
     p.add_argument("--repeats", type=int, default=5, help="timed passes; the median is reported")
-    p.add_argument("--eval-images", type=int, default=500, help="held-out scenes for the mAPs")
+    p.add_argument("--eval-images", type=int, default=500, help="ssd: held-out scenes for the mAPs")
+    p.add_argument("--codes", type=int, default=1_000_000, help="hamming: database size")
+    p.add_argument("--bits", type=int, default=64, help="hamming: code length")
+    p.add_argument("--queries", type=int, default=256, help="hamming: queries per timed pass")
+    p.add_argument("--k", type=int, default=10, help="hamming: results per query")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
 
