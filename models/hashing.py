@@ -44,44 +44,64 @@ def hamming(queries: np.ndarray, database: np.ndarray) -> np.ndarray:
 
 
 class HammingIndex:
-    """Exact top-k Hamming search over packed codes, blocked for the CPU cache.
+    """Exact top-k Hamming search over packed codes, one query at a time.
 
-    The database is scanned in blocks small enough to stay in cache while every
-    query of a batch is compared with them, so a batch of queries reads the
-    database from memory once, not once per query. Top-k uses the small range
-    of Hamming distances: a histogram finds the k-th distance, and only rows at
-    or below it are sorted. Ties are broken by database position, so results
-    are deterministic.
+    Per query: XOR and popcount every database word into preallocated buffers
+    (no allocation in the loop), then find the k nearest without sorting a
+    million distances: a strided sample gives a distance bound that at least
+    ~2k codes meet, a single pass collects the codes within it, and only those
+    few are sorted (by distance, then position, so results are deterministic).
+    If the bound ever admits fewer than k codes, an exact bisection over the
+    small distance range takes over. The buffers make an index single-threaded:
+    use one per thread.
     """
 
-    def __init__(self, codes: np.ndarray, bits: int, block_rows: int = 1 << 15) -> None:
+    SAMPLE_STRIDE = 256
+
+    def __init__(self, codes: np.ndarray, bits: int) -> None:
         self.words = as_words(codes)
         self.bits = bits
-        self.block_rows = block_rows
+        dtype = np.uint8 if bits < 256 else np.uint16
+        self._xor = np.empty(self.words.shape[0], dtype=np.uint64)
+        self._count = np.empty(self.words.shape[0], dtype=dtype)
+        self._dist = np.empty(self.words.shape[0], dtype=dtype)
 
     def __len__(self) -> int:
         return self.words.shape[0]
 
-    def distances(self, queries: np.ndarray) -> np.ndarray:
-        q = as_words(queries)
-        out = np.empty((q.shape[0], len(self)), dtype=np.uint8 if self.bits < 256 else np.uint16)
-        for start in range(0, len(self), self.block_rows):
-            block = self.words[start : start + self.block_rows]
-            out[:, start : start + len(block)] = hamming(q, block)
-        return out
+    def distances_to(self, query_words: np.ndarray) -> np.ndarray:
+        """Distances (N,) from one query (as uint64 words); a view of an internal buffer."""
+        self._dist[:] = 0
+        for w in range(self.words.shape[1]):
+            np.bitwise_xor(self.words[:, w], query_words[w], out=self._xor)
+            np.bitwise_count(self._xor, out=self._count)
+            self._dist += self._count
+        return self._dist
+
+    def _nearest(self, dist: np.ndarray, k: int) -> np.ndarray:
+        sample = dist[:: self.SAMPLE_STRIDE]
+        rank = min(len(sample) - 1, -(-2 * k // self.SAMPLE_STRIDE))
+        bound = int(np.partition(sample, rank)[rank])
+        candidates = np.flatnonzero(dist <= bound)
+        if len(candidates) < k:  # unlucky sample: find the exact k-th distance
+            lo, hi = bound, self.bits
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if np.count_nonzero(dist <= mid) >= k else (mid + 1, hi)
+            candidates = np.flatnonzero(dist <= lo)
+        return candidates[np.argsort(dist[candidates], kind="stable")[:k]]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(indices (Q, k), distances (Q, k)), nearest first; k is capped at the database size."""
         k = min(k, len(self))
-        dist = self.distances(queries)
-        indices = np.empty((dist.shape[0], k), dtype=np.int64)
-        for i, row in enumerate(dist):
-            counts = np.bincount(row, minlength=self.bits + 1)
-            kth = int(np.searchsorted(np.cumsum(counts), k))  # smallest d with >= k rows at <= d
-            candidates = np.flatnonzero(row <= kth)
-            order = np.argsort(row[candidates], kind="stable")[:k]
-            indices[i] = candidates[order]
-        return indices, np.take_along_axis(dist, indices, axis=1)
+        q_words = as_words(queries)
+        indices = np.empty((len(q_words), k), dtype=np.int64)
+        distances = np.empty((len(q_words), k), dtype=self._dist.dtype)
+        for i, query in enumerate(q_words):
+            dist = self.distances_to(query)
+            indices[i] = self._nearest(dist, k)
+            distances[i] = dist[indices[i]]
+        return indices, distances
 
 
 # --------------------------------------------------------------------------- baselines

@@ -50,7 +50,7 @@ class DeepBitTrainConfig:
     pool: int = 8000  # stage 2 unlabelled crops (each also seen at 4 rotations)
     epochs: int = 30  # stage 2 passes over the pool's cached features
     batch: int = 128
-    lr: float = 1e-3
+    lr: float = 3e-3
     queries: int = 1000
     database: int = 10000
     top: int = 1000  # mAP@top
@@ -133,16 +133,15 @@ def pretrain(config: DeepBitTrainConfig, *, quiet: bool = False) -> tuple[dict, 
 def backbone_features(
     model, images: list[np.ndarray], config: DeepBitConfig, batch: int = 256
 ) -> np.ndarray:
-    """Pooled backbone features (N, D) of images, in eval mode."""
+    """L2-normalised backbone embeddings (N, D), in eval mode: what the hash heads see."""
     import torch
 
     spec = spec_of(config)
     out = []
     with torch.inference_mode():
         for i in range(0, len(images), batch):
-            out.append(
-                model.backbone(torch.from_numpy(preprocess(images[i : i + batch], spec))).numpy()
-            )
+            features = model.backbone(torch.from_numpy(preprocess(images[i : i + batch], spec)))
+            out.append(torch.nn.functional.normalize(features, dim=1).numpy())
     return np.concatenate(out)
 
 
@@ -162,6 +161,9 @@ def train_hash(model, config: DeepBitTrainConfig, *, quiet: bool = False) -> dic
         for a in db.rotations
     ]
     upright = db.rotations.index(0.0)
+    if db.hidden == 0:
+        for k in db.bits:
+            model.heads[str(k)].init_from_itq(features[upright], seed=POOL_SEED)
     params = [p for p in model.heads.parameters()]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
     history = []
@@ -289,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=DeepBitTrainConfig.epochs)
     parser.add_argument("--backbone", help="skip stage 1: a saved backbone state dict (.pt)")
     args = parser.parse_args(argv)
+    # The command that rebuilds this entry from scratch (never the --backbone shortcut).
+    command = (
+        f"python -m lakesight.models.train_deepbit --out {args.out} --name {args.name} "
+        f"--version {args.version} --pretrain-steps {args.pretrain_steps} --epochs {args.epochs}"
+    )
 
     import torch
 
@@ -348,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             "protocol": "mAP@1000 by Hamming distance, relevant = same class",
         },
         "metrics": metrics,
-        "rebuild_command": "python -m lakesight.models.train_deepbit "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "rebuild_command": command,
         "code_version": code_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

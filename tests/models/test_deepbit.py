@@ -13,7 +13,7 @@ import torch
 from lakesight.models.deepbit import DeepBit, DeepBitConfig, deepbit_loss
 from tests.support.caffe_writer import caffemodel
 
-TINY = DeepBitConfig(crop_size=32, width=0.25, hidden=32, bits=(16, 32))
+TINY = DeepBitConfig(crop_size=32, width=0.25, bits=(16, 32))
 
 
 @pytest.mark.unit

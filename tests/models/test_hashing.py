@@ -23,7 +23,7 @@ def test_index_search_is_exact_and_deterministic():
     rng = np.random.default_rng(1)
     db = pack(rng.random((5000, 64)) > 0.5)
     queries = pack(rng.random((7, 64)) > 0.5)
-    index = HammingIndex(db, 64, block_rows=512)  # several blocks
+    index = HammingIndex(db, 64)
     found, dist = index.search(queries, 25)
     brute = hamming(queries, db)
     for q in range(7):
@@ -31,6 +31,11 @@ def test_index_search_is_exact_and_deterministic():
         np.testing.assert_array_equal(found[q], expected)
         np.testing.assert_array_equal(dist[q], brute[q][expected])
     assert index.search(queries, 10_000)[0].shape == (7, 5000)
+    # Many ties at the bound, and a k the sampled bound cannot reach: still exact.
+    same = pack(np.zeros((3000, 64), bool))
+    found, dist = HammingIndex(same, 64).search(same[:1], 2500)
+    np.testing.assert_array_equal(found[0], np.arange(2500))
+    assert not dist.any()
 
 
 def test_pack_rejects_odd_widths():
