@@ -108,7 +108,9 @@ def bench_ssd(model: str, images: int, repeats: int, eval_images: int, steps: St
     return result
 
 
-def eval_deepbit(model: str, queries: int, database: int, steps: Steps) -> dict:
+def eval_deepbit(
+    model: str, queries: int, database: int, steps: Steps, pool: int | None = None
+) -> dict:
     """DeepBit vs PCA-ITQ vs LSH, mAP@1000, through the exported graph of a registered model."""
     from lakesight.models.deepbit import DeepBitConfig
     from lakesight.models.runtime import descriptor_from_card, load_card, resolve
@@ -119,7 +121,7 @@ def eval_deepbit(model: str, queries: int, database: int, steps: Steps) -> dict:
     config = DeepBitTrainConfig(
         queries=queries,
         database=database,
-        pool=card["training"]["stage2"]["pool"],
+        pool=pool or card["training"]["stage2"]["pool"],  # the baselines' training set
         deepbit=DeepBitConfig.from_dict(card["deepbit_config"]),
     )
     describers = {k: descriptor_from_card(directory, card, bits=k) for k in card["bits"]}

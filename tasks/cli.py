@@ -139,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     steps = Steps(f"eval {args.target}", quiet=args.json)
     if args.target == "deepbit":
         result = bench.eval_deepbit(
-            args.model or "deepbit_scenes", args.queries, args.database, steps
+            args.model or "deepbit_scenes", args.queries, args.database, steps, pool=args.pool
         )
         _print(
             result,
@@ -228,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=500, help="ssd: held-out scenes")
     p.add_argument("--queries", type=int, default=1000, help="deepbit: held-out query crops")
     p.add_argument("--database", type=int, default=10000, help="deepbit: database crops")
+    p.add_argument(
+        "--pool", type=int, help="deepbit: crops the baselines fit on (default: as trained)"
+    )
     p.add_argument("--runtime", choices=["ort", "opencv"], default="ort")
     p.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
     p.add_argument("--json", action="store_true")
