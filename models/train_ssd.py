@@ -100,7 +100,7 @@ def _batches(config: TrainConfig, priors: np.ndarray, rank: int, world: int):
 
 
 def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False) -> dict:
-    """Run the training loop; returns the model's state dict (rank 0) and training facts."""
+    """Run the training loop; returns the model's state dict and training facts (rank 0's)."""
     import torch
     import torch.distributed as dist
 
@@ -161,8 +161,15 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
     }
     state = {k: v.detach().cpu() for k, v in core.state_dict().items()}
     if distributed:
+        # In local mode every rank writes the same result file, last one wins:
+        # make every rank return rank 0's weights (BatchNorm buffers can differ) and facts.
+        for tensor in state.values():
+            dist.broadcast(tensor, src=0)
+        shared = [facts]
+        dist.broadcast_object_list(shared, src=0)
+        facts = shared[0]
         dist.destroy_process_group()
-    return {"state": state if rank == 0 else None, "facts": facts}
+    return {"state": state, "facts": facts}
 
 
 def train_distributed(config: TrainConfig, num_processes: int = 2) -> dict:
