@@ -22,8 +22,12 @@ help:
 	@echo "make test   lint + the whole test suite"
 	@echo "make setup  create .venv and install lakesight with the train and dev extras"
 
+# Spark needs Java 17/21: recipes that start Spark export the JDK ensure-java.sh found
+# when the machine's default java is another version.
+WITH_JAVA = JH="$$(scripts/ensure-java.sh)" || exit 1; if [ -n "$$JH" ]; then export JAVA_HOME="$$JH"; fi;
+
 java:
-	@scripts/ensure-java.sh
+	@scripts/ensure-java.sh >/dev/null
 
 setup: java $(STAMP)
 
@@ -38,11 +42,11 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "lakesight: setup done"
 
 demo: setup
-	@$(BIN)/lakesight demo
+	@$(WITH_JAVA) $(BIN)/lakesight demo
 
 test: setup lint
 	@# pytest exits 5 when it collected nothing; an empty suite must never pass as green.
-	@$(BIN)/python -m pytest; rc=$$?; \
+	@$(WITH_JAVA) $(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "lakesight: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(STAMP)

@@ -61,11 +61,13 @@ def priors_per_cell(aspect_ratios: Sequence[Sequence[float]]) -> list[int]:
 
 
 def to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
+    """cxcywh → xyxy, on the last axis."""
     half = cxcywh[..., 2:] / 2
     return np.concatenate([cxcywh[..., :2] - half, cxcywh[..., :2] + half], axis=-1)
 
 
 def to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
+    """xyxy → cxcywh, on the last axis."""
     return np.concatenate(
         [(xyxy[..., :2] + xyxy[..., 2:]) / 2, xyxy[..., 2:] - xyxy[..., :2]], axis=-1
     )

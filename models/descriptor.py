@@ -31,10 +31,17 @@ class Descriptor:
         self.bits = len(self.thresholds)
         self.name = name
 
-    def describe(self, crops: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def describe(
+        self, crops: Sequence[np.ndarray], batch: int = 256
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(codes (N, K/8) uint8, embeddings (N, D) float32) for RGB crops of any size."""
         if len(crops) == 0:
             return np.zeros((0, self.bits // 8), np.uint8), np.zeros((0, 0), np.float32)
+        if len(crops) > batch:  # bound the memory of one runtime call
+            parts = [
+                self.describe(crops[i : i + batch], batch) for i in range(0, len(crops), batch)
+            ]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         features, activations = self.runner(preprocess(crops, self.spec))
         features = np.asarray(features, dtype=np.float32).reshape(len(crops), -1)
         norms = np.linalg.norm(features, axis=1, keepdims=True)

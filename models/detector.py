@@ -94,7 +94,11 @@ class SSDDetector:
         outputs = self.runner(preprocess(images, self.spec))
         if len(outputs) == 1:  # a DetectionOutput layer already decoded and suppressed
             rows = np.asarray(outputs[0], dtype=np.float32).reshape(-1, 7)
-            return rows[rows[:, 2] > 0]
+            rows = rows[rows[:, 2] > 0]
+            rows[:, 3:] = np.clip(
+                rows[:, 3:], 0.0, 1.0
+            )  # Caffe leaves boxes unclipped; numpy clips
+            return rows
         if self.post is None:
             raise ValueError("a (loc, scores) model needs post-processing settings")
         loc, scores = outputs

@@ -21,6 +21,7 @@ def pack(bits: np.ndarray) -> np.ndarray:
 
 
 def unpack(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Inverse of :func:`pack`: (N, K/8) uint8 → (N, K) booleans."""
     return np.unpackbits(np.asarray(codes, dtype=np.uint8), axis=1, count=bits).astype(bool)
 
 
@@ -95,6 +96,10 @@ class HammingIndex:
         """(indices (Q, k), distances (Q, k)), nearest first; k is capped at the database size."""
         k = min(k, len(self))
         q_words = as_words(queries)
+        if k == 0:
+            return np.zeros((len(q_words), 0), np.int64), np.zeros(
+                (len(q_words), 0), self._dist.dtype
+            )
         indices = np.empty((len(q_words), k), dtype=np.int64)
         distances = np.empty((len(q_words), k), dtype=self._dist.dtype)
         for i, query in enumerate(q_words):

@@ -45,6 +45,7 @@ class ModelRef:
 
 
 def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -58,7 +59,7 @@ def _version_key(version: str):
 
 def resolve(ref: str, registry: str | None = None) -> tuple[ModelRef, Path]:
     """``name[@version]`` → (ref, local directory holding the card and files)."""
-    from lakesight.lake import filesystem_for, join
+    from lakesight.lake import filesystem_for, join, uri_path
 
     settings = load_settings()
     registry = registry or settings.model_registry
@@ -76,23 +77,23 @@ def resolve(ref: str, registry: str | None = None) -> tuple[ModelRef, Path]:
             f"LAKESIGHT_MODEL_REGISTRY: no model {model_ref} under {registry} (missing {CARD_NAME})"
         )
     if urlparse(registry).scheme == "file":
-        return model_ref, Path(urlparse(remote).path)
-    # Copy into a per-user cache; the sha256 check below catches a torn copy.
-    cache = Path(
-        os.environ.get("LAKESIGHT_MODEL_CACHE", Path.home() / ".cache" / "lakesight" / "models")
-    )
-    local = cache / name / version
+        return model_ref, Path(uri_path(remote))
+    local = Path(settings.model_cache) / name / version
     local.mkdir(parents=True, exist_ok=True)
     card = json.loads(fs.read_bytes(join(remote, CARD_NAME)))
     for filename, expected in card.get("sha256", {}).items():
         target = local / filename
         if not target.exists() or sha256_file(target) != expected:
-            target.write_bytes(fs.read_bytes(join(remote, filename)))
+            # Several Python workers of a node may fetch at once: write aside, then rename.
+            partial = target.with_name(f".{filename}.{os.getpid()}.part")
+            partial.write_bytes(fs.read_bytes(join(remote, filename)))
+            os.replace(partial, target)
     (local / CARD_NAME).write_text(json.dumps(card))
     return model_ref, local
 
 
 def load_card(directory: Path) -> dict:
+    """The ``card.json`` of a model directory."""
     return json.loads((directory / CARD_NAME).read_text())
 
 
@@ -109,9 +110,9 @@ def verified(directory: Path, card: dict, filename: str) -> Path:
 
 def task_threads() -> int:
     """Runtime threads: the Spark task's CPUs inside a task, else LAKESIGHT_RUNTIME_THREADS or all cores."""
-    explicit = os.environ.get("LAKESIGHT_RUNTIME_THREADS")
+    explicit = load_settings().runtime_threads
     if explicit:
-        return max(1, int(explicit))
+        return explicit
     try:
         from pyspark import TaskContext
 

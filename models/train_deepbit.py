@@ -45,16 +45,16 @@ class DeepBitTrainConfig:
     """Settings of both stages (defaults: the shipped model)."""
 
     pretrain_steps: int = 1500  # stage 1 optimiser steps
-    pretrain_batch: int = 64
-    pretrain_lr: float = 3e-3
+    pretrain_batch: int = 64  # crops per stage-1 step
+    pretrain_lr: float = 3e-3  # AdamW peak, cosine to 0
     pool: int = 8000  # stage 2 unlabelled crops (each also seen at 4 rotations)
     epochs: int = 30  # stage 2 passes over the pool's cached features
-    batch: int = 128
-    lr: float = 3e-3
-    queries: int = 1000
-    database: int = 10000
-    top: int = 1000  # mAP@top
-    threads: int = 2
+    batch: int = 128  # stage-2 pool rows per step
+    lr: float = 3e-3  # stage-2 AdamW learning rate
+    queries: int = 1000  # evaluation queries (held-out seed)
+    database: int = 10000  # evaluation database (another seed)
+    top: int = 1000  # mAP over the top results, as DeepBit reports it
+    threads: int = 2  # torch intra-op threads
     deepbit: DeepBitConfig = field(default_factory=DeepBitConfig)
 
 
@@ -69,6 +69,7 @@ def crops(n: int, seed: int, config: DeepBitConfig) -> tuple[list[np.ndarray], n
 
 
 def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    """The crop turned by ``degrees`` about its centre, borders reflected (no black corners)."""
     import cv2
 
     if degrees == 0:
@@ -81,6 +82,7 @@ def rotate(image: np.ndarray, degrees: float) -> np.ndarray:
 
 
 def spec_of(config: DeepBitConfig) -> InputSpec:
+    """The input spec of a DeepBit config (RGB, square crops)."""
     return InputSpec(config.crop_size, config.mean, config.scale, "RGB")
 
 
@@ -261,6 +263,7 @@ def torch_describer(model) -> Callable[[list[np.ndarray], int], tuple[np.ndarray
 
 
 def export(model, path: Path) -> Path:
+    """Export the DeepBit model to ONNX: input ``images``, outputs ``embedding`` and ``bits<K>``."""
     import torch
 
     from lakesight.models.release import ONNX_OPSET
@@ -280,6 +283,39 @@ def export(model, path: Path) -> Path:
     )
     model.eval()
     return path
+
+
+def render_card(card: dict) -> str:
+    """The human-readable model card, generated from ``card.json``."""
+    scores = card["metrics"]["map_at_1000"]
+    stage1, stage2 = card["training"]["stage1"], card["training"]["stage2"]
+    lines = [
+        f"# {card['name']}@{card['version']}",
+        "",
+        f"{card['architecture']}, trained by lakesight on its own generated crops.",
+        "",
+        f"- input: {card['input']['size']}x{card['input']['size']} {card['input']['channel_order']} crops, "
+        f"(pixel - {card['input']['mean']}) * {card['input']['scale']:.6f}",
+        f"- outputs: `embedding` (L2-normalised) and `bits<K>` activations for K in {card['bits']}; "
+        "codes = activations > per-bit thresholds (in card.json), packed with numpy.packbits",
+        f"- stage 1 (supervised backbone): {len(card['classes'])} crop classes, seed {stage1['seed']}, "
+        f"{stage1['steps']} steps x {stage1['batch']}, {stage1['seconds']} s",
+        f"- stage 2 (unsupervised DeepBit, backbone frozen): pool of {stage2['pool']} crops, seed {stage2['seed']}, "
+        f"{stage2['epochs']} epochs, {stage2['seconds']} s",
+        f"- evaluation: {card['evaluation']['protocol']}; queries seed {card['evaluation']['query_seed']}, "
+        f"database seed {card['evaluation']['database_seed']} ({card['metrics']['queries']} x {card['metrics']['database']})",
+        "",
+        "| bits | DeepBit | PCA-ITQ | LSH |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {k} | {scores['deepbit'][k]:.4f} | {scores['itq'][k]:.4f} | {scores['lsh'][k]:.4f} |"
+        for k in scores["deepbit"]
+    ]
+    lines += ["", "Files and sha256:", ""]
+    lines += [f"- `{name}` {digest}" for name, digest in card["sha256"].items()]
+    lines += ["", "Rebuild:", "", f"    {card['rebuild_command']}", ""]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         "name": args.name,
         "version": args.version,
         "task": "description",
-        "architecture": f"DeepBit: MobileNet-style crop backbone (width {db.width}) + fc7({db.hidden}) + fc8_kevin",
+        "architecture": f"DeepBit: MobileNet-style crop backbone (width {db.width}), frozen"
+        + (f" + fc7({db.hidden})" if db.hidden else "")
+        + " + fc8_kevin (ITQ-initialised) + ReLU",
         "format": "onnx",
         "files": {"fp32": onnx_path.name},
         "sha256": {onnx_path.name: sha256_file(onnx_path)},
@@ -360,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out_dir / "MODEL_CARD.md").write_text(render_card(card))
     print(json.dumps(metrics, indent=2))
     return 0
 

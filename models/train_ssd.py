@@ -44,13 +44,13 @@ class TrainConfig:
     steps: int = (
         1600  # optimiser steps; each sees `batch` fresh scenes (no epochs: data is unlimited)
     )
-    batch: int = 32
+    batch: int = 32  # scenes per step
     lr: float = 3e-3  # AdamW peak learning rate, after `warmup` linear steps, cosine to 0
     warmup: int = 50
-    weight_decay: float = 1e-4
-    seed: int = TRAIN_SEED
+    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    seed: int = TRAIN_SEED  # scene stream and torch initialisation
     threads: int = 2  # torch intra-op threads for the training process
-    log_every: int = 50
+    log_every: int = 50  # steps between progress lines (and history entries)
     ssd: SSDConfig = field(default_factory=lambda: SSDConfig(image_size=160))
     scenes: SceneConfig = field(
         default_factory=lambda: SceneConfig(photo_backgrounds=True, photometric_jitter=True)

@@ -2,6 +2,8 @@
 # Make sure Spark 4 will find Java 17 or 21: use it if present, install it where
 # the system allows (Debian/Ubuntu as root, or with password-less sudo), else
 # stop with one line that says what to install.
+# Prints nothing when the default java will do, or the JAVA_HOME to export when
+# a suitable JDK exists beside another default (the Makefile exports it).
 set -euo pipefail
 
 java_major() {
@@ -24,6 +26,16 @@ ok() {
 
 if ok; then exit 0; fi
 
+installed_home() {
+  local home
+  for home in /usr/lib/jvm/java-17-openjdk-* /usr/lib/jvm/java-21-openjdk-* /usr/lib/jvm/temurin-17* /usr/lib/jvm/temurin-21*; do
+    if [[ -x "$home/bin/java" ]]; then echo "$home"; return 0; fi
+  done
+  return 1
+}
+
+if home="$(installed_home)"; then echo "$home"; exit 0; fi
+
 if command -v apt-get >/dev/null 2>&1; then
   if [[ "$(id -u)" == "0" ]]; then SUDO=""; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="none"; fi
   if [[ "$SUDO" != "none" ]]; then
@@ -34,12 +46,7 @@ if command -v apt-get >/dev/null 2>&1; then
       exit 1
     fi
     if ok; then exit 0; fi
-    for home in /usr/lib/jvm/java-17-openjdk-* /usr/lib/jvm/java-21-openjdk-*; do
-      if [[ -x "$home/bin/java" ]]; then
-        echo "lakesight: Java 17 is installed but not the default; export JAVA_HOME=$home" >&2
-        exit 1
-      fi
-    done
+    if home="$(installed_home)"; then echo "$home"; exit 0; fi
   fi
 fi
 found="$(current_java)"

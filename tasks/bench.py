@@ -134,8 +134,9 @@ def bench_hamming(codes: int, bits: int, queries: int, k: int, repeats: int, ste
     """Top-k Hamming search over ``codes`` random codes, against the memory-bandwidth limit.
 
     The limit is what a scan that reads the whole database from memory once per
-    query could reach: measured bandwidth / database bytes. The blocked kernel
-    reads it once per batch of queries, so it can beat that limit.
+    query could reach: measured bandwidth / database bytes. The numpy kernel
+    makes several passes per query (XOR, popcount, bound, gather), so it
+    reaches a fraction of that; the ratio says how much.
     """
     from lakesight.models.hashing import HammingIndex
 

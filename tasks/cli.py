@@ -26,6 +26,7 @@ def _print(payload: dict, as_json: bool, human: Callable[[dict], str]) -> None:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    """``lakesight config``: the resolved settings."""
     settings = load_settings()
     _print(
         settings.masked(),
@@ -36,6 +37,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_sample_images(args: argparse.Namespace) -> int:
+    """``lakesight sample-data images``: write a generated raw partition."""
     from lakesight.lake import check_reachable, filesystem_for
     from lakesight.sample_data import write_images_partition
 
@@ -68,11 +70,13 @@ def cmd_sample_images(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace, rest: list[str]) -> int:
+    """``lakesight stage <name>``: run one Spark stage in this process."""
     module = importlib.import_module(STAGES[args.stage])
     return int(module.main(rest))
 
 
 def cmd_partitions(args: argparse.Namespace) -> int:
+    """``lakesight partitions``: committed partitions and their counts."""
     from lakesight.lake import filesystem_for, join, list_partitions, read_manifest
 
     settings = load_settings()
@@ -109,7 +113,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sample = write_images_partition(fs, settings, dt, n=args.n, bad=args.bad, seed=args.seed)
     with steps.step("start spark"):
         spark = get_spark(f"lakesight-demo-{dt}", settings)
-    result = ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=args.json))
+    try:
+        result = ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=args.json))
+    finally:
+        spark.stop()
     payload = {
         "dt": dt,
         "root": settings.root,
@@ -129,11 +136,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f" + {d['ingest']['quarantined']} quarantined"
         ),
     )
-    spark.stop()
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """``lakesight eval``: model quality on held-out data."""
     from lakesight import bench
 
     steps = Steps(f"eval {args.target}", quiet=args.json)
@@ -169,6 +176,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """``lakesight bench``: speed against baselines of the same run."""
     from lakesight import bench
 
     steps = Steps(f"bench {args.target}", quiet=args.json)

@@ -1,10 +1,10 @@
 """lakesight settings: one place that reads, validates and documents every knob.
 
 Every setting has an embedded default that runs on one machine with no servers,
-and a ``LAKESIGHT_*`` environment variable that moves it to a cluster. Airflow
-connections (``spark_default``, ``webhdfs_default``) are resolved by the Airflow
-plugin at task run time and handed to the stages through these same variables,
-so the stages never import Airflow.
+and a ``LAKESIGHT_*`` environment variable that moves it to a cluster. The
+Airflow connections are resolved by the plugin at task run time: ``spark_default``
+becomes spark-submit's master and options, ``webhdfs_default`` the Airflow-side
+storage client. The stages never import Airflow.
 
 A wrong value raises :class:`ConfigError` whose message is one line that names
 the setting; the CLI prints exactly that line.
@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 SUPPORTED_SCHEMES = ("file", "hdfs", "webhdfs")
 SUPPORTED_WEBHDFS_AUTH = ("insecure", "kerberos")
+SPARK_LOG_LEVELS = ("ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF", "TRACE")
 
 
 class ConfigError(ValueError):
@@ -55,6 +56,12 @@ class Settings:
     max_file_bytes: int = 64 * 1024 * 1024
     # Images whose shorter side is below this are too small to detect anything in.
     min_image_side: int = 32
+    # Model runtime threads; None = the Spark task's CPUs inside a task, else all cores.
+    runtime_threads: int | None = None
+    # Local copy of models from a non-local registry (checked against the card's sha256).
+    model_cache: str = str(Path.home() / ".cache" / "lakesight" / "models")
+    # Spark's log level for stages (Spark's own default, INFO, floods task logs).
+    spark_log_level: str = "WARN"
 
     def dataset_uri(self, zone: str, dataset: str) -> str:
         """URI of a dataset, e.g. ``dataset_uri("raw", "images")``."""
@@ -117,6 +124,7 @@ def normalise_uri(value: str, setting: str) -> str:
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A positive integer setting (``default`` when unset; 0 as default means "unset")."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -179,7 +187,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_image_pixels=_positive_int(env, "LAKESIGHT_MAX_IMAGE_PIXELS", 50_000_000),
         max_file_bytes=_positive_int(env, "LAKESIGHT_MAX_FILE_BYTES", 64 * 1024 * 1024),
         min_image_side=_positive_int(env, "LAKESIGHT_MIN_IMAGE_SIDE", 32),
+        runtime_threads=_positive_int(env, "LAKESIGHT_RUNTIME_THREADS", 0) or None,
+        model_cache=env.get("LAKESIGHT_MODEL_CACHE")
+        or str(Path.home() / ".cache" / "lakesight" / "models"),
+        spark_log_level=_log_level(env.get("LAKESIGHT_SPARK_LOG_LEVEL") or "WARN"),
     )
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in SPARK_LOG_LEVELS:
+        raise ConfigError(
+            f"LAKESIGHT_SPARK_LOG_LEVEL: expected one of {', '.join(SPARK_LOG_LEVELS)}, got {raw!r}"
+        )
+    return level
 
 
 def validate_dt(dt: str) -> str:

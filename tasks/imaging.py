@@ -97,6 +97,8 @@ def decode_image(
 
     if not data:
         raise ImageRejected("empty_file", "0 bytes")
+    # Pillow raises its own bomb error at 2x this; keep it from undercutting a larger setting.
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels)
     with warnings.catch_warnings():
         # Pillow warns between MAX_IMAGE_PIXELS and 2x; we apply our own limit below.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

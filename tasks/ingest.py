@@ -179,6 +179,15 @@ def run(
     spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None
 ) -> IngestResult:
     """Ingest one date partition; commit curated and quarantine outputs atomically."""
+    try:
+        return _run(spark, settings, dt, steps)
+    finally:
+        # The validation rows are cached for the counts and both writes; free them on any
+        # exit, failures included. A stage owns its session, so clearing it all is safe.
+        spark.catalog.clearCache()
+
+
+def _run(spark: SparkSession, settings: Settings, dt: str, steps: Steps | None) -> IngestResult:
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -284,7 +293,6 @@ def run(
                 **common,
             )
         )
-    resolved.unpersist()
     return IngestResult(manifest, c_writer.final_uri, q_writer.final_uri)
 
 
@@ -315,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def format_summary(summary: dict) -> str:
+    """The human-readable summary of an ingest run."""
     reasons = ", ".join(f"{k} {v}" for k, v in summary["by_reason"].items()) or "none"
     return (
         f"ingest dt={summary['dt']}: read {summary['read']} files -> "

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
-from lakesight.config import ConfigError, Settings
+from lakesight.config import SUPPORTED_WEBHDFS_AUTH, ConfigError, Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -98,8 +98,19 @@ def join(uri: str, *parts: str) -> str:
 
 
 def uri_path(uri: str) -> str:
-    """The decoded path of a URI (``file:/a%20b`` and ``file:///a b`` give ``/a b``)."""
-    return unquote(urlparse(uri).path) if "://" in uri or uri.startswith("file:") else uri
+    """The decoded path of a URI (``file:/a%20b`` and ``file:///a b`` give ``/a b``).
+
+    Hadoop spells paths unencoded, so a file name may hold ``#`` or ``?``: only the
+    scheme and authority are stripped, never a "fragment" or "query".
+    """
+    if "://" in uri:
+        rest = uri.split("://", 1)[1]
+        path = rest[rest.index("/") :] if "/" in rest else "/"
+    elif ":" in uri.split("/", 1)[0]:  # file:/path, as Hadoop writes local paths
+        path = uri.split(":", 1)[1]
+    else:
+        return uri
+    return unquote(path)
 
 
 # --------------------------------------------------------------------------- local
@@ -174,8 +185,8 @@ def webhdfs_url_for(root: str, settings: Settings | None = None) -> str:
     if settings is not None and settings.webhdfs_url:
         return settings.webhdfs_url
     parsed = urlparse(root)
-    if parsed.scheme == "webhdfs":
-        return f"http://{parsed.netloc}"
+    if parsed.scheme == "webhdfs":  # Hadoop's webhdfs:// defaults to the namenode's HTTP port too
+        return f"http://{parsed.hostname}:{parsed.port or DEFAULT_WEBHDFS_PORT}"
     if parsed.scheme == "hdfs":
         return f"http://{parsed.hostname}:{DEFAULT_WEBHDFS_PORT}"
     raise ConfigError(f"LAKESIGHT_ROOT: no WebHDFS endpoint for {root!r}")
@@ -185,6 +196,10 @@ def make_webhdfs_client(url: str, *, auth: str = "insecure", user: str | None = 
     """An HdfsCLI client for ``url``: insecure (user.name) or Kerberos (SPNEGO)."""
     import hdfs
 
+    if auth not in SUPPORTED_WEBHDFS_AUTH:
+        raise ConfigError(
+            f"LAKESIGHT_WEBHDFS_AUTH: expected one of {', '.join(SUPPORTED_WEBHDFS_AUTH)}, got {auth!r}"
+        )
     if auth == "kerberos":
         try:
             from hdfs.ext.kerberos import KerberosClient
@@ -416,14 +431,17 @@ def code_version() -> str:
 
 
 def partition_name(dt: str) -> str:
+    """Directory name of a date partition: ``dt=YYYY-MM-DD``."""
     return f"dt={dt}"
 
 
 def new_run_id() -> str:
+    """A sortable, unique id for one stage run (UTC time + random suffix)."""
     return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
 def is_committed(fs: LakeFileSystem, partition_uri: str) -> bool:
+    """Whether a partition carries ``_SUCCESS``, i.e. is complete and readable."""
     return fs.exists(join(partition_uri, SUCCESS_MARKER))
 
 
@@ -488,6 +506,8 @@ class PartitionWriter:
         self.committed = False
 
     def __enter__(self) -> PartitionWriter:
+        # Repair a crash of an earlier commit of this date before anything else.
+        recover_partition(self.fs, self.dataset_uri, self.dt)
         self.fs.mkdirs(join(self.dataset_uri, STAGING_DIR))
         return self
 

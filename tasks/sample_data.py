@@ -207,9 +207,10 @@ def write_images_partition(
     twin_pixels, twin_objects = render_scene(scene_rng(seed, 0), scene)
     twin_jpeg = encode(twin_pixels, "jpeg")
     if bad and n == 0:
-        fs.write_bytes(join(partition, "copies/original.jpg"), twin_jpeg)
+        # Named to sort before the copy: ingest keeps the smallest path of equal bytes.
+        fs.write_bytes(join(partition, "copies/a original.jpg"), twin_jpeg)
         records.append(
-            {"path": "copies/original.jpg", "expected": "ok",
+            {"path": "copies/a original.jpg", "expected": "ok",
              "objects": [o.as_dict() for o in twin_objects]}
         )  # fmt: skip
     rng = np.random.default_rng([seed, 7])

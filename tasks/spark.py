@@ -40,6 +40,7 @@ def running_under_spark_submit() -> bool:
 
 
 def java_executable() -> str | None:
+    """The java Spark will start: ``$JAVA_HOME/bin/java`` when set, else the one on PATH."""
     java_home = os.environ.get("JAVA_HOME")
     if java_home:
         candidate = os.path.join(java_home, "bin", "java")
@@ -113,7 +114,7 @@ def get_spark(
     for key, value in {**defaults, **settings.spark_conf, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("LAKESIGHT_SPARK_LOG_LEVEL", "WARN"))
+    spark.sparkContext.setLogLevel(settings.spark_log_level)
     return spark
 
 

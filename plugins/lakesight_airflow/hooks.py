@@ -77,7 +77,14 @@ class LakeFileSystemHook(BaseHook):
         if conn.login:
             params["user"] = conn.login
         if extra.get("auth"):
+            from lakesight.config import SUPPORTED_WEBHDFS_AUTH, ConfigError
+
             params["auth"] = str(extra["auth"]).lower()
+            if params["auth"] not in SUPPORTED_WEBHDFS_AUTH:
+                raise ConfigError(
+                    f"{self.webhdfs_conn_id} connection: extra 'auth' must be one of "
+                    f"{', '.join(SUPPORTED_WEBHDFS_AUTH)}, got {extra['auth']!r}"
+                )
         return params
 
     def get_filesystem(self, uri: str | None = None) -> LakeFileSystem:

@@ -27,6 +27,7 @@ LOCAL_MASTER_PREFIXES = ("local", "spark://127.", "spark://localhost")
 
 
 def connection_defined(conn_id: str) -> bool:
+    """Whether an Airflow connection exists (looked up at run time, never at parse time)."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 

@@ -65,7 +65,7 @@ def test_conventions(dagbag):
         assert dag.tags and "lakesight" in dag.tags, dag.dag_id
         assert dag.doc_md and dag.doc_md.strip(), dag.dag_id
         assert dag.catchup is False
-        assert dag.schedule is not None or dag.timetable is not None
+        assert dag.timetable.can_be_scheduled, f"{dag.dag_id} has no schedule"
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
         # topological_sort raises on a cycle; every task is reachable in order.
@@ -74,6 +74,7 @@ def test_conventions(dagbag):
 
 def test_image_features_waits_then_ingests(dagbag):
     dag = dagbag.dags["image_features"]
+    assert dag.timetable.expression == "0 0 * * *"  # @daily
     assert dag.get_task("ingest").upstream_task_ids == {"wait_for_images"}
     assert dag.get_task("ingest").dt == "{{ ds }}"
 

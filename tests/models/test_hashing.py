@@ -31,6 +31,15 @@ def test_index_search_is_exact_and_deterministic():
         np.testing.assert_array_equal(found[q], expected)
         np.testing.assert_array_equal(dist[q], brute[q][expected])
     assert index.search(queries, 10_000)[0].shape == (7, 5000)
+    # The strided sample sees only the 12 exact matches, so its bound admits 12 < k
+    # codes: the exact fallback must take over.
+    bits = np.ones((3072, 64), bool)
+    bits[:: HammingIndex.SAMPLE_STRIDE] = False
+    found, dist = HammingIndex(pack(bits), 64).search(pack(np.zeros((1, 64), bool)), 100)
+    others = np.setdiff1d(np.arange(3072), np.arange(0, 3072, 256))
+    np.testing.assert_array_equal(found[0], np.concatenate([np.arange(0, 3072, 256), others[:88]]))
+    assert dist[0, :12].max() == 0 and dist[0, 12:].min() == 64
+    assert HammingIndex(pack(bits[:0]), 64).search(queries, 5)[0].shape == (7, 0)
     # Many ties at the bound, and a k the sampled bound cannot reach: still exact.
     same = pack(np.zeros((3000, 64), bool))
     found, dist = HammingIndex(same, 64).search(same[:1], 2500)
