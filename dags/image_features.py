@@ -8,8 +8,11 @@ JD.com's image pipeline on lakesight, one run per day `dt = {{ ds }}`:
    the accepted images, `quarantine/images/dt={{ ds }}` every rejected file with
    its reason. `in = out + quarantined` holds in the manifest.
 
-Still to come, in this order after ingest: **detect** (SSD), **crop** (best object),
-**describe** (DeepBit codes), **publish** (`features/images/dt={{ ds }}`).
+3. **detect**: the shipped SSD over every curated image; all detections go to
+   `curated/detections/dt={{ ds }}`.
+
+Still to come, in this order after detect: **crop** (best object), **describe**
+(DeepBit codes), **publish** (`features/images/dt={{ ds }}`).
 
 Every stage overwrites its own partition atomically, so reruns and backfills
 are safe. Spark runs where the `spark_default` connection says, or on
@@ -47,9 +50,10 @@ def image_features():
         timeout=timedelta(hours=12),
     )
     ingest = LakesightStageOperator(task_id="ingest", stage="ingest", dt="{{ ds }}")
+    detect = LakesightStageOperator(task_id="detect", stage="detect", dt="{{ ds }}")
 
-    wait_for_images >> ingest
-    # Next: ingest >> detect >> crop >> describe >> publish (one LakesightStageOperator each).
+    wait_for_images >> ingest >> detect
+    # Next: detect >> crop >> describe >> publish (one LakesightStageOperator each).
 
 
 image_features()

@@ -99,7 +99,7 @@ def cmd_partitions(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample data, then the image_features stages built so far, on embedded defaults."""
-    from lakesight import ingest
+    from lakesight import detect, ingest
     from lakesight.lake import filesystem_for
     from lakesight.sample_data import write_images_partition
     from lakesight.spark import check_java, get_spark
@@ -115,6 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         spark = get_spark(f"lakesight-demo-{dt}", settings)
     try:
         result = ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=args.json))
+        detected = detect.run(spark, settings, dt, steps=Steps("detect", quiet=args.json))
     finally:
         spark.stop()
     payload = {
@@ -123,6 +124,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "input": sample.partition_uri,
         "labels": sample.labels_uri,
         "ingest": result.summary(),
+        "detect": detected.summary(),
         "seconds": steps.total_s,
     }
     _print(
@@ -134,6 +136,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             + ingest.format_summary(d["ingest"]).split("\n", 1)[1]
             + f"\n  {d['ingest']['read']} files = {d['ingest']['curated']} curated"
             f" + {d['ingest']['quarantined']} quarantined"
+            + "\n"
+            + detect.format_summary(d["detect"])
         ),
     )
     return 0

@@ -19,7 +19,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+ORIGIN_FILE = "lakesight/_origin.json"
+
+
+def _archive_origin() -> dict:
+    """Where the code was installed, when it runs from a ``--py-files`` zip.
+
+    spark-submit puts the zip ahead of site-packages, so paths derived from
+    ``__file__`` would point into the zip; :func:`lakesight.spark.code_archive`
+    records the real ones in it instead.
+    """
+    import zipfile
+
+    archive = Path(__file__).parent.parent
+    if archive.is_file() and zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zipped:
+            if ORIGIN_FILE in zipped.namelist():
+                return json.loads(zipped.read(ORIGIN_FILE))
+    return {}
+
+
+ORIGIN = _archive_origin()
+REPO_ROOT = Path(ORIGIN.get("repo_root") or Path(__file__).resolve().parent.parent)
 
 SUPPORTED_SCHEMES = ("file", "hdfs", "webhdfs")
 SUPPORTED_WEBHDFS_AUTH = ("insecure", "kerberos")
@@ -92,6 +113,8 @@ def default_root() -> str:
 
 def default_model_registry() -> str:
     """The registry shipped inside the package; at scale, point it at hdfs://.../models."""
+    if ORIGIN.get("model_registry"):
+        return ORIGIN["model_registry"]
     import lakesight.models
 
     return (Path(lakesight.models.__file__).resolve().parent / "registry").as_uri()

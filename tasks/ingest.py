@@ -21,9 +21,7 @@ Run with ``lakesight stage ingest --dt D`` or ``spark-submit tasks/ingest.py --d
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lakesight.config import ConfigError, Settings, load_settings, validate_dt
+from lakesight.config import Settings
 from lakesight.imaging import ImageRejected, decode_image
 from lakesight.lake import (
     HadoopFileSystem,
@@ -42,6 +40,7 @@ from lakesight.lake import (
     uri_path,
 )
 from lakesight.progress import Steps
+from lakesight.spark import StageError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -59,10 +58,6 @@ CURATED_COLUMNS = (
     "image_id", "path", "dt", "size", "format", "width", "height", "source_mode", "orientation",
 )  # fmt: skip
 QUARANTINE_COLUMNS = ("path", "dt", "stage", "reason", "detail", "image_id", "size")
-
-
-class StageError(RuntimeError):
-    """The stage cannot run (as opposed to a bad record, which is quarantined)."""
 
 
 @dataclass(frozen=True)
@@ -298,28 +293,9 @@ def _run(spark: SparkSession, settings: Settings, dt: str, steps: Steps | None) 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for spark-submit and ``lakesight stage ingest``."""
-    parser = argparse.ArgumentParser(
-        prog="lakesight stage ingest", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    args = parser.parse_args(argv)
-    from lakesight.spark import check_java, get_spark
+    from lakesight.spark import stage_main
 
-    try:
-        dt = validate_dt(args.dt)
-        settings = load_settings()
-        check_java()
-        steps = Steps(STAGE)
-        with steps.step("start spark"):
-            spark = get_spark(f"lakesight-{STAGE}-{dt}", settings)
-        result = run(spark, settings, dt, steps=steps)
-    except (ConfigError, StageError) as err:
-        print(f"lakesight: error: {err}", file=sys.stderr)
-        return 2
-    summary = result.summary()
-    print(json.dumps(summary, ensure_ascii=False) if args.json else format_summary(summary))
-    return 0
+    return stage_main(STAGE, run, format_summary, argv, description=__doc__.splitlines()[0])
 
 
 def format_summary(summary: dict) -> str:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lakesight.config import ConfigError, Settings, load_settings
@@ -32,6 +33,48 @@ DEFAULT_CONF = {
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",
     "spark.sql.parquet.compression.codec": "zstd",
 }
+
+
+class StageError(RuntimeError):
+    """A stage cannot run (as opposed to a bad record, which is quarantined)."""
+
+
+def stage_main(
+    stage: str,
+    run: Callable,
+    format_summary: Callable[[dict], str],
+    argv: list[str] | None = None,
+    *,
+    description: str = "",
+) -> int:
+    """The ``main()`` of every stage: ``--dt D [--json]``, one-line errors, a summary.
+
+    ``run(spark, settings, dt, steps=...)`` returns a result with ``summary() -> dict``.
+    """
+    import argparse
+    import json
+
+    from lakesight.config import validate_dt
+    from lakesight.progress import Steps
+
+    parser = argparse.ArgumentParser(prog=f"lakesight stage {stage}", description=description)
+    parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    try:
+        dt = validate_dt(args.dt)
+        settings = load_settings()
+        check_java()
+        steps = Steps(stage)
+        with steps.step("start spark"):
+            spark = get_spark(f"lakesight-{stage}-{dt}", settings)
+        result = run(spark, settings, dt, steps=steps)
+    except (ConfigError, StageError) as err:
+        print(f"lakesight: error: {err}", file=sys.stderr)
+        return 2
+    summary = result.summary()
+    print(json.dumps(summary, ensure_ascii=False) if args.json else format_summary(summary))
+    return 0
 
 
 def running_under_spark_submit() -> bool:
@@ -134,7 +177,7 @@ def fingerprint_of(df, *columns: str) -> str:
 
 
 # Stage name -> module; each module has run(spark, settings, dt) and main(argv).
-STAGES: dict[str, str] = {"ingest": "lakesight.ingest"}
+STAGES: dict[str, str] = {"ingest": "lakesight.ingest", "detect": "lakesight.detect"}
 
 
 def stage_application(stage: str) -> str:
@@ -158,6 +201,7 @@ def code_archive(cache_dir: str | None = None) -> str:
     unchanged one is built once.
     """
     import hashlib
+    import json
     import tempfile
     import zipfile
     from pathlib import Path
@@ -178,7 +222,12 @@ def code_archive(cache_dir: str | None = None) -> str:
             ):
                 continue
             members.append((f"{arc_root}/{relative.as_posix()}", path))
-    digest = hashlib.sha256()
+    from lakesight.config import ORIGIN_FILE, REPO_ROOT, default_model_registry
+
+    origin = json.dumps(
+        {"repo_root": str(REPO_ROOT), "model_registry": default_model_registry()}
+    ).encode()
+    digest = hashlib.sha256(origin)
     for name, path in members:
         digest.update(name.encode() + b"\0" + path.read_bytes())
     out_dir = Path(cache_dir or tempfile.gettempdir()) / "lakesight-code"
@@ -189,6 +238,7 @@ def code_archive(cache_dir: str | None = None) -> str:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, path in members:
                 archive.write(path, name)
+            archive.writestr(ORIGIN_FILE, origin)
         os.replace(tmp, target)
     return str(target)
 

@@ -76,6 +76,7 @@ def test_image_features_waits_then_ingests(dagbag):
     dag = dagbag.dags["image_features"]
     assert dag.timetable.expression == "0 0 * * *"  # @daily
     assert dag.get_task("ingest").upstream_task_ids == {"wait_for_images"}
+    assert dag.get_task("detect").upstream_task_ids == {"ingest"}
     assert dag.get_task("ingest").dt == "{{ ds }}"
 
 

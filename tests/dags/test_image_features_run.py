@@ -53,3 +53,6 @@ def test_airflow_dags_test_runs_ingest_with_embedded_defaults(settings, tmp_path
     manifest = read_manifest(fs, settings.partition_uri("curated", "images", dt))
     assert manifest.counts == {"in": 29, "out": 20, "quarantined": 9}
     assert manifest.extra["spark_master"] == "local[*]"
+    detections = read_manifest(fs, settings.partition_uri("curated", "detections", dt))
+    assert detections.counts == {"in": 20, "out": 20, "quarantined": 0}
+    assert detections.models[0]["name"] == "ssd_scenes@1"
