@@ -10,9 +10,10 @@ JD.com's image pipeline on lakesight, one run per day `dt = {{ ds }}`:
 
 3. **detect**: the shipped SSD over every curated image; all detections go to
    `curated/detections/dt={{ ds }}`.
-
-Still to come, in this order after detect: **crop** (best object), **describe**
-(DeepBit codes), **publish** (`features/images/dt={{ ds }}`).
+4. **crop**: the best detection, padded, or the whole image (`curated/crops`).
+5. **describe**: DeepBit codes and embeddings of the crops (`curated/descriptors`).
+6. **publish**: the consumer contract, `features/images/dt={{ ds }}` with
+   `_SUCCESS` and `_manifest.json`: what similarity search reads.
 
 Every stage overwrites its own partition atomically, so reruns and backfills
 are safe. Spark runs where the `spark_default` connection says, or on
@@ -25,7 +26,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import dag
+from airflow.sdk import chain, dag
 
 from lakesight_airflow.operators import LakesightStageOperator
 from lakesight_airflow.sensors import LakePartitionSensor
@@ -50,10 +51,11 @@ def image_features():
         timeout=timedelta(hours=12),
     )
     ingest = LakesightStageOperator(task_id="ingest", stage="ingest", dt="{{ ds }}")
-    detect = LakesightStageOperator(task_id="detect", stage="detect", dt="{{ ds }}")
-
-    wait_for_images >> ingest >> detect
-    # Next: detect >> crop >> describe >> publish (one LakesightStageOperator each).
+    stages = [
+        LakesightStageOperator(task_id=stage, stage=stage, dt="{{ ds }}")
+        for stage in ("detect", "crop", "describe", "publish")
+    ]
+    chain(wait_for_images, ingest, *stages)
 
 
 image_features()

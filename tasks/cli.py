@@ -99,7 +99,7 @@ def cmd_partitions(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Sample data, then the image_features stages built so far, on embedded defaults."""
-    from lakesight import detect, ingest
+    from lakesight import crop, describe, detect, ingest, publish
     from lakesight.lake import filesystem_for
     from lakesight.sample_data import write_images_partition
     from lakesight.spark import check_java, get_spark
@@ -116,6 +116,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         result = ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=args.json))
         detected = detect.run(spark, settings, dt, steps=Steps("detect", quiet=args.json))
+        crop.run(spark, settings, dt, steps=Steps("crop", quiet=args.json))
+        described = describe.run(spark, settings, dt, steps=Steps("describe", quiet=args.json))
+        published = publish.run(spark, settings, dt, steps=Steps("publish", quiet=args.json))
     finally:
         spark.stop()
     payload = {
@@ -125,6 +128,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "labels": sample.labels_uri,
         "ingest": result.summary(),
         "detect": detected.summary(),
+        "describe": described.summary(),
+        "publish": published.summary(),
         "seconds": steps.total_s,
     }
     _print(
@@ -138,6 +143,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f" + {d['ingest']['quarantined']} quarantined"
             + "\n"
             + detect.format_summary(d["detect"])
+            + "\n"
+            + describe.format_summary(d["describe"])
+            + "\n"
+            + publish.format_summary(d["publish"])
         ),
     )
     return 0

@@ -27,7 +27,6 @@ from lakesight.imaging import ImageRejected, decode_image
 from lakesight.lake import (
     HadoopFileSystem,
     Manifest,
-    PartitionWriter,
     check_reachable,
     is_committed,
     uri_path,
@@ -138,7 +137,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from pyspark.sql import functions as F
 
     from lakesight.models.runtime import DEFAULT_DETECTOR, load_card, resolve
-    from lakesight.spark import fingerprint_of, spark_facts
+    from lakesight.spark import commit_stage_outputs, fingerprint_of, spark_facts
 
     steps = steps or Steps(STAGE)
     fs = HadoopFileSystem(spark)
@@ -190,39 +189,17 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
                 **spark_facts(spark),
             },
         }
-        quarantine_dataset = settings.dataset_uri("quarantine", STAGE)
-        output_dataset = settings.dataset_uri("curated", "detections")
-        with (
-            steps.step("write and commit"),
-            PartitionWriter(fs, quarantine_dataset, dt) as q_writer,
-            PartitionWriter(fs, output_dataset, dt, q_writer.run_id) as writer,
-        ):
-            failed = result.where(F.col("reason").isNotNull()).select(
-                "path", "dt", F.lit(STAGE).alias("stage"), "reason", "detail", "image_id"
-            )
-            failed.coalesce(1).write.mode("overwrite").parquet(q_writer.staging_uri)
-            detected = result.where(F.col("reason").isNull()).drop("reason", "detail")
-            detected.write.mode("overwrite").parquet(writer.staging_uri)
-            timings = dict(steps.timings)
-            q_writer.commit(
-                Manifest(
-                    dataset=f"quarantine/{STAGE}",
-                    schema_version="quarantine/v1",
-                    timings=timings,
-                    **common,
-                )
-            )
-            manifest = writer.commit(
-                Manifest(
-                    dataset="curated/detections",
-                    schema_version=SCHEMA_VERSION,
-                    timings=timings,
-                    **common,
-                )
-            )
+        manifest = commit_stage_outputs(
+            fs, result, stage=STAGE, dt=dt, output_dataset=("curated", "detections"),
+            schema_version=SCHEMA_VERSION, settings=settings, common=common, steps=steps,
+        )  # fmt: skip
     finally:
         spark.catalog.clearCache()
-    return DetectResult(manifest, writer.final_uri, q_writer.final_uri)
+    return DetectResult(
+        manifest,
+        settings.partition_uri("curated", "detections", dt),
+        settings.partition_uri("quarantine", STAGE, dt),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -177,7 +177,9 @@ def fingerprint_of(df, *columns: str) -> str:
 
 
 # Stage name -> module; each module has run(spark, settings, dt) and main(argv).
-STAGES: dict[str, str] = {"ingest": "lakesight.ingest", "detect": "lakesight.detect"}
+STAGES: dict[str, str] = {
+    name: f"lakesight.{name}" for name in ("ingest", "detect", "crop", "describe", "publish")
+}
 
 
 def stage_application(stage: str) -> str:
@@ -249,3 +251,58 @@ def spark_facts(spark: SparkSession) -> dict[str, object]:
     # getExecutorMemoryStatus lists block managers: the driver's plus one per executor.
     executors = max(0, sc._jsc.sc().getExecutorMemoryStatus().size() - 1)
     return {"spark_master": sc.master, "spark_version": spark.version, "executors": executors}
+
+
+def commit_stage_outputs(
+    fs,
+    result,
+    *,
+    stage: str,
+    dt: str,
+    output_dataset: tuple[str, str],
+    schema_version: str,
+    settings: Settings,
+    common: dict,
+    steps,
+):
+    """Write a stage's rows: those with a ``reason`` to ``quarantine/<stage>``, the rest to the output.
+
+    ``result`` has ``path``, ``image_id``, ``reason`` and ``detail`` columns besides the
+    output's. Both partitions are committed atomically, quarantine first (the output's
+    ``_SUCCESS`` is what the next stage waits for). Returns the output's manifest.
+    """
+    from pyspark.sql import functions as F
+
+    from lakesight.lake import Manifest, PartitionWriter
+
+    zone, name = output_dataset
+    with (
+        steps.step("write and commit"),
+        PartitionWriter(fs, settings.dataset_uri("quarantine", stage), dt) as q_writer,
+        PartitionWriter(fs, settings.dataset_uri(zone, name), dt, q_writer.run_id) as writer,
+    ):
+        failed = result.where(F.col("reason").isNotNull()).select(
+            "path",
+            F.lit(dt).alias("dt"),
+            F.lit(stage).alias("stage"),
+            "reason",
+            "detail",
+            "image_id",
+        )
+        failed.coalesce(1).write.mode("overwrite").parquet(q_writer.staging_uri)
+        kept = result.where(F.col("reason").isNull()).drop("reason", "detail")
+        kept.write.mode("overwrite").parquet(writer.staging_uri)
+        timings = dict(steps.timings)
+        q_writer.commit(
+            Manifest(
+                dataset=f"quarantine/{stage}",
+                schema_version="quarantine/v1",
+                timings=timings,
+                **common,
+            )
+        )
+        return writer.commit(
+            Manifest(
+                dataset=f"{zone}/{name}", schema_version=schema_version, timings=timings, **common
+            )
+        )

@@ -35,6 +35,8 @@ def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
     assert "25 files = 16 curated + 9 quarantined" in out
     assert f"{lake_root}/curated/images/dt=2026-01-01" in out
     assert is_committed(LocalFileSystem(), f"{lake_root}/curated/images/dt=2026-01-01")
+    assert f"features:    {lake_root}/features/images/dt=2026-01-01" in out
+    assert is_committed(LocalFileSystem(), f"{lake_root}/features/images/dt=2026-01-01")
 
 
 @pytest.mark.e2e

@@ -77,6 +77,10 @@ def test_image_features_waits_then_ingests(dagbag):
     assert dag.timetable.expression == "0 0 * * *"  # @daily
     assert dag.get_task("ingest").upstream_task_ids == {"wait_for_images"}
     assert dag.get_task("detect").upstream_task_ids == {"ingest"}
+    assert dag.get_task("publish").upstream_task_ids == {"describe"}
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "wait_for_images", "ingest", "detect", "crop", "describe", "publish",
+    ]  # fmt: skip
     assert dag.get_task("ingest").dt == "{{ ds }}"
 
 

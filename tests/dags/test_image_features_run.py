@@ -56,3 +56,6 @@ def test_airflow_dags_test_runs_ingest_with_embedded_defaults(settings, tmp_path
     detections = read_manifest(fs, settings.partition_uri("curated", "detections", dt))
     assert detections.counts == {"in": 20, "out": 20, "quarantined": 0}
     assert detections.models[0]["name"] == "ssd_scenes@1"
+    features = read_manifest(fs, settings.partition_uri("features", "images", dt))
+    assert features.counts == {"in": 20, "out": 20, "quarantined": 0}
+    assert [m["name"] for m in features.models] == ["ssd_scenes@1", "deepbit_scenes@1"]

@@ -46,3 +46,46 @@ def test_detect_finds_the_generated_objects(spark, settings):
 def test_detect_needs_a_committed_ingest(spark, settings):
     with pytest.raises(detect.StageError, match="run ingest first"):
         detect.run(spark, settings, "2031-01-01")
+
+
+def test_crop_describe_publish_make_the_consumer_contract(spark, settings):
+    """The rest of image_features, and the published table read by plain pyarrow, pandas and Spark SQL."""
+    import numpy as np
+    import pandas as pd
+
+    from lakesight import crop, describe, publish
+
+    write_images_partition(LocalFileSystem(), settings, DT, n=16, bad=2, seed=5)
+    ingest.run(spark, settings, DT)
+    detect.run(spark, settings, DT)
+    cropped = crop.run(spark, settings, DT)
+    described = describe.run(spark, settings, DT)
+    published = publish.run(spark, settings, DT)
+    assert (
+        cropped.manifest.counts
+        == described.manifest.counts
+        == {"in": 16, "out": 16, "quarantined": 0}
+    )
+    assert published.manifest.counts == {"in": 16, "out": 16, "quarantined": 0}
+    assert [m["name"] for m in published.manifest.models] == ["ssd_scenes@1", "deepbit_scenes@1"]
+
+    table = pq.read_table(uri_path(published.output_uri))
+    assert table.column_names == list(publish.CONTRACT_COLUMNS)
+    frame = table.to_pandas()
+    assert frame["image_id"].is_unique and set(frame["dt"]) == {DT}
+    assert (frame["code_bits"] == 64).all() and frame["code"].map(len).eq(8).all()
+    norms = frame["embedding"].map(lambda e: float(np.linalg.norm(np.asarray(e, np.float32))))
+    np.testing.assert_allclose(norms, 1.0, atol=1e-4)
+    has_top = frame["top"].notna()
+    assert has_top.sum() >= 12  # the generated scenes all hold objects
+    assert isinstance(pd.read_parquet(uri_path(published.output_uri)), pd.DataFrame)
+    rows = spark.sql(
+        f"SELECT count(*) AS n, max(code_bits) AS bits FROM parquet.`{published.output_uri}` WHERE top IS NOT NULL"
+    ).first()
+    assert rows["n"] == has_top.sum() and rows["bits"] == 64
+    # A rerun of publish gives the same rows (processed_at comes from describe's commit).
+    again = pq.read_table(uri_path(publish.run(spark, settings, DT).output_uri)).to_pandas()
+    pd.testing.assert_frame_equal(
+        again.sort_values("image_id").reset_index(drop=True),
+        frame.sort_values("image_id").reset_index(drop=True),
+    )
