@@ -12,17 +12,16 @@ Run with ``lakesight stage describe --dt D`` or ``spark-submit tasks/describe.py
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from lakesight.config import Settings
-from lakesight.imaging import ImageRejected, decode_image
-from lakesight.lake import HadoopFileSystem, check_reachable, is_committed, uri_path
+from lakesight.imaging import ImageRejected
+from lakesight.lake import HadoopFileSystem, check_reachable, is_committed
 from lakesight.progress import Steps
-from lakesight.spark import StageError
+from lakesight.spark import ImageJob, StageError, per_worker, with_image_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,16 +32,7 @@ OUTPUT_SCHEMA = "image_id string, path string, code binary, code_bits int, embed
 BATCH_ROWS = 128  # crops per descriptor call
 
 
-@dataclass(frozen=True)
-class DescribeOptions:
-    """What executors need: the model reference and the decoder's limits."""
-
-    model: str
-    max_pixels: int
-    min_side: int
-
-
-def describe_batch(batch: pd.DataFrame, descriptor, options: DescribeOptions) -> pd.DataFrame:
+def describe_batch(batch: pd.DataFrame, descriptor, job: ImageJob) -> pd.DataFrame:
     """In: ``image_id``, ``path``, ``crop_box``, ``content``. Out: :data:`OUTPUT_SCHEMA`."""
     crops, rows = [], []
     for image_id, path, box, content in zip(
@@ -51,12 +41,7 @@ def describe_batch(batch: pd.DataFrame, descriptor, options: DescribeOptions) ->
         row = {"image_id": image_id, "path": path, "code": None, "code_bits": None, "embedding": None,
                "reason": None, "detail": None}  # fmt: skip
         try:
-            pixels = decode_image(
-                bytes(content),
-                uri_path(path),
-                max_pixels=options.max_pixels,
-                min_side=options.min_side,
-            ).pixels
+            pixels = job.decode(content, path)
         except ImageRejected as rejected:
             row["reason"], row["detail"] = rejected.reason, rejected.detail
         else:
@@ -70,18 +55,6 @@ def describe_batch(batch: pd.DataFrame, descriptor, options: DescribeOptions) ->
                 code=code.tobytes(), code_bits=descriptor.bits, embedding=embedding.tolist()
             )
     return pd.DataFrame(rows, columns=[c.split()[0] for c in OUTPUT_SCHEMA.split(", ")])
-
-
-def _describe_partition(options: DescribeOptions):
-    def describe(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from lakesight.models.runtime import load_descriptor
-
-        descriptor = load_descriptor(options.model)  # once per Python worker (cached)
-        for batch in batches:
-            for start in range(0, len(batch), BATCH_ROWS):
-                yield describe_batch(batch.iloc[start : start + BATCH_ROWS], descriptor, options)
-
-    return describe
 
 
 @dataclass(frozen=True)
@@ -109,7 +82,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Describe the crop of every image of one date partition; commit atomically."""
     from pyspark.sql import functions as F
 
-    from lakesight.models.runtime import DEFAULT_DESCRIPTOR, load_card, resolve
+    from lakesight.models.runtime import DEFAULT_DESCRIPTOR, load_card, load_descriptor, resolve
     from lakesight.spark import commit_stage_outputs, fingerprint_of, spark_facts
 
     steps = steps or Steps(STAGE)
@@ -120,19 +93,15 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         raise StageError(f"input partition not committed: {source} (run crop first)")
     ref, directory = resolve(model or DEFAULT_DESCRIPTOR)
     card = load_card(directory)
-    options = DescribeOptions(str(ref), settings.max_image_pixels, settings.min_image_side)
+    job = ImageJob.for_model(str(ref), settings)
 
     with steps.step("describe"):
         crops = spark.read.parquet(source).select("image_id", "path", "crop_box")
-        raw = (
-            spark.read.format("binaryFile")
-            .option("recursiveFileLookup", "true")
-            .load(settings.partition_uri("raw", "images", dt))
-            .select("path", "content")
-        )
-        files = raw.join(F.broadcast(crops), "path", "inner")
+        files = with_image_bytes(spark, settings, dt, crops)
         result = (
-            files.mapInPandas(_describe_partition(options), OUTPUT_SCHEMA)
+            files.mapInPandas(
+                per_worker(load_descriptor, describe_batch, job, BATCH_ROWS), OUTPUT_SCHEMA
+            )
             .withColumn("dt", F.lit(dt))
             .cache()
         )

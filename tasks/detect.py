@@ -15,7 +15,6 @@ Run with ``lakesight stage detect --dt D`` or ``spark-submit tasks/detect.py --d
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,16 +22,15 @@ import pandas as pd
 
 from lakesight.config import Settings
 from lakesight.features import detection_structs
-from lakesight.imaging import ImageRejected, decode_image
+from lakesight.imaging import ImageRejected
 from lakesight.lake import (
     HadoopFileSystem,
     Manifest,
     check_reachable,
     is_committed,
-    uri_path,
 )
 from lakesight.progress import Steps
-from lakesight.spark import StageError
+from lakesight.spark import ImageJob, StageError, per_worker, with_image_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -49,16 +47,7 @@ OUTPUT_SCHEMA = (
 BATCH_ROWS = 64  # images per detector call: amortises the runtime call, bounds worker memory
 
 
-@dataclass(frozen=True)
-class DetectOptions:
-    """What executors need: the model reference and the decoder's limits."""
-
-    model: str
-    max_pixels: int
-    min_side: int
-
-
-def detect_batch(batch: pd.DataFrame, detector, options: DetectOptions) -> pd.DataFrame:
+def detect_batch(batch: pd.DataFrame, detector, job: ImageJob) -> pd.DataFrame:
     """Images → detections. In: ``image_id``, ``path``, ``content``. Out: :data:`OUTPUT_SCHEMA`."""
     images, rows = [], []
     for image_id, path, content in zip(
@@ -67,17 +56,12 @@ def detect_batch(batch: pd.DataFrame, detector, options: DetectOptions) -> pd.Da
         row = {"image_id": image_id, "path": path, "width": None, "height": None, "detections": None,
                "reason": None, "detail": None}  # fmt: skip
         try:
-            decoded = decode_image(
-                bytes(content),
-                uri_path(path),
-                max_pixels=options.max_pixels,
-                min_side=options.min_side,
-            )
+            pixels = job.decode(content, path)
         except ImageRejected as rejected:
             row["reason"], row["detail"] = rejected.reason, rejected.detail
         else:
-            row["width"], row["height"] = decoded.width, decoded.height
-            images.append((len(rows), decoded.pixels))
+            row["height"], row["width"] = pixels.shape[:2]
+            images.append((len(rows), pixels))
         rows.append(row)
     if images:
         found = detector.detect([pixels for _, pixels in images])
@@ -86,18 +70,6 @@ def detect_batch(batch: pd.DataFrame, detector, options: DetectOptions) -> pd.Da
                 found[found[:, 0] == position], detector.classes
             )
     return pd.DataFrame(rows, columns=[c.split()[0] for c in OUTPUT_SCHEMA.split(", ")])
-
-
-def _detect_partition(options: DetectOptions):
-    def detect(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        from lakesight.models.runtime import load_detector
-
-        detector = load_detector(options.model)  # once per Python worker (cached)
-        for batch in batches:
-            for start in range(0, len(batch), BATCH_ROWS):
-                yield detect_batch(batch.iloc[start : start + BATCH_ROWS], detector, options)
-
-    return detect
 
 
 @dataclass(frozen=True)
@@ -136,7 +108,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Detect objects in one date partition of curated images; commit atomically."""
     from pyspark.sql import functions as F
 
-    from lakesight.models.runtime import DEFAULT_DETECTOR, load_card, resolve
+    from lakesight.models.runtime import DEFAULT_DETECTOR, load_card, load_detector, resolve
     from lakesight.spark import commit_stage_outputs, fingerprint_of, spark_facts
 
     steps = steps or Steps(STAGE)
@@ -147,20 +119,15 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         raise StageError(f"input partition not committed: {curated_uri} (run ingest first)")
     ref, directory = resolve(model or DEFAULT_DETECTOR)  # fails fast, on the driver, if missing
     card = load_card(directory)
-    options = DetectOptions(str(ref), settings.max_image_pixels, settings.min_image_side)
+    job = ImageJob.for_model(str(ref), settings)
 
     with steps.step("detect"):
         index = spark.read.parquet(curated_uri).select("image_id", "path")
-        raw = (
-            spark.read.format("binaryFile")
-            .option("recursiveFileLookup", "true")
-            .load(settings.partition_uri("raw", "images", dt))
-            .select("path", "content")
-        )
-        # The index is small: broadcast it, keep the bytes where they were read.
-        files = raw.join(F.broadcast(index), "path", "inner")
+        files = with_image_bytes(spark, settings, dt, index)
         result = (
-            files.mapInPandas(_detect_partition(options), OUTPUT_SCHEMA)
+            files.mapInPandas(
+                per_worker(load_detector, detect_batch, job, BATCH_ROWS), OUTPUT_SCHEMA
+            )
             .withColumn("dt", F.lit(dt))
             .cache()
         )

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakesight.config import ConfigError, Settings, load_settings
@@ -306,3 +307,52 @@ def commit_stage_outputs(
                 dataset=f"{zone}/{name}", schema_version=schema_version, timings=timings, **common
             )
         )
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """What a model stage's executors need: the model (resolved on the driver) and the decoder's limits."""
+
+    model: str  # name@version in the registry
+    max_pixels: int
+    min_side: int
+
+    @classmethod
+    def for_model(cls, model: str, settings: Settings) -> ImageJob:
+        return cls(model, settings.max_image_pixels, settings.min_image_side)
+
+    def decode(self, content: bytes, path: str):
+        """RGB pixels of one file, with ingest's rules; raises ``ImageRejected``."""
+        from lakesight.imaging import decode_image
+        from lakesight.lake import uri_path
+
+        return decode_image(
+            bytes(content), uri_path(path), max_pixels=self.max_pixels, min_side=self.min_side
+        ).pixels
+
+
+def per_worker(load: Callable[[str], object], batch_fn: Callable, job: ImageJob, rows: int):
+    """A ``mapInPandas`` function that loads ``job.model`` once per Python worker (``load``
+    caches it) and calls ``batch_fn(slice, model, job)`` on slices of at most ``rows`` rows."""
+
+    def apply(batches):
+        model = load(job.model)
+        for batch in batches:
+            for start in range(0, len(batch), rows):
+                yield batch_fn(batch.iloc[start : start + rows], model, job)
+
+    return apply
+
+
+def with_image_bytes(spark: SparkSession, settings: Settings, dt: str, index):
+    """``index`` rows (with ``path``) joined to the raw bytes (``content``) of their files."""
+    from pyspark.sql import functions as F
+
+    raw = (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .load(settings.partition_uri("raw", "images", dt))
+        .select("path", "content")
+    )
+    # The index is small next to the bytes: broadcast it, keep the bytes where they were read.
+    return raw.join(F.broadcast(index), "path", "inner")
