@@ -209,6 +209,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_similar(args: argparse.Namespace) -> int:
+    """``lakesight similar``: the nearest published images, and a contact sheet."""
+    from lakesight.similar import format_similar, similar
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    payload = similar(
+        settings, dt, image=args.image, image_id=args.image_id, k=args.k, picture=args.picture
+    )
+    _print(payload, args.json, format_similar)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lakesight", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -269,6 +282,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="hamming: results per query")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "similar", help="nearest published images by Hamming distance, cosine tie-break"
+    )
+    p.add_argument("--dt", required=True, help="published partition to search")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--image", help="an image file to describe and search for")
+    which.add_argument("--image-id", help="a published image_id (sha256) to search for")
+    p.add_argument("-k", type=int, default=10, help="results")
+    p.add_argument(
+        "--picture", help="contact sheet PNG (default: var/pictures/similar_<dt>_<query>.png)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_similar)
 
     p = sub.add_parser(
         "partitions", help="list committed partitions of a dataset, e.g. curated/images"

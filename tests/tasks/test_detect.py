@@ -89,3 +89,18 @@ def test_crop_describe_publish_make_the_consumer_contract(spark, settings):
         again.sort_values("image_id").reset_index(drop=True),
         frame.sort_values("image_id").reset_index(drop=True),
     )
+
+    # Consumers: similarity search over the published day, by image_id and by file.
+    from lakesight.similar import similar
+
+    query_id = frame["image_id"].iloc[0]
+    picture = settings.root.removeprefix("file://") + "/../sheet.png"
+    found = similar(settings, DT, image_id=query_id, k=5, picture=picture)
+    assert len(found["results"]) == 5 and query_id not in {r["image_id"] for r in found["results"]}
+    keys = [(r["distance"], -r["score"]) for r in found["results"]]
+    assert keys == sorted(keys)
+    with open(found["picture"], "rb") as sheet:
+        assert sheet.read(8) == b"\x89PNG\r\n\x1a\n"
+    same_file = similar(settings, DT, image=uri_path(frame["path"].iloc[0]), k=1, picture=picture)
+    assert same_file["results"][0]["image_id"] == frame["image_id"].iloc[0]  # finds itself first
+    assert same_file["results"][0]["distance"] == 0
