@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lakesight.models.nn import conv_bn, depthwise_separable, scaled
+from lakesight.models.nn import depthwise_separable, mobilenet_stride8, scaled
 from lakesight.models.scenes import CROP_CLASSES
 
 
@@ -75,12 +75,7 @@ class CropBackbone(nn.Module):
         super().__init__()
         c = lambda n: scaled(n, width)  # noqa: E731
         self.body = nn.Sequential(
-            conv_bn(3, c(32), 3, 2),
-            depthwise_separable(c(32), c(64)),
-            depthwise_separable(c(64), c(128), 2),
-            depthwise_separable(c(128), c(128)),
-            depthwise_separable(c(128), c(256), 2),
-            depthwise_separable(c(256), c(256)),
+            *mobilenet_stride8(width),
             depthwise_separable(c(256), c(512), 2),
             depthwise_separable(c(512), c(512)),
         )

@@ -33,6 +33,23 @@ def scaled(channels: int, width: float, minimum: int = 8) -> int:
     return max(minimum, int(channels * width + 4) // 8 * 8)
 
 
+def mobilenet_stride8(width: float) -> list[nn.Module]:
+    """MobileNet v1's first six blocks, 3 → 256·width channels at stride 8: the shared stem.
+
+    Returned as a list so each model keeps its own ``nn.Sequential`` (and so its
+    state-dict keys) around it.
+    """
+    c = lambda n: scaled(n, width)  # noqa: E731
+    return [
+        conv_bn(3, c(32), 3, 2),
+        depthwise_separable(c(32), c(64)),
+        depthwise_separable(c(64), c(128), 2),
+        depthwise_separable(c(128), c(128)),
+        depthwise_separable(c(128), c(256), 2),
+        depthwise_separable(c(256), c(256)),
+    ]
+
+
 @dataclass
 class LoadReport:
     """What :func:`load_state` did: keys it could not fill, ignored, or dropped for shape."""

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lakesight.models import boxes
-from lakesight.models.nn import conv_bn, depthwise_separable, scaled
+from lakesight.models.nn import conv_bn, depthwise_separable, mobilenet_stride8, scaled
 from lakesight.models.scenes import CLASSES
 
 
@@ -87,14 +87,7 @@ class MobileNetBackbone(nn.Module):
     def __init__(self, width: float, stride16_blocks: int) -> None:
         super().__init__()
         c = lambda n: scaled(n, width)  # noqa: E731
-        self.stride8 = nn.Sequential(
-            conv_bn(3, c(32), 3, 2),
-            depthwise_separable(c(32), c(64)),
-            depthwise_separable(c(64), c(128), 2),
-            depthwise_separable(c(128), c(128)),
-            depthwise_separable(c(128), c(256), 2),
-            depthwise_separable(c(256), c(256)),
-        )
+        self.stride8 = nn.Sequential(*mobilenet_stride8(width))
         self.stride16 = nn.Sequential(
             depthwise_separable(c(256), c(512), 2),
             *[depthwise_separable(c(512), c(512)) for _ in range(stride16_blocks)],
