@@ -8,11 +8,12 @@ JD.com's image pipeline on lakesight, one run per day `dt = {{ ds }}`:
    the accepted images, `quarantine/images/dt={{ ds }}` every rejected file with
    its reason. `in = out + quarantined` holds in the manifest.
 
-3. **detect**: the shipped SSD over every curated image; all detections go to
-   `curated/detections/dt={{ ds }}`.
-4. **crop**: the best detection, padded, or the whole image (`curated/crops`).
-5. **describe**: DeepBit codes and embeddings of the crops (`curated/descriptors`).
-6. **publish**: the consumer contract, `features/images/dt={{ ds }}` with
+3. **analyze**: detect → crop → describe in one Spark job: the shipped SSD
+   over every image, the best detection padded (or the whole image), DeepBit
+   codes and embeddings of the crop, into `curated/descriptors/dt={{ ds }}`.
+   Images already analysed with the same models (on any day) are reused from
+   the cache, so reruns and backfills only compute new bytes.
+4. **publish**: the consumer contract, `features/images/dt={{ ds }}` with
    `_SUCCESS` and `_manifest.json`: what similarity search reads.
 
 Every stage overwrites its own partition atomically, so reruns and backfills
@@ -50,12 +51,11 @@ def image_features():
         poke_interval=timedelta(minutes=5),
         timeout=timedelta(hours=12),
     )
-    ingest = LakesightStageOperator(task_id="ingest", stage="ingest", dt="{{ ds }}")
     stages = [
         LakesightStageOperator(task_id=stage, stage=stage, dt="{{ ds }}")
-        for stage in ("detect", "crop", "describe", "publish")
+        for stage in ("ingest", "analyze", "publish")
     ]
-    chain(wait_for_images, ingest, *stages)
+    chain(wait_for_images, *stages)
 
 
 image_features()

@@ -91,7 +91,11 @@ class SSDDetector:
         """Detections (N, 7) for ``images``; ``image_idx`` is the position in ``images``."""
         if len(images) == 0:
             return np.zeros((0, 7), np.float32)
-        outputs = self.runner(preprocess(images, self.spec))
+        return self.detect_tensor(preprocess(images, self.spec))
+
+    def detect_tensor(self, batch: np.ndarray) -> np.ndarray:
+        """Detections (N, 7) for an already preprocessed (B, 3, S, S) batch."""
+        outputs = self.runner(batch)
         if len(outputs) == 1:  # a DetectionOutput layer already decoded and suppressed
             rows = np.asarray(outputs[0], dtype=np.float32).reshape(-1, 7)
             rows = rows[rows[:, 2] > 0]

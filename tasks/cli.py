@@ -97,12 +97,50 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     return 0
 
 
+def airflow_dags_test(dag_id: str, dt: str, log_path) -> None:
+    """Run one DAG for ``dt`` the way its users test it: ``airflow dags test``, with this
+    repository's dags/ and plugins/, in ``AIRFLOW_HOME`` (default ``var/airflow``)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from lakesight.config import REPO_ROOT
+    from lakesight.spark import StageError
+
+    if not (REPO_ROOT / "dags" / f"{dag_id}.py").exists():
+        raise ConfigError(
+            f"demo: no dags/{dag_id}.py under {REPO_ROOT} (run the demo from a checkout)"
+        )
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", str(REPO_ROOT / "var" / "airflow"))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+    env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO_ROOT / "plugins"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        for command in ([airflow, "db", "migrate"], [airflow, "dags", "test", dag_id, dt]):
+            log.write(f"$ {' '.join(command)}\n")
+            log.flush()
+            done = subprocess.run(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+            )
+            if done.returncode != 0:
+                raise StageError(
+                    f"{' '.join(command[1:])} failed (exit {done.returncode}); see {log_path}"
+                )
+    if "state=success" not in log_path.read_text():
+        raise StageError(f"airflow dags test {dag_id} {dt} did not succeed; see {log_path}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Sample data, then the image_features stages built so far, on embedded defaults."""
-    from lakesight import crop, describe, detect, ingest, publish
-    from lakesight.lake import filesystem_for
+    """Sample data, the image_features DAG through ``airflow dags test``, a similarity query."""
+    from lakesight import analyze, ingest, publish
+    from lakesight.config import REPO_ROOT
+    from lakesight.lake import filesystem_for, read_manifest
     from lakesight.sample_data import write_images_partition
-    from lakesight.spark import check_java, get_spark
+    from lakesight.similar import format_similar, load_features, similar
+    from lakesight.spark import check_java
 
     settings = load_settings()
     dt = validate_dt(args.dt)
@@ -111,45 +149,75 @@ def cmd_demo(args: argparse.Namespace) -> int:
     fs = filesystem_for(settings.root, settings)
     with steps.step(f"sample data: {args.n} scenes + {args.bad} broken files"):
         sample = write_images_partition(fs, settings, dt, n=args.n, bad=args.bad, seed=args.seed)
-    with steps.step("start spark"):
-        spark = get_spark(f"lakesight-demo-{dt}", settings)
-    try:
-        result = ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=args.json))
-        detected = detect.run(spark, settings, dt, steps=Steps("detect", quiet=args.json))
-        crop.run(spark, settings, dt, steps=Steps("crop", quiet=args.json))
-        described = describe.run(spark, settings, dt, steps=Steps("describe", quiet=args.json))
-        published = publish.run(spark, settings, dt, steps=Steps("publish", quiet=args.json))
-    finally:
-        spark.stop()
+    log_path = REPO_ROOT / "var" / "logs" / f"demo-image_features-{dt}.log"
+    with steps.step(f"airflow dags test image_features {dt} (log: {log_path})"):
+        airflow_dags_test("image_features", dt, log_path)
+    summaries = {}
+    for stage, module, zone, dataset in (
+        ("ingest", ingest, "curated", "images"),
+        ("analyze", analyze, "curated", "descriptors"),
+        ("publish", publish, "features", "images"),
+    ):
+        manifest = read_manifest(fs, settings.partition_uri(zone, dataset, dt))
+        summaries[stage] = manifest_summary(stage, module, manifest, settings, dt)
+    with steps.step("similarity query"):
+        query = load_features(settings, dt, ["image_id", "top"])
+        with_object = query[query["top"].notna()].sort_values("image_id")
+        query_id = (with_object if len(with_object) else query)["image_id"].iloc[0]
+        found = similar(settings, dt, image_id=query_id, k=8)
     payload = {
         "dt": dt,
         "root": settings.root,
         "input": sample.partition_uri,
         "labels": sample.labels_uri,
-        "ingest": result.summary(),
-        "detect": detected.summary(),
-        "describe": described.summary(),
-        "publish": published.summary(),
+        **summaries,
+        "similar": found,
+        "airflow_log": str(log_path),
         "seconds": steps.total_s,
     }
     _print(
         payload,
         args.json,
         lambda d: (
-            f"lakesight demo dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s)\n"
+            f"lakesight demo dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
+            f"image_features through airflow dags test (log: {d['airflow_log']})\n"
             f"  read:        {d['input']}\n"
             + ingest.format_summary(d["ingest"]).split("\n", 1)[1]
             + f"\n  {d['ingest']['read']} files = {d['ingest']['curated']} curated"
-            f" + {d['ingest']['quarantined']} quarantined"
-            + "\n"
-            + detect.format_summary(d["detect"])
-            + "\n"
-            + describe.format_summary(d["describe"])
+            f" + {d['ingest']['quarantined']} quarantined\n"
+            + analyze.format_summary(d["analyze"])
             + "\n"
             + publish.format_summary(d["publish"])
+            + "\n"
+            + format_similar(d["similar"])
         ),
     )
     return 0
+
+
+def manifest_summary(stage: str, module, manifest, settings, dt: str) -> dict:
+    """A stage's summary rebuilt from its committed manifest (the stage ran in another process)."""
+    from lakesight.lake import filesystem_for, read_manifest
+
+    quarantine = settings.partition_uri("quarantine", "images" if stage == "ingest" else stage, dt)
+    if stage == "ingest":
+        result = module.IngestResult(
+            manifest, settings.partition_uri("curated", "images", dt), quarantine
+        )
+    elif stage == "analyze":
+        result = module.AnalyzeResult(
+            manifest, settings.partition_uri("curated", "descriptors", dt), quarantine
+        )
+    else:
+        pictures_uri = settings.partition_uri("pictures", "image_features", dt)
+        pictures = read_manifest(filesystem_for(pictures_uri, settings), pictures_uri)
+        result = module.PublishResult(
+            manifest,
+            settings.partition_uri("features", "images", dt),
+            pictures_uri,
+            pictures.counts["out"] if pictures else 0,
+        )
+    return result.summary()
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -193,13 +261,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from lakesight import bench
 
     steps = Steps(f"bench {args.target}", quiet=args.json)
-    if args.target == "hamming":
-        result = bench.bench_hamming(
-            args.codes, args.bits, args.queries, args.k, args.repeats, steps
-        )
+    repeats = args.repeats or (3 if args.target == "pipeline" else 5)
+    if args.target == "pipeline":
+        from lakesight.bench_pipeline import bench_pipeline
+
+        result = bench_pipeline(args.images or 2000, repeats, steps, root=args.workdir)
+    elif args.target == "hamming":
+        result = bench.bench_hamming(args.codes, args.bits, args.queries, args.k, repeats, steps)
     else:
         result = bench.bench_ssd(
-            args.model or "ssd_scenes", args.images, args.repeats, args.eval_images, steps
+            args.model or "ssd_scenes", args.images or 256, repeats, args.eval_images, steps
         )
     _print(
         result,
@@ -271,10 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("bench", help="speed against baselines measured in the same run")
-    p.add_argument("target", choices=["ssd", "hamming"])
+    p.add_argument("target", choices=["pipeline", "ssd", "hamming"])
     p.add_argument("--model", help="name[@version] in the registry (default: the shipped one)")
-    p.add_argument("--images", type=int, default=256, help="ssd: images timed per pass")
-    p.add_argument("--repeats", type=int, default=5, help="timed passes; the median is reported")
+    p.add_argument("--images", type=int, help="images per pass (pipeline: 2000, ssd: 256)")
+    p.add_argument(
+        "--repeats", type=int, help="timed passes, the median is reported (pipeline: 3, else 5)"
+    )
+    p.add_argument("--workdir", help="pipeline: keep the generated lake here (default: a temp dir)")
     p.add_argument("--eval-images", type=int, default=500, help="ssd: held-out scenes for the mAPs")
     p.add_argument("--codes", type=int, default=1_000_000, help="hamming: database size")
     p.add_argument("--bits", type=int, default=64, help="hamming: code length")

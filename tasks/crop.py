@@ -21,7 +21,7 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.detect import DETECTION_STRUCT
 from lakesight.features import CropPolicy, choose_crop
-from lakesight.lake import HadoopFileSystem, check_reachable, is_committed
+from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
 from lakesight.progress import Steps
 from lakesight.spark import StageError
 
@@ -85,7 +85,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     fs = HadoopFileSystem(spark)
     check_reachable(fs, settings.root)
     source = settings.partition_uri("curated", "detections", dt)
-    if not is_committed(fs, source):
+    upstream = read_manifest(fs, source)
+    if upstream is None:
         raise StageError(f"input partition not committed: {source} (run detect first)")
 
     def crop(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -106,6 +107,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             "stage": STAGE,
             "counts": {"in": rows, "out": rows, "quarantined": 0},
             "input_fingerprint": fingerprint,
+            "models": upstream.models,  # the detector, handed on to describe
             "extra": {
                 "whole_image": int(stats["whole"] or 0),
                 "policy": policy.__dict__,

@@ -1,5 +1,10 @@
 """Describe stage: ``curated/crops/dt=D`` → ``curated/descriptors/dt=D``, DeepBit codes + embeddings.
 
+The last step of the staged path (detect → crop → describe), which keeps every
+intermediate for inspection; the DAG runs the fused ``analyze`` stage instead,
+which writes the same dataset in one pass (see ``lakesight.analyze``). Rows
+carry the crops' columns through, so curated/descriptors alone feeds publish.
+
 Each image is decoded once (the same decoder ingest validated it with), cut to
 its crop box and described in batches by the shipped DeepBit model, loaded once
 per Python worker: ``code`` is K bits packed with ``numpy.packbits``,
@@ -13,13 +18,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from lakesight.config import Settings
+from lakesight.detect import DETECTION_STRUCT
 from lakesight.imaging import ImageRejected
-from lakesight.lake import HadoopFileSystem, check_reachable, is_committed
+from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
 from lakesight.progress import Steps
 from lakesight.spark import ImageJob, StageError, per_worker, with_image_bytes
 
@@ -27,34 +34,53 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 STAGE = "describe"
-SCHEMA_VERSION = "curated.descriptors/v1"
-OUTPUT_SCHEMA = "image_id string, path string, code binary, code_bits int, embedding array<float>, reason string, detail string"
+SCHEMA_VERSION = "curated.descriptors/v2"
+# curated/descriptors holds everything publish needs per image, whether the
+# staged path (detect → crop → describe) or the fused one (analyze) wrote it.
+OUTPUT_SCHEMA = (
+    f"image_id string, path string, width int, height int, detections array<{DETECTION_STRUCT}>, "
+    f"top {DETECTION_STRUCT}, crop_box array<int>, code binary, code_bits int, "
+    "embedding array<float>, reason string, detail string"
+)
+OUTPUT_COLUMNS = [c.split()[0] for c in OUTPUT_SCHEMA.split(", ")]
 BATCH_ROWS = 128  # crops per descriptor call
 
 
 def describe_batch(batch: pd.DataFrame, descriptor, job: ImageJob) -> pd.DataFrame:
-    """In: ``image_id``, ``path``, ``crop_box``, ``content``. Out: :data:`OUTPUT_SCHEMA`."""
+    """In: curated/crops columns plus ``content``. Out: :data:`OUTPUT_SCHEMA`."""
     crops, rows = [], []
-    for image_id, path, box, content in zip(
-        batch["image_id"], batch["path"], batch["crop_box"], batch["content"], strict=True
-    ):
-        row = {"image_id": image_id, "path": path, "code": None, "code_bits": None, "embedding": None,
-               "reason": None, "detail": None}  # fmt: skip
+    for record in batch.drop(columns="content").to_dict("records"):
+        record.update(code=None, code_bits=None, embedding=None, reason=None, detail=None)
         try:
-            pixels = job.decode(content, path)
+            pixels = job.decode(batch["content"].iloc[len(rows)], record["path"])
         except ImageRejected as rejected:
-            row["reason"], row["detail"] = rejected.reason, rejected.detail
+            record["reason"], record["detail"] = rejected.reason, rejected.detail
         else:
-            x0, y0, x1, y1 = (int(v) for v in box)
+            x0, y0, x1, y1 = (int(v) for v in record["crop_box"])
             crops.append((len(rows), pixels[y0:y1, x0:x1]))
-        rows.append(row)
+        rows.append(record)
     if crops:
         codes, embeddings = descriptor.describe([crop for _, crop in crops])
         for (row_index, _), code, embedding in zip(crops, codes, embeddings, strict=True):
             rows[row_index].update(
                 code=code.tobytes(), code_bits=descriptor.bits, embedding=embedding.tolist()
             )
-    return pd.DataFrame(rows, columns=[c.split()[0] for c in OUTPUT_SCHEMA.split(", ")])
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
+
+
+def stamped(result, dt: str, models: list[dict], processed_at: str):
+    """Add the per-row provenance publish passes on: ``models``, ``processed_at`` (when a row
+    was computed, unless it already says so) and ``dt``."""
+    from pyspark.sql import functions as F
+
+    when = F.lit(processed_at).cast("timestamp")
+    if "processed_at" in result.columns:
+        when = F.coalesce(F.col("processed_at"), when)
+    return (
+        result.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
+        .withColumn("processed_at", when)
+        .withColumn("dt", F.lit(dt))
+    )
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,7 @@ class DescribeResult:
     def summary(self) -> dict:
         c = self.manifest.counts
         return {"stage": STAGE, "dt": self.manifest.dt, "images": c["in"], "described": c["out"],
-                "quarantined": c["quarantined"], "model": self.manifest.models[0]["name"],
+                "quarantined": c["quarantined"], "model": self.manifest.models[-1]["name"],
                 "output_uri": self.output_uri, "timings": self.manifest.timings}  # fmt: skip
 
 
@@ -89,22 +115,22 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     fs = HadoopFileSystem(spark)
     check_reachable(fs, settings.root)
     source = settings.partition_uri("curated", "crops", dt)
-    if not is_committed(fs, source):
+    upstream = read_manifest(fs, source)
+    if upstream is None:
         raise StageError(f"input partition not committed: {source} (run crop first)")
     ref, directory = resolve(model or DEFAULT_DESCRIPTOR)
     card = load_card(directory)
-    job = ImageJob.for_model(str(ref), settings)
+    job = ImageJob.for_models(settings, str(ref))
+    models = [*upstream.models, {"name": str(ref), "sha256": card["sha256"][card["files"]["fp32"]]}]
+    processed_at = datetime.now(UTC).isoformat(timespec="seconds")
 
     with steps.step("describe"):
-        crops = spark.read.parquet(source).select("image_id", "path", "crop_box")
+        crops = spark.read.parquet(source).drop("dt")
         files = with_image_bytes(spark, settings, dt, crops)
-        result = (
-            files.mapInPandas(
-                per_worker(load_descriptor, describe_batch, job, BATCH_ROWS), OUTPUT_SCHEMA
-            )
-            .withColumn("dt", F.lit(dt))
-            .cache()
+        described = files.mapInPandas(
+            per_worker(load_descriptor, describe_batch, job, BATCH_ROWS), OUTPUT_SCHEMA
         )
+        result = stamped(described, dt, models, processed_at).cache()
         stats = result.agg(
             F.count(F.lit(1)).alias("rows"),
             F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
@@ -120,8 +146,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             "stage": STAGE,
             "counts": {"in": n_in, "out": rows - quarantined, "quarantined": quarantined},
             "input_fingerprint": fingerprint,
-            "models": [{"name": str(ref), "sha256": card["sha256"][card["files"]["fp32"]]}],
-            "extra": {"input": source, **spark_facts(spark)},
+            "models": models,
+            "extra": {"input": source, "computed": rows - quarantined, **spark_facts(spark)},
         }
         manifest = commit_stage_outputs(
             fs, result, stage=STAGE, dt=dt, output_dataset=("curated", "descriptors"),

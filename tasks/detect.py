@@ -119,7 +119,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         raise StageError(f"input partition not committed: {curated_uri} (run ingest first)")
     ref, directory = resolve(model or DEFAULT_DETECTOR)  # fails fast, on the driver, if missing
     card = load_card(directory)
-    job = ImageJob.for_model(str(ref), settings)
+    job = ImageJob.for_models(settings, str(ref))
 
     with steps.step("detect"):
         index = spark.read.parquet(curated_uri).select("image_id", "path")

@@ -102,48 +102,13 @@ def query_from_file(path: str, manifest_models: list[str]) -> tuple[Query, np.nd
     return query, pixels[y0:y1, x0:x1]
 
 
-def contact_sheet(
-    query_image: np.ndarray, results: pd.DataFrame, read_image, size: int = 128
-) -> bytes:
-    """PNG: the query (left, outlined) and its results with Hamming distance and cosine."""
-    from PIL import Image, ImageDraw
-
-    from lakesight.imaging import decode_image
-
-    def thumb(pixels: np.ndarray) -> Image.Image:
-        image = Image.fromarray(pixels)
-        image.thumbnail((size, size))
-        canvas = Image.new("RGB", (size, size), (24, 24, 24))
-        canvas.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
-        return canvas
-
-    tiles = [thumb(query_image)]
-    labels = ["query"]
-    for row in results.itertuples():
-        try:
-            tiles.append(
-                thumb(decode_image(read_image(row.path), row.path, check_extension=False).pixels)
-            )
-        except Exception:  # a result whose file is gone still gets its slot
-            tiles.append(Image.new("RGB", (size, size), (80, 0, 0)))
-        labels.append(f"d={row.distance} cos={row.score:.2f}")
-    sheet = Image.new("RGB", (size * len(tiles), size + 18), (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
-        sheet.paste(tile, (i * size, 0))
-        draw.text((i * size + 4, size + 3), label, fill=(0, 0, 0))
-    draw.rectangle([0, 0, size - 1, size - 1], outline=(220, 0, 0), width=3)
-    buf = io.BytesIO()
-    sheet.save(buf, "PNG")
-    return buf.getvalue()
-
-
 def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: str | None = None,
             k: int = 10, picture: str | None = None) -> dict:  # fmt: skip
     """Search one published day; returns ``{"query", "results", "picture"}``."""
     from pathlib import Path
 
     from lakesight.imaging import decode_image
+    from lakesight.pictures import contact_sheet
 
     features = load_features(settings, dt)
     partition = settings.partition_uri("features", "images", dt)
@@ -185,7 +150,13 @@ def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: 
         / f"similar_{dt}_{(image_id or Path(image).stem)[:16]}.png"
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(contact_sheet(query_pixels, ranked, fs.read_bytes))
+
+    def read_image(result: dict) -> np.ndarray:
+        return decode_image(
+            fs.read_bytes(result["path"]), result["path"], check_extension=False
+        ).pixels
+
+    target.write_bytes(contact_sheet(query_pixels, results, read_image))
     source = {k: v for k, v in query.source.items() if k != "top"}
     return {
         "query": source,

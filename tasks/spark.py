@@ -179,7 +179,8 @@ def fingerprint_of(df, *columns: str) -> str:
 
 # Stage name -> module; each module has run(spark, settings, dt) and main(argv).
 STAGES: dict[str, str] = {
-    name: f"lakesight.{name}" for name in ("ingest", "detect", "crop", "describe", "publish")
+    name: f"lakesight.{name}"
+    for name in ("ingest", "analyze", "detect", "crop", "describe", "publish")
 }
 
 
@@ -311,15 +312,22 @@ def commit_stage_outputs(
 
 @dataclass(frozen=True)
 class ImageJob:
-    """What a model stage's executors need: the model (resolved on the driver) and the decoder's limits."""
+    """What a model stage's executors need: the models (resolved on the driver) and the decoder's limits."""
 
-    model: str  # name@version in the registry
+    models: tuple[str, ...]  # name@version in the registry, in the order ``load`` takes them
+    # The driver's registry: executors do not see the driver's LAKESIGHT_* environment.
+    registry: str
     max_pixels: int
     min_side: int
 
     @classmethod
-    def for_model(cls, model: str, settings: Settings) -> ImageJob:
-        return cls(model, settings.max_image_pixels, settings.min_image_side)
+    def for_models(cls, settings: Settings, *models: str) -> ImageJob:
+        return cls(
+            tuple(models),
+            settings.model_registry,
+            settings.max_image_pixels,
+            settings.min_image_side,
+        )
 
     def decode(self, content: bytes, path: str):
         """RGB pixels of one file, with ingest's rules; raises ``ImageRejected``."""
@@ -331,15 +339,15 @@ class ImageJob:
         ).pixels
 
 
-def per_worker(load: Callable[[str], object], batch_fn: Callable, job: ImageJob, rows: int):
-    """A ``mapInPandas`` function that loads ``job.model`` once per Python worker (``load``
-    caches it) and calls ``batch_fn(slice, model, job)`` on slices of at most ``rows`` rows."""
+def per_worker(load: Callable[..., object], batch_fn: Callable, job: ImageJob, rows: int):
+    """A ``mapInPandas`` function that loads ``job.models`` from ``job.registry`` once per Python
+    worker (``load`` caches them) and calls ``batch_fn(slice, loaded, job)`` on slices of at most ``rows`` rows."""
 
     def apply(batches):
-        model = load(job.model)
+        loaded = load(*job.models, registry=job.registry)
         for batch in batches:
             for start in range(0, len(batch), rows):
-                yield batch_fn(batch.iloc[start : start + rows], model, job)
+                yield batch_fn(batch.iloc[start : start + rows], loaded, job)
 
     return apply
 

@@ -27,6 +27,7 @@ def run(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.C
 
 @pytest.mark.e2e
 @pytest.mark.spark
+@pytest.mark.airflow
 def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
     result = run("demo", "--n", "16", "--bad", "9")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -37,6 +38,11 @@ def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
     assert is_committed(LocalFileSystem(), f"{lake_root}/curated/images/dt=2026-01-01")
     assert f"features:    {lake_root}/features/images/dt=2026-01-01" in out
     assert is_committed(LocalFileSystem(), f"{lake_root}/features/images/dt=2026-01-01")
+    # Through Airflow as users run it, then a similarity query with its picture.
+    assert "through airflow dags test" in out and "16 of 16 images described" in out
+    assert f"pictures:    {lake_root}/pictures/image_features/dt=2026-01-01/detections.png" in out
+    sheet = out.split("contact sheet: ", 1)[1].split()[0]
+    assert Path(sheet).read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.e2e

@@ -76,10 +76,10 @@ def test_image_features_waits_then_ingests(dagbag):
     dag = dagbag.dags["image_features"]
     assert dag.timetable.expression == "0 0 * * *"  # @daily
     assert dag.get_task("ingest").upstream_task_ids == {"wait_for_images"}
-    assert dag.get_task("detect").upstream_task_ids == {"ingest"}
-    assert dag.get_task("publish").upstream_task_ids == {"describe"}
+    assert dag.get_task("analyze").upstream_task_ids == {"ingest"}
+    assert dag.get_task("publish").upstream_task_ids == {"analyze"}
     assert [t.task_id for t in dag.topological_sort()] == [
-        "wait_for_images", "ingest", "detect", "crop", "describe", "publish",
+        "wait_for_images", "ingest", "analyze", "publish",
     ]  # fmt: skip
     assert dag.get_task("ingest").dt == "{{ ds }}"
 

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.ma
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_airflow_dags_test_runs_ingest_with_embedded_defaults(settings, tmp_path):
+def test_airflow_dags_test_runs_image_features_with_embedded_defaults(settings, tmp_path):
     dt = "2026-04-05"
     write_images_partition(LocalFileSystem(), settings, dt, n=20, bad=9, seed=8)
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -53,9 +53,12 @@ def test_airflow_dags_test_runs_ingest_with_embedded_defaults(settings, tmp_path
     manifest = read_manifest(fs, settings.partition_uri("curated", "images", dt))
     assert manifest.counts == {"in": 29, "out": 20, "quarantined": 9}
     assert manifest.extra["spark_master"] == "local[*]"
-    detections = read_manifest(fs, settings.partition_uri("curated", "detections", dt))
-    assert detections.counts == {"in": 20, "out": 20, "quarantined": 0}
-    assert detections.models[0]["name"] == "ssd_scenes@1"
+    analyzed = read_manifest(fs, settings.partition_uri("curated", "descriptors", dt))
+    assert analyzed.stage == "analyze"
+    assert analyzed.counts == {"in": 20, "out": 20, "quarantined": 0, "reused": 0, "computed": 20}
     features = read_manifest(fs, settings.partition_uri("features", "images", dt))
     assert features.counts == {"in": 20, "out": 20, "quarantined": 0}
     assert [m["name"] for m in features.models] == ["ssd_scenes@1", "deepbit_scenes@1"]
+    pictures = settings.partition_uri("pictures", "image_features", dt)
+    assert fs.read_bytes(pictures + "/detections.png").startswith(b"\x89PNG")
+    assert read_manifest(fs, pictures).counts["out"] == 12

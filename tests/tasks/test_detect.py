@@ -83,7 +83,7 @@ def test_crop_describe_publish_make_the_consumer_contract(spark, settings):
         f"SELECT count(*) AS n, max(code_bits) AS bits FROM parquet.`{published.output_uri}` WHERE top IS NOT NULL"
     ).first()
     assert rows["n"] == has_top.sum() and rows["bits"] == 64
-    # A rerun of publish gives the same rows (processed_at comes from describe's commit).
+    # A rerun of publish gives the same rows (processed_at is when each row was computed).
     again = pq.read_table(uri_path(publish.run(spark, settings, DT).output_uri)).to_pandas()
     pd.testing.assert_frame_equal(
         again.sort_values("image_id").reset_index(drop=True),

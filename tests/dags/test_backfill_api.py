@@ -1,0 +1,192 @@
+"""Backfills of image_features through the REST API, on the real Airflow components.
+
+What a user does in the UI's backfill dialog: unpause the DAG, pick a date
+range, "missing runs" first and "all runs" later. The dialog's calls are
+``POST /api/v2/backfills/dry_run`` (the runs it announces) and
+``POST /api/v2/backfills``; the scheduler then hands the runs to the
+LocalExecutor, whose tasks spark-submit the stages against a file:// lake.
+
+Airflow 3.3 reprocesses a completed date by clearing its existing run in place
+(same run_id, state queued) rather than creating a second one, so the rerun is
+recognised by its end dates, not by new run ids.
+
+Only the DAG id and the lake's outputs are relied on, never task ids.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from lakesight.config import Settings
+from lakesight.lake import (
+    STAGING_DIR,
+    TRASH_DIR,
+    LocalFileSystem,
+    join,
+    list_partitions,
+    read_manifest,
+    uri_path,
+)
+from lakesight.sample_data import write_images_partition
+from tests.support.airflow_server import AirflowServer
+
+pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
+
+DAG_ID = "image_features"
+DATES = ["2026-02-02", "2026-02-03", "2026-02-04"]
+GOOD, BAD = 12, 3
+BACKFILL_TIMEOUT_S = 15 * 60
+
+
+@pytest.fixture
+def airflow(settings: Settings, tmp_path: Path) -> Iterator[AirflowServer]:
+    env = {
+        "LAKESIGHT_ROOT": settings.root,
+        # As the test session's Spark: no UI, so no port and a faster JVM start.
+        "LAKESIGHT_SPARK_CONF": os.environ.get("LAKESIGHT_SPARK_CONF")
+        or '{"spark.ui.enabled": "false"}',
+    }
+    with AirflowServer(tmp_path / "airflow", env=env, parallelism=2) as server:
+        yield server
+
+
+def ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def backfill(
+    server: AirflowServer, reprocess_behavior: str, *, until_completed: bool
+) -> list[dict]:
+    """Create a backfill of DATES as the UI does and wait until its runs succeed; return them.
+
+    ``until_completed`` also waits for the scheduler to mark the backfill completed,
+    which it does every 30 s; another backfill of the DAG is refused (409) until then.
+    """
+    body = {
+        "dag_id": DAG_ID,
+        "from_date": f"{DATES[0]}T00:00:00Z",
+        "to_date": f"{DATES[-1]}T00:00:00Z",
+        "reprocess_behavior": reprocess_behavior,
+        # All dates at once: a run's tasks are sequential, and with fewer active runs
+        # than dates the last one would run alone on one of the two slots.
+        "max_active_runs": len(DATES),
+        "run_backwards": False,
+    }
+    planned = server.api("POST", "/api/v2/backfills/dry_run", json=body)["backfills"]
+    assert [b["logical_date"][:10] for b in planned] == DATES, planned
+    created = server.api("POST", "/api/v2/backfills", json=body)
+    since = ts(created["created_at"])
+
+    def finished() -> list[dict] | None:
+        runs = [
+            r
+            for r in server.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns", params={"limit": 100})[
+                "dag_runs"
+            ]
+            if (r["logical_date"] or "")[:10] in DATES
+        ]
+        # One run per date, ever: reprocessing must not add a second one.
+        assert sorted(r["logical_date"][:10] for r in runs) == DATES, runs
+        done = True
+        for run in runs:
+            tis = server.api(
+                "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances"
+            )["task_instances"]
+            broken = [t for t in tis if t["state"] in ("failed", "upstream_failed", "up_for_retry")]
+            if run["state"] == "failed" or broken:
+                states = {t["task_id"]: t["state"] for t in tis}
+                raise AssertionError(
+                    f"backfill {created['id']} run {run['dag_run_id']}: {run['state']}, tasks {states}\n"
+                    + server.task_logs(
+                        DAG_ID, run["dag_run_id"], [t["task_id"] for t in broken] or None
+                    )
+                    + "\n"
+                    + server.diagnostics()
+                )
+            # The old attempt of a reprocessed run ended before the backfill existed.
+            done = done and (
+                run["state"] == "success"
+                and ts(run["end_date"]) > since
+                and all(
+                    t["state"] in ("success", "skipped") and ts(t["end_date"]) > since for t in tis
+                )
+            )
+        if not done:
+            return None
+        if until_completed:
+            state = server.api("GET", f"/api/v2/backfills/{created['id']}")
+            return runs if state["completed_at"] else None
+        return runs
+
+    return server.wait_for(
+        finished,
+        timeout=BACKFILL_TIMEOUT_S,
+        what=f"backfill {created['id']} ({reprocess_behavior}) of {DATES}",
+        interval=3,
+    )
+
+
+def committed_outputs(settings: Settings) -> dict[str, list[tuple]]:
+    """Check every output dataset holds DATES exactly once; return features' rows per date."""
+    fs = LocalFileSystem()
+    for zone in ("curated", "features"):
+        for name in fs.list_dirs(join(settings.root, zone)):
+            dataset = settings.dataset_uri(zone, name)
+            assert list_partitions(fs, dataset) == DATES, dataset
+            root = Path(uri_path(dataset))
+            entries = {p.name for p in root.iterdir()} - {STAGING_DIR, TRASH_DIR}
+            assert entries == {f"dt={d}" for d in DATES}, f"strays in {root}: {sorted(entries)}"
+            for leftover in (STAGING_DIR, TRASH_DIR):
+                assert not list((root / leftover).glob("*")), f"{root / leftover} is not empty"
+
+    rows = {}
+    for dt in DATES:
+        curated = read_manifest(fs, settings.partition_uri("curated", "images", dt))
+        counts = {k: curated.counts[k] for k in ("in", "out", "quarantined")}
+        assert counts == {"in": GOOD + BAD, "out": GOOD, "quarantined": BAD}, curated
+        partition = settings.partition_uri("features", "images", dt)
+        manifest = read_manifest(fs, partition)
+        counts = manifest.counts
+        assert counts["in"] == GOOD and counts["in"] == counts["out"] + counts["quarantined"]
+        columns = ["image_id", "code", "embedding", "processed_at"]
+        table = pq.read_table(uri_path(partition), columns=columns)
+        assert table.num_rows == counts["out"]
+        ids = table.column("image_id").to_pylist()
+        assert len(set(ids)) == len(ids), f"duplicate image_id in {partition}"
+        rows[dt] = sorted(
+            zip(
+                ids,
+                table.column("code").to_pylist(),
+                map(tuple, table.column("embedding").to_pylist()),
+                table.column("processed_at").to_pylist(),
+                strict=True,
+            )
+        )
+    return rows
+
+
+# Two backfills may each take BACKFILL_TIMEOUT_S before they fail with their logs.
+@pytest.mark.timeout(2 * BACKFILL_TIMEOUT_S + 10 * 60)
+def test_backfill_and_reprocess_through_the_rest_api(airflow, settings):
+    fs = LocalFileSystem()
+    for i, dt in enumerate(DATES):
+        write_images_partition(fs, settings, dt, n=GOOD, bad=BAD, seed=40 + i)
+    airflow.wait_for_dag(DAG_ID, filename="image_features.py")
+    # The dialog's "unpause on trigger": tasks of a paused DAG are never scheduled.
+    airflow.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
+
+    first_runs = backfill(airflow, "none", until_completed=True)
+    first = committed_outputs(settings)
+
+    second_runs = backfill(airflow, "completed", until_completed=False)
+    assert {r["dag_run_id"] for r in second_runs} == {r["dag_run_id"] for r in first_runs}
+    assert committed_outputs(settings) == first
+    for dt in DATES:  # and nothing was recomputed: every analysis came from the cache
+        analyzed = read_manifest(fs, settings.partition_uri("curated", "descriptors", dt))
+        assert (analyzed.counts["reused"], analyzed.counts["computed"]) == (GOOD, 0), analyzed
