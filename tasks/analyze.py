@@ -49,7 +49,7 @@ from lakesight.lake import (
     new_run_id,
 )
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, StageError, per_worker, with_image_bytes
+from lakesight.spark import ImageJob, StageError, output_files, per_worker, with_image_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -136,18 +136,18 @@ class AnalysisCache:
         )
         return first.select("image_id", "cached.*")
 
-    def append(self, rows: DataFrame, run_id: str) -> int:
-        """Add freshly computed rows as one new committed run directory; returns their number."""
-        count = rows.count()
-        if count == 0:
-            return 0
-        staging = join(self.dataset_uri, STAGING_DIR, f"{self.key_uri.rsplit('/', 1)[1]}.{run_id}")
+    def staging_uri(self, run_id: str) -> str:
+        return join(self.dataset_uri, STAGING_DIR, f"{self.key_uri.rsplit('/', 1)[1]}.{run_id}")
+
+    def rows_to_write(self, rows: DataFrame, count: int) -> DataFrame:
+        return rows.select(*CACHED_COLUMNS).coalesce(output_files(count))
+
+    def commit(self, run_id: str) -> None:
+        """Move a written staging directory into place as a new committed run."""
         final = join(self.key_uri, f"run={run_id}")
-        rows.select(*CACHED_COLUMNS).write.mode("overwrite").parquet(staging)
         self.fs.mkdirs(self.key_uri)
-        self.fs.rename(staging, final)
+        self.fs.rename(self.staging_uri(run_id), final)
         self.fs.write_bytes(join(final, SUCCESS_MARKER), b"")
-        return count
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,12 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from pyspark.sql import functions as F
 
     from lakesight.models.runtime import DEFAULT_DESCRIPTOR, DEFAULT_DETECTOR, load_card, resolve
-    from lakesight.spark import commit_stage_outputs, fingerprint_of, spark_facts
+    from lakesight.spark import (
+        commit_stage_outputs,
+        fingerprint_aggregates,
+        fingerprint_from,
+        spark_facts,
+    )
 
     steps = steps or Steps(STAGE)
     policy = policy or CropPolicy()
@@ -213,7 +218,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             todo = index.join(cached.select("image_id"), "image_id", "left_anti")
             reused = index.join(cached, "image_id", "inner")
         todo = todo.cache()
-        n_in, n_todo = index.count(), todo.count()
+        n_todo = todo.count()
+        n_in = n_todo if cached is None else index.count()
     with steps.step("analyze"):
         parts = []
         if reused is not None:
@@ -237,13 +243,15 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             parts.append(computed)
         result = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
         result = stamped(result, dt, models, processed_at).cache()
+        # One job computes everything and the counts; every image yields one row with its
+        # path and id, so the rows' fingerprint is the curated index's (checked below).
         stats = result.agg(
-            F.count(F.lit(1)).alias("rows"),
             F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+            *fingerprint_aggregates("path", "image_id"),
         ).first()
-        fingerprint = fingerprint_of(index, "path", "image_id")
+        fingerprint = fingerprint_from(stats)
     try:
-        rows, quarantined = int(stats["rows"]), int(stats["quarantined"] or 0)
+        rows, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
         if rows != n_in:
             raise StageError(
                 f"{n_in - rows} curated images have no raw file under dt={dt} any more"
@@ -268,16 +276,25 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
                 **spark_facts(spark),
             },
         }
-        manifest = commit_stage_outputs(
-            fs, result, stage=STAGE, dt=dt, output_dataset=("curated", "descriptors"),
-            schema_version=SCHEMA_VERSION, settings=settings, common=common, steps=steps,
-        )  # fmt: skip
-        with steps.step("add to cache"):
-            fresh = result.where(
-                F.col("reason").isNull()
-                & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
-            )
-            cache.append(fresh, run_id)
+        computed = common["counts"]["computed"]
+        fresh = result.where(
+            F.col("reason").isNull()
+            & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
+        )
+        # The cache's new run is written with the outputs and committed after them.
+        to_cache = (
+            [(cache.rows_to_write(fresh, computed), cache.staging_uri(run_id))] if computed else []
+        )
+        try:
+            manifest = commit_stage_outputs(
+                fs, result, stage=STAGE, dt=dt, output_dataset=("curated", "descriptors"),
+                schema_version=SCHEMA_VERSION, settings=settings, common=common, steps=steps,
+                extra_writes=to_cache,
+            )  # fmt: skip
+            if to_cache:
+                cache.commit(run_id)
+        finally:
+            fs.delete(cache.staging_uri(run_id))  # gone after a commit; leftovers after a failure
     finally:
         spark.catalog.clearCache()
     return AnalyzeResult(

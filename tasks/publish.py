@@ -42,7 +42,6 @@ CONTRACT_COLUMNS = (
     "image_id", "path", "dt", "width", "height", "detections", "top", "code", "code_bits", "embedding",
     "models", "processed_at",
 )  # fmt: skip
-ROWS_PER_FILE = 500_000
 PICTURE_SAMPLE = 12  # images drawn with their detections per day
 
 
@@ -74,7 +73,7 @@ def run(
     spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None
 ) -> PublishResult:
     """Select the consumer contract from one date's descriptors; commit atomically."""
-    from lakesight.spark import fingerprint_of, spark_facts
+    from lakesight.spark import fingerprint_of, output_files, spark_facts
 
     steps = steps or Steps(STAGE)
     fs = HadoopFileSystem(spark)
@@ -94,7 +93,7 @@ def run(
             steps.step("write and commit"),
             PartitionWriter(fs, settings.dataset_uri("features", "images"), dt) as writer,
         ):
-            features.coalesce(max(1, -(-n_out // ROWS_PER_FILE))).write.mode("overwrite").parquet(
+            features.coalesce(output_files(n_out)).write.mode("overwrite").parquet(
                 writer.staging_uri
             )
             manifest = writer.commit(

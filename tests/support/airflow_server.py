@@ -30,7 +30,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,6 +40,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.processes import StartedProcesses, free_port
+
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
 MARKER_VAR = "LAKESIGHT_TEST_AIRFLOW_SERVER"
@@ -50,12 +51,6 @@ USER = "lakesight"
 DROPPED_PREFIXES = ("AIRFLOW_CONN_", "AIRFLOW__", "PYSPARK_")
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tail(path: Path, chars: int = 3000) -> str:
@@ -83,7 +78,7 @@ def task_log_text(path: Path, lines: int = 30) -> str:
     return "\n".join(line[-2000:] for line in out[-lines:])
 
 
-class AirflowServer:
+class AirflowServer(StartedProcesses):
     """The Airflow components on loopback; use as a context manager.
 
     :param home: a fresh directory for ``AIRFLOW_HOME``.
@@ -136,17 +131,6 @@ class AirflowServer:
         self.env.update(env or {})
 
     # ------------------------------------------------------------ lifecycle
-    def __enter__(self) -> AirflowServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
     def start(self, timeout: float = 300) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -25,16 +24,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.support.processes import StartedProcesses, free_port
+
 # The environment of the test process that must not reach the daemons (and so the executors).
 SCRUBBED_PREFIXES = ("PYSPARK_", "LAKESIGHT_", "SPARK_")
 SCRUBBED = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"}
-
-
-def free_port() -> int:
-    """A port free on loopback right now; nothing stops another process taking it next."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -73,7 +67,7 @@ def deps_only_python(directory: Path) -> Path:
     return python
 
 
-class StandaloneCluster:
+class StandaloneCluster(StartedProcesses):
     """``with StandaloneCluster(tmp) as cluster: ... cluster.master_url ...``
 
     Starts the master, then the worker, and returns once the worker has
@@ -116,17 +110,6 @@ class StandaloneCluster:
         return f"http://{self.host}:{self.webui_port}/json/"
 
     # ------------------------------------------------------------ lifecycle
-    def __enter__(self) -> StandaloneCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def start(self, attempts: int = 3) -> None:
         for d in (self.log_dir, self.work_dir, self.local_dir, self.conf_dir):
             d.mkdir(parents=True, exist_ok=True)
