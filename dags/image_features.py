@@ -17,7 +17,10 @@ JD.com's image pipeline on lakesight, one run per day `dt = {{ ds }}`:
    `_SUCCESS` and `_manifest.json`: what similarity search reads.
 
 Every stage overwrites its own partition atomically, so reruns and backfills
-are safe. Spark runs where the `spark_default` connection says, or on
+are safe. Backfill from the UI's dialog (or `POST /api/v2/backfills`);
+reprocessing completed dates republishes identical rows from the cache.
+Unpausing also schedules the latest day (`catchup=False`), whose sensor waits
+for its raw partition. Spark runs where the `spark_default` connection says, or on
 `LAKESIGHT_SPARK_MASTER` (default `local[*]`) when there is none; storage is
 `LAKESIGHT_ROOT`, reached through `webhdfs_default` when it is on HDFS.
 """
