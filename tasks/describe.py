@@ -49,10 +49,11 @@ BATCH_ROWS = 128  # crops per descriptor call
 def describe_batch(batch: pd.DataFrame, descriptor, job: ImageJob) -> pd.DataFrame:
     """In: curated/crops columns plus ``content``. Out: :data:`OUTPUT_SCHEMA`."""
     crops, rows = [], []
-    for record in batch.drop(columns="content").to_dict("records"):
+    records = batch.drop(columns="content").to_dict("records")
+    for record, content in zip(records, batch["content"], strict=True):
         record.update(code=None, code_bits=None, embedding=None, reason=None, detail=None)
         try:
-            pixels = job.decode(batch["content"].iloc[len(rows)], record["path"])
+            pixels = job.decode(content, record["path"])
         except ImageRejected as rejected:
             record["reason"], record["detail"] = rejected.reason, rejected.detail
         else:
