@@ -209,6 +209,8 @@ def bench_pipeline(images: int, repeats: int, steps: Steps, *, root: str | None 
     from lakesight.spark import ImageJob, get_spark, with_image_bytes
 
     workdir = Path(root or tempfile.mkdtemp(prefix="lakesight-bench-"))
+    # The benchmark's own throwaway lake, never the user's; set in the environment so
+    # every settings lookup of this process (stages, model loading) agrees on it.
     os.environ["LAKESIGHT_ROOT"] = (workdir / "lake").as_uri()
     settings = load_settings()
     fs = LocalFileSystem()
