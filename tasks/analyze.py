@@ -40,16 +40,21 @@ from lakesight.imaging import ImageRejected
 from lakesight.lake import (
     STAGING_DIR,
     SUCCESS_MARKER,
-    HadoopFileSystem,
     LakeFileSystem,
     Manifest,
-    check_reachable,
     is_committed,
     join,
     new_run_id,
 )
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, StageError, output_files, per_worker, with_image_bytes
+from lakesight.spark import (
+    ImageJob,
+    StageError,
+    committed_input,
+    output_files,
+    per_worker,
+    with_image_bytes,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -191,11 +196,9 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
     steps = steps or Steps(STAGE)
     policy = policy or CropPolicy()
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    curated_uri = settings.partition_uri("curated", "images", dt)
-    if not is_committed(fs, curated_uri):
-        raise StageError(f"input partition not committed: {curated_uri} (run ingest first)")
+    fs, curated_uri, _ = committed_input(
+        spark, settings, ("curated", "images"), dt, made_by="ingest"
+    )
     models, refs, bits = [], [], None
     for ref in (detector or DEFAULT_DETECTOR, descriptor or DEFAULT_DESCRIPTOR):
         resolved, directory = resolve(ref)  # fails fast, on the driver, if missing

@@ -21,9 +21,8 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.detect import DETECTION_STRUCT
 from lakesight.features import CropPolicy, choose_crop
-from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
 from lakesight.progress import Steps
-from lakesight.spark import StageError
+from lakesight.spark import committed_input
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -82,12 +81,9 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
     steps = steps or Steps(STAGE)
     policy = policy or CropPolicy()
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    source = settings.partition_uri("curated", "detections", dt)
-    upstream = read_manifest(fs, source)
-    if upstream is None:
-        raise StageError(f"input partition not committed: {source} (run detect first)")
+    fs, source, upstream = committed_input(
+        spark, settings, ("curated", "detections"), dt, made_by="detect"
+    )
 
     def crop(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:

@@ -26,9 +26,8 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.detect import DETECTION_STRUCT
 from lakesight.imaging import ImageRejected
-from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, StageError, per_worker, with_image_bytes
+from lakesight.spark import ImageJob, StageError, committed_input, per_worker, with_image_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -113,12 +112,9 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from lakesight.spark import commit_stage_outputs, fingerprint_of, spark_facts
 
     steps = steps or Steps(STAGE)
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    source = settings.partition_uri("curated", "crops", dt)
-    upstream = read_manifest(fs, source)
-    if upstream is None:
-        raise StageError(f"input partition not committed: {source} (run crop first)")
+    fs, source, upstream = committed_input(
+        spark, settings, ("curated", "crops"), dt, made_by="crop"
+    )
     ref, directory = resolve(model or DEFAULT_DESCRIPTOR)
     card = load_card(directory)
     job = ImageJob.for_models(settings, str(ref))

@@ -24,13 +24,10 @@ from lakesight.config import Settings
 from lakesight.features import detection_structs
 from lakesight.imaging import ImageRejected
 from lakesight.lake import (
-    HadoopFileSystem,
     Manifest,
-    check_reachable,
-    is_committed,
 )
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, StageError, per_worker, with_image_bytes
+from lakesight.spark import ImageJob, StageError, committed_input, per_worker, with_image_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -112,11 +109,9 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from lakesight.spark import commit_stage_outputs, fingerprint_of, spark_facts
 
     steps = steps or Steps(STAGE)
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    curated_uri = settings.partition_uri("curated", "images", dt)
-    if not is_committed(fs, curated_uri):
-        raise StageError(f"input partition not committed: {curated_uri} (run ingest first)")
+    fs, curated_uri, _ = committed_input(
+        spark, settings, ("curated", "images"), dt, made_by="ingest"
+    )
     ref, directory = resolve(model or DEFAULT_DETECTOR)  # fails fast, on the driver, if missing
     card = load_card(directory)
     job = ImageJob.for_models(settings, str(ref))

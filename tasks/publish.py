@@ -23,15 +23,12 @@ from typing import TYPE_CHECKING
 
 from lakesight.config import Settings
 from lakesight.lake import (
-    HadoopFileSystem,
     Manifest,
     PartitionWriter,
-    check_reachable,
     join,
-    read_manifest,
 )
 from lakesight.progress import Steps
-from lakesight.spark import StageError
+from lakesight.spark import committed_input
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -76,12 +73,9 @@ def run(
     from lakesight.spark import fingerprint_of, output_files, spark_facts
 
     steps = steps or Steps(STAGE)
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    source = settings.partition_uri("curated", "descriptors", dt)
-    upstream = read_manifest(fs, source)
-    if upstream is None:
-        raise StageError(f"input partition not committed: {source} (run analyze first)")
+    fs, source, upstream = committed_input(
+        spark, settings, ("curated", "descriptors"), dt, made_by="analyze"
+    )
 
     with steps.step("select"):
         descriptors = spark.read.parquet(source)

@@ -90,6 +90,22 @@ def stage_main(
     return 0
 
 
+def committed_input(spark: SparkSession, settings: Settings, dataset: tuple[str, str], dt: str,
+                    *, made_by: str):  # fmt: skip
+    """A model stage's start: its file system (the driver JVM's Hadoop client), checked to
+    reach the root, and its input partition's URI and manifest. Fails fast, in one line,
+    when the input is not committed, naming the stage ``made_by`` that writes it."""
+    from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
+
+    fs = HadoopFileSystem(spark)
+    check_reachable(fs, settings.root)
+    source = settings.partition_uri(*dataset, dt)
+    manifest = read_manifest(fs, source)
+    if manifest is None:
+        raise StageError(f"input partition not committed: {source} (run {made_by} first)")
+    return fs, source, manifest
+
+
 def running_under_spark_submit() -> bool:
     """True in a driver launched by spark-submit (it hands us its JVM gateway)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
