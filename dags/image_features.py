@@ -1,28 +1,18 @@
 """
 ### image_features
 
-JD.com's image pipeline on lakesight, one run per day `dt = {{ ds }}`:
+JD.com's image pipeline, one run per day `dt = {{ ds }}` (stages: `tasks/image_features/`):
 
-1. **wait_for_images**: the raw partition `raw/images/dt={{ ds }}/` exists.
-2. **ingest**: decode and validate every file; `curated/images/dt={{ ds }}` gets
-   the accepted images, `quarantine/images/dt={{ ds }}` every rejected file with
-   its reason. `in = out + quarantined` holds in the manifest.
+1. **wait_for_images**: `raw/images/dt={{ ds }}/` exists.
+2. **ingest**: every file validated by its content; `curated/images` gets the images,
+   `quarantine/images` every rejected file with its reason (`in = out + quarantined`).
+3. **analyze**: SSD → best crop → DeepBit in one Spark job into `curated/descriptors`;
+   analyses of bytes seen before (any day, same models) are reused from the cache.
+4. **publish**: the consumer contract `features/images` (v1.1) and its pictures.
 
-3. **analyze**: detect → crop → describe in one Spark job: the shipped SSD
-   over every image, the best detection padded (or the whole image), DeepBit
-   codes and embeddings of the crop, into `curated/descriptors/dt={{ ds }}`.
-   Images already analysed with the same models (on any day) are reused from
-   the cache, so reruns and backfills only compute new bytes.
-4. **publish**: the consumer contract, `features/images/dt={{ ds }}` with
-   `_SUCCESS` and `_manifest.json`: what similarity search reads.
-
-Every stage overwrites its own partition atomically, so reruns and backfills
-are safe. Backfill from the UI's dialog (or `POST /api/v2/backfills`);
-reprocessing completed dates republishes identical rows from the cache.
-Unpausing also schedules the latest day (`catchup=False`), whose sensor waits
-for its raw partition. Spark runs where the `spark_default` connection says, or on
-`LAKESIGHT_SPARK_MASTER` (default `local[*]`) when there is none; storage is
-`LAKESIGHT_ROOT`, reached through `webhdfs_default` when it is on HDFS.
+Each stage overwrites its own partition atomically: reruns and backfills (UI dialog or
+`POST /api/v2/backfills`) are safe and republish identical rows from the cache. Spark runs
+where `spark_default` says (else `LAKESIGHT_SPARK_MASTER`); storage is `LAKESIGHT_ROOT`.
 """
 
 from __future__ import annotations
@@ -39,7 +29,7 @@ from lakesight_airflow.sensors import LakePartitionSensor
 @dag(
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
+    catchup=False,  # unpausing schedules the latest day only; backfills cover the past
     tags=["lakesight", "image_features"],
     default_args={"owner": "lakesight", "retries": 2, "retry_delay": timedelta(minutes=5)},
     max_active_runs=4,
@@ -55,7 +45,7 @@ def image_features():
         timeout=timedelta(hours=12),
     )
     stages = [
-        LakesightStageOperator(task_id=stage, stage=stage, dt="{{ ds }}")
+        LakesightStageOperator(task_id=stage, stage=f"image_features.{stage}", dt="{{ ds }}")
         for stage in ("ingest", "analyze", "publish")
     ]
     chain(wait_for_images, *stages)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lakesight.models.detector import InputSpec, preprocess
+from lakesight.models.detection.detector import InputSpec, preprocess
 
 if TYPE_CHECKING:
-    from lakesight.models.ssd import SSDConfig
-    from lakesight.models.train_ssd import TrainConfig
+    from lakesight.models.detection.ssd import SSDConfig
+    from lakesight.models.detection.train_ssd import TrainConfig
 
 ONNX_OPSET = 17
 
@@ -56,7 +56,7 @@ class SceneCalibration:
     def __init__(
         self, spec: InputSpec, seed: int, n: int, batch: int = 16, scene_config=None
     ) -> None:
-        from lakesight.models.evaluation import held_out_scenes
+        from lakesight.models.detection.evaluation import held_out_scenes
 
         images, _ = held_out_scenes(n, seed, scene_config)
         self._batches = iter([preprocess(images[i : i + batch], spec) for i in range(0, n, batch)])
@@ -108,10 +108,10 @@ def release_ssd(
     import torch
 
     from lakesight.lake import code_version
-    from lakesight.models.evaluation import evaluate_detector, held_out_scenes
+    from lakesight.models.detection.evaluation import evaluate_detector, held_out_scenes
+    from lakesight.models.detection.ssd import SSD
+    from lakesight.models.detection.train_ssd import CALIBRATION_SEED, EVAL_SEED
     from lakesight.models.runtime import detector_from_card, sha256_file
-    from lakesight.models.ssd import SSD
-    from lakesight.models.train_ssd import CALIBRATION_SEED, EVAL_SEED
 
     ssd: SSDConfig = config.ssd
     model = SSD(ssd)
@@ -206,7 +206,7 @@ def render_card(card: dict) -> str:
         f"- input: {card['input']['size']}x{card['input']['size']} {card['input']['channel_order']}, "
         f"(pixel - {card['input']['mean']}) * {card['input']['scale']:.6f}",
         "- outputs: `loc` (B, P, 4) and `scores` (B, P, C+1); decoding and NMS in "
-        "`lakesight.models.boxes.detection_output`",
+        "`lakesight.models.detection.boxes.detection_output`",
         f"- training: seed {card['training']['seed']}, {card['training']['steps']} steps x "
         f"{card['training']['batch']} scenes, {card['training'].get('seconds', '?')} s",
         f"- evaluation: {card['evaluation']['protocol']} on {card['evaluation']['images']} held-out "

@@ -26,8 +26,8 @@ from urllib.parse import urlparse
 import numpy as np
 
 from lakesight.config import ConfigError, load_settings
-from lakesight.models.descriptor import Descriptor
-from lakesight.models.detector import InputSpec, PostProcess, SSDDetector
+from lakesight.models.description.descriptor import Descriptor
+from lakesight.models.detection.detector import InputSpec, PostProcess, SSDDetector
 
 CARD_NAME = "card.json"
 DEFAULT_DETECTOR = "ssd_scenes"

@@ -10,7 +10,6 @@ reason                        when
 ============================  =====================================================
 ``empty_file``                zero bytes
 ``not_an_image``              no supported image format recognised in the bytes
-``extension_mismatch``        the name's extension is not one of the format's
 ``decompression_bomb``        the header claims more than ``max_pixels`` pixels;
                               checked before any pixel is decoded
 ``truncated``                 the pixel data ends early
@@ -49,7 +48,6 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 REJECT_REASONS = (
     "empty_file",
     "not_an_image",
-    "extension_mismatch",
     "decompression_bomb",
     "truncated",
     "corrupt",
@@ -74,6 +72,8 @@ class DecodedImage:
     format: str  # one of EXTENSIONS
     source_mode: str  # Pillow mode before normalisation, e.g. "CMYK", "I;16", "P"
     orientation: int  # EXIF orientation that was applied (1 = none)
+    # Whether the name's extension is one of the format's (a note, never a reason to reject).
+    name_matches_format: bool = True
 
     @property
     def height(self) -> int:
@@ -90,9 +90,14 @@ def decode_image(
     *,
     max_pixels: int = 50_000_000,
     min_side: int = 32,
-    check_extension: bool = True,
 ) -> DecodedImage:
-    """Decode untrusted ``data`` (file ``name``) or raise :class:`ImageRejected`."""
+    """Decode untrusted ``data`` (file ``name``) or raise :class:`ImageRejected`.
+
+    The format is read from the bytes, never from the name: a PNG named ``.jpg``, a
+    JPEG without an extension or named ``.JPEG`` is an image like any other (mislabelled
+    photos are common in real catalogues); :attr:`DecodedImage.name_matches_format` says
+    whether the name agrees.
+    """
     from PIL import Image, ImageOps
 
     if not data:
@@ -115,13 +120,6 @@ def decode_image(
             raise ImageRejected("corrupt", f"header: {err}"[:200]) from err
 
         fmt = img.format or "?"
-        if check_extension:
-            suffix = PurePosixPath(name).suffix.lower()
-            if suffix not in EXTENSIONS.get(fmt, ()):
-                raise ImageRejected(
-                    "extension_mismatch",
-                    f"named {suffix or '(no extension)'!r} but content is {fmt}",
-                )
         width, height = img.size
         if width * height > max_pixels:
             raise ImageRejected(
@@ -145,7 +143,13 @@ def decode_image(
         raise ImageRejected(
             "too_small", f"{pixels.shape[1]}x{pixels.shape[0]}, shorter side < {min_side}"
         )
-    return DecodedImage(pixels=pixels, format=fmt, source_mode=source_mode, orientation=orientation)
+    return DecodedImage(
+        pixels=pixels,
+        format=fmt,
+        source_mode=source_mode,
+        orientation=orientation,
+        name_matches_format=PurePosixPath(name).suffix.lower() in EXTENSIONS.get(fmt, ()),
+    )
 
 
 def to_rgb8(img: PILImage.Image) -> np.ndarray:
@@ -213,3 +217,24 @@ def _describe_bytes(data: bytes) -> str:
     printable = all(32 <= b < 127 or b in (9, 10, 13) for b in data[:64])
     kind = "text" if printable else "binary"
     return f"{len(data)} bytes of {kind}, starting {head!r}"
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """The decoder's limits from the settings, shipped to executors with the job."""
+
+    max_pixels: int
+    min_side: int
+
+    @classmethod
+    def from_settings(cls, settings) -> DecodeLimits:
+        return cls(settings.max_image_pixels, settings.min_image_side)
+
+    def decode(self, content: bytes | None, path: str) -> DecodedImage:
+        """One file's image, with ingest's rules; raises :class:`ImageRejected`."""
+        from lakesight.lake import uri_path
+
+        data = bytes(content) if content is not None else b""
+        return decode_image(
+            data, uri_path(path), max_pixels=self.max_pixels, min_side=self.min_side
+        )

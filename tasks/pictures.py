@@ -1,13 +1,13 @@
-"""PNGs people look at instead of reading rows: detections drawn on images, query contact sheets.
+"""Picture primitives every pipeline draws with: PNG bytes, fitted tiles, captioned grids, boxes.
 
-Pure rendering (pixels and rows in, PNG bytes out); the publish stage and
-``lakesight similar`` decide what to draw and where it goes.
+Pure rendering (pixels and rows in, PNG bytes out); each pipeline's own
+``pictures`` module decides what to draw, and its stages where it goes.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -72,38 +72,4 @@ def grid(tiles: Sequence[Image.Image], captions: Sequence[str], size: int, colum
         x, y = (i % columns) * size, (i // columns) * cell_h
         sheet.paste(fit(tile, size), (x, y))
         draw.text((x + 4, y + size + 2), caption[: size // 6], fill=(0, 0, 0))
-    return png(sheet)
-
-
-def detection_sheet(rows: Sequence[dict], read_image: Callable[[dict], np.ndarray],
-                    *, size: int = 256, columns: int = 4) -> tuple[bytes, list[bytes]]:  # fmt: skip
-    """A grid of annotated images and each annotated image on its own (PNG bytes).
-
-    ``rows`` carry the contract's ``path``, ``detections`` and ``top``;
-    ``read_image(row)`` returns RGB pixels. An unreadable image gets a dark-red tile.
-    """
-    tiles, captions, singles = [], [], []
-    for row in rows:
-        try:
-            tile = annotate(read_image(row), row["detections"] or [], row["top"])
-        except Exception:  # a picture must never fail the stage that draws it
-            tile = Image.new("RGB", (size, size), BLANK)
-        tiles.append(tile)
-        singles.append(png(tile))
-        captions.append(str(row["path"]).rsplit("/", 1)[-1])
-    return grid(tiles, captions, size, columns), singles
-
-
-def contact_sheet(query_image: np.ndarray, results: Sequence[dict],
-                  read_image: Callable[[dict], np.ndarray], size: int = 128) -> bytes:  # fmt: skip
-    """PNG: the query (first, outlined in red), then its results with Hamming distance and cosine."""
-    tiles, captions = [Image.fromarray(query_image)], ["query"]
-    for result in results:
-        try:
-            tiles.append(Image.fromarray(read_image(result)))
-        except Exception:  # a result whose file is gone still gets its slot
-            tiles.append(Image.new("RGB", (size, size), BLANK))
-        captions.append(f"d={result['distance']} cos={result['score']:.2f}")
-    sheet = Image.open(io.BytesIO(grid(tiles, captions, size, columns=len(tiles))))
-    ImageDraw.Draw(sheet).rectangle([0, 0, size - 1, size - 1], outline=(220, 0, 0), width=3)
     return png(sheet)

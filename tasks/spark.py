@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakesight.config import ConfigError, Settings, load_settings
+from lakesight.imaging import DecodeLimits
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -46,64 +47,6 @@ ROWS_PER_FILE = 500_000
 def output_files(rows: int) -> int:
     """How many Parquet files ``rows`` rows are written as."""
     return max(1, -(-rows // ROWS_PER_FILE))
-
-
-class StageError(RuntimeError):
-    """A stage cannot run (as opposed to a bad record, which is quarantined)."""
-
-
-def stage_main(
-    stage: str,
-    run: Callable,
-    format_summary: Callable[[dict], str],
-    argv: list[str] | None = None,
-    *,
-    description: str = "",
-) -> int:
-    """The ``main()`` of every stage: ``--dt D [--json]``, one-line errors, a summary.
-
-    ``run(spark, settings, dt, steps=...)`` returns a result with ``summary() -> dict``.
-    """
-    import argparse
-    import json
-
-    from lakesight.config import validate_dt
-    from lakesight.progress import Steps
-
-    parser = argparse.ArgumentParser(prog=f"lakesight stage {stage}", description=description)
-    parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    args = parser.parse_args(argv)
-    try:
-        dt = validate_dt(args.dt)
-        settings = load_settings()
-        check_java()
-        steps = Steps(stage)
-        with steps.step("start spark"):
-            spark = get_spark(f"lakesight-{stage}-{dt}", settings)
-        result = run(spark, settings, dt, steps=steps)
-    except (ConfigError, StageError) as err:
-        print(f"lakesight: error: {err}", file=sys.stderr)
-        return 2
-    summary = result.summary()
-    print(json.dumps(summary, ensure_ascii=False) if args.json else format_summary(summary))
-    return 0
-
-
-def committed_input(spark: SparkSession, settings: Settings, dataset: tuple[str, str], dt: str,
-                    *, made_by: str):  # fmt: skip
-    """A model stage's start: its file system (the driver JVM's Hadoop client), checked to
-    reach the root, and its input partition's URI and manifest. Fails fast, in one line,
-    when the input is not committed, naming the stage ``made_by`` that writes it."""
-    from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
-
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    source = settings.partition_uri(*dataset, dt)
-    manifest = read_manifest(fs, source)
-    if manifest is None:
-        raise StageError(f"input partition not committed: {source} (run {made_by} first)")
-    return fs, source, manifest
 
 
 def running_under_spark_submit() -> bool:
@@ -234,25 +177,6 @@ def write_parquet_side_by_side(writes) -> None:
             future.result()  # re-raises the first failure
 
 
-# Stage name -> module; each module has run(spark, settings, dt) and main(argv).
-STAGES: dict[str, str] = {
-    name: f"lakesight.{name}"
-    for name in ("ingest", "analyze", "detect", "crop", "describe", "publish")
-}
-
-
-def stage_application(stage: str) -> str:
-    """Path of the stage's module: the file spark-submit runs as the driver."""
-    import importlib.util
-
-    if stage not in STAGES:
-        raise ConfigError(f"stage: unknown stage {stage!r}; known: {', '.join(sorted(STAGES))}")
-    spec = importlib.util.find_spec(STAGES[stage])
-    if spec is None or spec.origin is None:
-        raise ConfigError(f"stage: module {STAGES[stage]} is not installed")
-    return spec.origin
-
-
 def code_archive(cache_dir: str | None = None) -> str:
     """A zip of the lakesight code for ``--py-files``, so executors import what the driver runs.
 
@@ -312,66 +236,6 @@ def spark_facts(spark: SparkSession) -> dict[str, object]:
     return {"spark_master": sc.master, "spark_version": spark.version, "executors": executors}
 
 
-def commit_stage_outputs(
-    fs,
-    result,
-    *,
-    stage: str,
-    dt: str,
-    output_dataset: tuple[str, str],
-    schema_version: str,
-    settings: Settings,
-    common: dict,
-    steps,
-    extra_writes: tuple = (),
-):
-    """Write a stage's rows: those with a ``reason`` to ``quarantine/<stage>``, the rest to the output.
-
-    ``result`` has ``path``, ``image_id``, ``reason`` and ``detail`` columns besides the
-    output's. Both partitions are committed atomically, quarantine first (the output's
-    ``_SUCCESS`` is what the next stage waits for). ``extra_writes``, ``(DataFrame, uri)``
-    pairs, are written alongside, before either commit. Returns the output's manifest.
-    """
-    from pyspark.sql import functions as F
-
-    from lakesight.lake import Manifest, PartitionWriter
-
-    zone, name = output_dataset
-    with (
-        steps.step("write and commit"),
-        PartitionWriter(fs, settings.dataset_uri("quarantine", stage), dt) as q_writer,
-        PartitionWriter(fs, settings.dataset_uri(zone, name), dt, q_writer.run_id) as writer,
-    ):
-        failed = result.where(F.col("reason").isNotNull()).select(
-            "path",
-            F.lit(dt).alias("dt"),
-            F.lit(stage).alias("stage"),
-            "reason",
-            "detail",
-            "image_id",
-        )
-        kept = result.where(F.col("reason").isNull()).drop("reason", "detail")
-        # ``result`` is cached and counted by the caller: coalescing only merges its blocks.
-        kept = kept.coalesce(output_files(common["counts"]["out"]))
-        write_parquet_side_by_side(
-            [(failed.coalesce(1), q_writer.staging_uri), (kept, writer.staging_uri), *extra_writes]
-        )
-        timings = dict(steps.timings)
-        q_writer.commit(
-            Manifest(
-                dataset=f"quarantine/{stage}",
-                schema_version="quarantine/v1",
-                timings=timings,
-                **common,
-            )
-        )
-        return writer.commit(
-            Manifest(
-                dataset=f"{zone}/{name}", schema_version=schema_version, timings=timings, **common
-            )
-        )
-
-
 @dataclass(frozen=True)
 class ImageJob:
     """What a model stage's executors need: the models (resolved on the driver) and the decoder's limits."""
@@ -379,26 +243,15 @@ class ImageJob:
     models: tuple[str, ...]  # name@version in the registry, in the order ``load`` takes them
     # The driver's registry: executors do not see the driver's LAKESIGHT_* environment.
     registry: str
-    max_pixels: int
-    min_side: int
+    limits: DecodeLimits
 
     @classmethod
     def for_models(cls, settings: Settings, *models: str) -> ImageJob:
-        return cls(
-            tuple(models),
-            settings.model_registry,
-            settings.max_image_pixels,
-            settings.min_image_side,
-        )
+        return cls(tuple(models), settings.model_registry, DecodeLimits.from_settings(settings))
 
     def decode(self, content: bytes, path: str):
         """RGB pixels of one file, with ingest's rules; raises ``ImageRejected``."""
-        from lakesight.imaging import decode_image
-        from lakesight.lake import uri_path
-
-        return decode_image(
-            bytes(content), uri_path(path), max_pixels=self.max_pixels, min_side=self.min_side
-        ).pixels
+        return self.limits.decode(content, path).pixels
 
 
 def per_worker(load: Callable[..., object], batch_fn: Callable, job: ImageJob, rows: int):
@@ -414,14 +267,14 @@ def per_worker(load: Callable[..., object], batch_fn: Callable, job: ImageJob, r
     return apply
 
 
-def with_image_bytes(spark: SparkSession, settings: Settings, dt: str, index):
-    """``index`` rows (with ``path``) joined to the raw bytes (``content``) of their files."""
+def with_file_bytes(spark: SparkSession, uri: str, index):
+    """``index`` rows (with ``path``) joined to the bytes (``content``) of their files under ``uri``."""
     from pyspark.sql import functions as F
 
     raw = (
         spark.read.format("binaryFile")
         .option("recursiveFileLookup", "true")
-        .load(settings.partition_uri("raw", "images", dt))
+        .load(uri)
         .select("path", "content")
     )
     # The index is small next to the bytes: broadcast it, keep the bytes where they were read.

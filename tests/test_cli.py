@@ -54,10 +54,12 @@ def test_stage_ingest_json(lake_root):
         ).returncode
         == 0
     )
-    result = run("stage", "ingest", "--dt", "2026-02-01", "--json")
+    result = run("stage", "image_features.ingest", "--dt", "2026-02-01", "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
-    assert (summary["read"], summary["curated"], summary["quarantined"]) == (9, 6, 3)
+    c = summary["counts"]
+    assert (c["in"], c["out"], c["quarantined"]) == (9, 6, 3)
+    assert summary["stage"] == "image_features.ingest"
     listing = json.loads(run("partitions", "curated/images", "--json").stdout)
     assert [p["dt"] for p in listing["partitions"]] == ["2026-02-01"]
 
@@ -71,9 +73,9 @@ def test_stage_ingest_json(lake_root):
             {"LAKESIGHT_ROOT": "s3://bucket/lake"},
             "lakesight: error: LAKESIGHT_ROOT: unknown URI scheme",
         ),
-        (["stage", "ingest", "--dt", "2026-13-01"], {}, "lakesight: error: --dt"),
+        (["stage", "image_features.ingest", "--dt", "2026-13-01"], {}, "lakesight: error: --dt"),
         (
-            ["stage", "ingest", "--dt", "2026-01-01"],
+            ["stage", "image_features.ingest", "--dt", "2026-01-01"],
             {"JAVA_HOME": "/nonexistent"},
             "lakesight: error: Java:",
         ),

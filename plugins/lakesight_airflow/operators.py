@@ -3,7 +3,7 @@
 It is the Spark provider's SparkSubmitOperator, so ``spark_default`` (master,
 deploy mode, queue, Kerberos, spark-binary) works as users know it. On top it
 
-- points spark-submit at the stage's module (``tasks/<stage>.py``) and ships the
+- points spark-submit at the stage's module (``tasks/<pipeline>/<stage>.py``) and ships the
   lakesight code to the executors as a zip (``--py-files``), so nothing depends
   on the driver's working directory;
 - falls back to ``LAKESIGHT_SPARK_MASTER`` (default ``local[*]``) when no
@@ -39,16 +39,16 @@ def connection_defined(conn_id: str) -> bool:
 
 
 class LakesightStageOperator(SparkSubmitOperator):
-    """Run ``lakesight.<stage>`` for one date partition through spark-submit.
+    """Run stage ``PIPELINE.STAGE`` for one date partition through spark-submit.
 
-    :param stage: stage name, e.g. ``ingest``.
+    :param stage: stage name, e.g. ``image_features.analyze``.
     :param dt: partition date; templated, default ``{{ ds }}``.
     """
 
     template_fields: Sequence[str] = (*SparkSubmitOperator.template_fields, "dt")
 
     def __init__(self, *, stage: str, dt: str = "{{ ds }}", **kwargs: Any) -> None:
-        kwargs.setdefault("name", f"lakesight-{stage}")
+        kwargs.setdefault("name", f"lakesight-{stage.replace('.', '-')}")
         kwargs.setdefault("conn_id", "spark_default")
         self._extra_args = list(kwargs.pop("application_args", None) or [])
         super().__init__(application="", **kwargs)
@@ -65,7 +65,8 @@ class LakesightStageOperator(SparkSubmitOperator):
         return hook
 
     def execute(self, context: Context) -> None:
-        from lakesight.spark import code_archive, stage_application
+        from lakesight.spark import code_archive
+        from lakesight.stage import stage_application
 
         self.application = stage_application(self.stage)
         self.py_files = code_archive()

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakesight.config import Settings
+from lakesight.image_features.sample_data import write_images_partition
 from lakesight.lake import (
     STAGING_DIR,
     TRASH_DIR,
@@ -33,7 +34,6 @@ from lakesight.lake import (
     read_manifest,
     uri_path,
 )
-from lakesight.sample_data import write_images_partition
 from tests.support.airflow_server import AirflowServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]

@@ -82,6 +82,18 @@ def test_image_features_waits_then_ingests(dagbag):
         "wait_for_images", "ingest", "analyze", "publish",
     ]  # fmt: skip
     assert dag.get_task("ingest").dt == "{{ ds }}"
+    from lakesight.stage import stage_application
+
+    for task_id in ("ingest", "analyze", "publish"):
+        stage = dag.get_task(task_id).stage
+        assert stage == f"image_features.{task_id}"
+        assert stage_application(stage).endswith(f"image_features/{task_id}.py")
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_files_stay_thin(dag_file):
+    # Wiring, schedule and templated paths only: the work lives in tasks/<pipeline>/.
+    assert len(dag_file.read_text().splitlines()) <= 60
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

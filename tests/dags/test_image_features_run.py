@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lakesight.image_features.sample_data import write_images_partition
 from lakesight.lake import LocalFileSystem, list_partitions, read_manifest
-from lakesight.sample_data import write_images_partition
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
 

@@ -15,14 +15,14 @@ pytestmark = pytest.mark.airflow
 def test_stage_operator_without_connection_uses_lakesight_master(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_SPARK_DEFAULT", raising=False)
     monkeypatch.setenv("LAKESIGHT_SPARK_MASTER", "local[3]")
-    op = LakesightStageOperator(task_id="ingest", stage="ingest")
+    op = LakesightStageOperator(task_id="ingest", stage="image_features.ingest")
     assert op._get_hook()._connection["master"] == "local[3]"
 
 
 def test_stage_operator_honours_spark_default(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", "spark://spark-master:7077?deploy-mode=client")
     monkeypatch.setenv("LAKESIGHT_SPARK_MASTER", "local[3]")
-    op = LakesightStageOperator(task_id="ingest", stage="ingest")
+    op = LakesightStageOperator(task_id="ingest", stage="image_features.ingest")
     hook = op._get_hook()
     assert hook._connection["master"] == "spark://spark-master:7077"
     assert hook._connection["deploy_mode"] == "client"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from lakesight.image_features.sample_data import decompression_bomb_png, encode
 from lakesight.imaging import EXTENSIONS, ImageRejected, decode_image
 from lakesight.models.scenes import SceneConfig, render_scene, scene_rng
-from lakesight.sample_data import decompression_bomb_png, encode
 
 pytestmark = pytest.mark.unit
 
@@ -125,12 +125,15 @@ def test_truncated_jpeg(scene):
     assert rejected(data[: len(data) // 2], "t.jpg").reason == "truncated"
 
 
-def test_wrong_extension_and_no_extension(scene):
-    png = encode(scene, "png")
-    err = rejected(png, "photo.jpg")
-    assert err.reason == "extension_mismatch" and "PNG" in err.detail
-    assert rejected(png, "IMG_0001").reason == "extension_mismatch"
-    assert decode_image(png, "photo.jpg", check_extension=False).format == "PNG"
+def test_images_are_judged_by_content_not_name(scene):
+    png, jpeg = encode(scene, "png"), encode(scene, "jpeg")
+    named_jpg = decode_image(png, "photo.jpg")
+    assert (named_jpg.format, named_jpg.name_matches_format) == ("PNG", False)
+    no_extension = decode_image(jpeg, "IMG_0001")
+    assert (no_extension.format, no_extension.name_matches_format) == ("JPEG", False)
+    upper = decode_image(jpeg, "holiday.JPEG")
+    assert (upper.format, upper.name_matches_format) == ("JPEG", True)
+    np.testing.assert_array_equal(named_jpg.pixels, decode_image(png, "photo.png").pixels)
 
 
 def test_too_small():

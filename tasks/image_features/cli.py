@@ -1,0 +1,247 @@
+"""image_features' commands: sample data, its demo, similarity search, its models' eval and bench.
+
+:func:`register` adds them to the ``lakesight`` parser (:mod:`lakesight.cli`):
+``lakesight sample-data images``, ``lakesight demo image_features``,
+``lakesight similar``, ``lakesight eval {ssd,deepbit}`` and
+``lakesight bench {pipeline,ssd,hamming}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+
+from lakesight.cli import DEMO_DT, airflow_dags_test, emit
+from lakesight.config import load_settings, validate_dt
+from lakesight.progress import Steps
+
+
+def cmd_sample_images(args: argparse.Namespace) -> int:
+    """``lakesight sample-data images``: write a generated raw partition."""
+    from lakesight.image_features.sample_data import write_images_partition
+    from lakesight.lake import check_reachable, filesystem_for
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    fs = filesystem_for(settings.root, settings)
+    check_reachable(fs, settings.root)
+    steps = Steps("sample-data", quiet=args.json)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.monotonic() - last[0] > 2 or done == total:
+            last[0] = time.monotonic()
+            steps.say(f"{done}/{total} files")
+
+    with steps.step(f"writing {args.n} scenes + {args.bad} broken files"):
+        summary = write_images_partition(
+            fs, settings, dt, n=args.n, bad=args.bad, seed=args.seed, progress=progress
+        )
+    payload = {**summary.__dict__, "seconds": steps.total_s}
+    emit(
+        payload,
+        args.json,
+        lambda d: (
+            f"sample-data images dt={d['dt']}: {d['good']} good + {d['bad']} broken files "
+            f"in {d['seconds']:.1f}s\n  images: {d['partition_uri']}\n  labels: {d['labels_uri']}"
+        ),
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Sample data, the image_features DAG through ``airflow dags test``, a similarity query."""
+    from lakesight.config import REPO_ROOT
+    from lakesight.image_features import analyze, ingest, publish
+    from lakesight.image_features.sample_data import write_images_partition
+    from lakesight.image_features.similar import format_similar, load_features, similar
+    from lakesight.lake import filesystem_for, read_manifest
+    from lakesight.spark import check_java
+    from lakesight.stage import StageResult, format_summary
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    check_java()
+    steps = Steps("demo", quiet=args.json)
+    fs = filesystem_for(settings.root, settings)
+    with steps.step(f"sample data: {args.n} scenes + {args.bad} broken files"):
+        sample = write_images_partition(fs, settings, dt, n=args.n, bad=args.bad, seed=args.seed)
+    log_path = REPO_ROOT / "var" / "logs" / f"demo-image_features-{dt}.log"
+    with steps.step(f"airflow dags test image_features {dt} (log: {log_path})"):
+        airflow_dags_test("image_features", dt, log_path, steps)
+    stages = {module.STAGE.short: module.STAGE for module in (ingest, analyze, publish)}
+    summaries = {
+        name: StageResult.from_manifest(
+            stage, read_manifest(fs, stage.output.partition(settings, dt)), settings
+        ).summary()
+        for name, stage in stages.items()
+    }
+    with steps.step("similarity query"):
+        query = load_features(settings, dt, ["image_id", "top"])
+        with_object = query[query["top"].notna()].sort_values("image_id")
+        query_id = (with_object if len(with_object) else query)["image_id"].iloc[0]
+        found = similar(settings, dt, image_id=query_id, k=8)
+    payload = {"dt": dt, "root": settings.root, "input": sample.partition_uri,
+               "labels": sample.labels_uri, **summaries, "similar": found,
+               "airflow_log": str(log_path), "seconds": steps.total_s}  # fmt: skip
+
+    def human(d: dict) -> str:
+        c = d["ingest"]["counts"]
+        return "\n".join(
+            [
+                f"lakesight demo dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
+                f"image_features through airflow dags test (log: {d['airflow_log']})",
+                f"  read:        {d['input']}",
+                format_summary(d["ingest"], stages["ingest"]).split("\n", 1)[1],
+                f"  {c['in']} files = {c['out']} curated + {c['quarantined']} quarantined",
+                format_summary(d["analyze"], stages["analyze"]),
+                format_summary(d["publish"], stages["publish"]),
+                format_similar(d["similar"]),
+            ]
+        )
+
+    emit(payload, args.json, human)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    """``lakesight similar``: the nearest published images, and a contact sheet."""
+    from lakesight.image_features.similar import format_similar, similar
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    payload = similar(
+        settings, dt, image=args.image, image_id=args.image_id, k=args.k, picture=args.picture
+    )
+    emit(payload, args.json, format_similar)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``lakesight eval {ssd,deepbit}``: model quality on held-out data."""
+    from lakesight.image_features import model_bench
+
+    steps = Steps(f"eval {args.target}", quiet=args.json)
+    if args.target == "deepbit":
+        result = model_bench.eval_deepbit(
+            args.model or "deepbit_scenes", args.queries, args.database, steps, pool=args.pool
+        )
+        emit(
+            result,
+            args.json,
+            lambda d: (
+                f"{d['model']}: mAP@1000 over {d['queries']} queries x {d['database']} codes\n"
+                + "\n".join(
+                    f"  {m:8} " + "  ".join(f"{b} bits {v:.4f}" for b, v in r.items())
+                    for m, r in d["map_at_1000"].items()
+                )
+            ),
+        )
+        return 0
+    result = model_bench.eval_ssd(
+        args.model or "ssd_scenes", args.images, args.runtime, args.variant, steps
+    )
+    emit(
+        result,
+        args.json,
+        lambda d: (
+            f"{d['model']} on {d['runtime']} ({d['variant']}): mAP@0.5 = {d['map50']:.4f} "
+            f"over {d['images']} held-out scenes (seed {d['seed']})\n"
+            + "\n".join(f"  {k:10} AP {v:.4f}" for k, v in d["per_class_ap"].items())
+        ),
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``lakesight bench {pipeline,ssd,hamming}``: speed against baselines of the same run."""
+    from lakesight.image_features import model_bench
+
+    steps = Steps(f"bench {args.target}", quiet=args.json)
+    repeats = args.repeats or (3 if args.target == "pipeline" else 5)
+    if args.target == "pipeline":
+        from lakesight.image_features.bench import bench_pipeline
+
+        result = bench_pipeline(args.images or 2000, repeats, steps, root=args.workdir)
+    elif args.target == "hamming":
+        result = model_bench.bench_hamming(
+            args.codes, args.bits, args.queries, args.k, repeats, steps
+        )
+    else:
+        result = model_bench.bench_ssd(
+            args.model or "ssd_scenes", args.images or 256, repeats, args.eval_images, steps
+        )
+    emit(result, args.json, lambda d: "\n".join(f"{k:18} {v}" for k, v in d.items()))
+    return 0
+
+
+def register(sub, groups: dict) -> None:
+    """Add image_features' commands: top-level ones to ``sub``, the rest to ``groups``
+    (the sub-command actions of ``sample-data``, ``demo``, ``eval`` and ``bench``)."""
+    q = groups["sample-data"].add_parser(
+        "images", help="synthetic scenes with ground-truth boxes, plus broken files"
+    )
+    q.add_argument("--dt", default=datetime.now(UTC).date().isoformat())
+    q.add_argument("--n", type=int, default=200, help="generated scenes")
+    q.add_argument("--bad", type=int, default=0, help="broken files added")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_sample_images)
+
+    q = groups["demo"].add_parser(
+        "image_features", help="sample images, the DAG through airflow dags test, a query"
+    )
+    q.add_argument("--dt", default=DEMO_DT)
+    q.add_argument("--n", type=int, default=200, help="generated scenes")
+    q.add_argument("--bad", type=int, default=9, help="broken files added")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_demo)
+
+    for target, help_text in (
+        ("ssd", "SSD: VOC mAP@0.5 on held-out scenes"),
+        ("deepbit", "DeepBit vs PCA-ITQ vs LSH: mAP@1000"),
+    ):
+        q = groups["eval"].add_parser(target, help=help_text)
+        q.add_argument("--model", help="name[@version] in the registry (default: the shipped one)")
+        q.add_argument("--images", type=int, default=500, help="ssd: held-out scenes")
+        q.add_argument("--queries", type=int, default=1000, help="deepbit: held-out query crops")
+        q.add_argument("--database", type=int, default=10000, help="deepbit: database crops")
+        q.add_argument("--pool", type=int, help="deepbit: crops the baselines fit on")
+        q.add_argument("--runtime", choices=["ort", "opencv"], default="ort")
+        q.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
+        q.add_argument("--json", action="store_true")
+        q.set_defaults(func=cmd_eval, target=target)
+
+    for target, help_text in (
+        ("pipeline", "analyze on Spark vs a bare loop vs predict_batch_udf"),
+        ("ssd", "SSD images/s per core: ORT fp32/int8, OpenCV DNN, torch"),
+        ("hamming", "Hamming top-k over 1M codes vs the memory-bandwidth limit"),
+    ):
+        q = groups["bench"].add_parser(target, help=help_text)
+        q.add_argument("--model", help="name[@version] in the registry (default: the shipped one)")
+        q.add_argument("--images", type=int, help="images per pass (pipeline: 2000, ssd: 256)")
+        q.add_argument("--repeats", type=int, help="timed passes, the median is reported")
+        q.add_argument("--workdir", help="pipeline: keep the generated lake here")
+        q.add_argument("--eval-images", type=int, default=500, help="ssd: scenes for the mAPs")
+        q.add_argument("--codes", type=int, default=1_000_000, help="hamming: database size")
+        q.add_argument("--bits", type=int, default=64, help="hamming: code length")
+        q.add_argument("--queries", type=int, default=256, help="hamming: queries per pass")
+        q.add_argument("--k", type=int, default=10, help="hamming: results per query")
+        q.add_argument("--json", action="store_true")
+        q.set_defaults(func=cmd_bench, target=target)
+
+    p = sub.add_parser(
+        "similar", help="nearest published images by Hamming distance, cosine tie-break"
+    )
+    p.add_argument("--dt", required=True, help="published partition to search")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--image", help="an image file to describe and search for")
+    which.add_argument("--image-id", help="a published image_id (sha256) to search for")
+    p.add_argument("-k", type=int, default=10, help="results")
+    p.add_argument(
+        "--picture", help="contact sheet PNG (default: var/pictures/similar_<dt>_<query>.png)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_similar)

@@ -1,0 +1,82 @@
+"""image_features' datasets and their schemas: the one place a column of this pipeline is named.
+
+Lake paths (unchanged since v1; a partition written by any earlier version reads the same):
+
+- ``raw/images/dt=D/**``: input images; ``raw/image_labels/dt=D/labels.jsonl``: the
+  ground truth of generated days (``lakesight sample-data images``);
+- ``curated/images``: one row per accepted image (:data:`CURATED_COLUMNS`);
+- ``curated/descriptors``: one row per analysed image (:data:`DESCRIPTORS_SCHEMA`);
+- ``features/images``: the consumer contract (:data:`CONTRACT_COLUMNS`);
+- ``pictures/image_features``: annotated detections, PNG;
+- ``cache/image_features/key=K/run=R``: analyses by image sha256 (:mod:`.cache`);
+- ``quarantine/images`` (ingest's rejects), ``quarantine/descriptors`` (analyze's).
+"""
+
+from __future__ import annotations
+
+from lakesight.stage import Dataset
+
+RAW_IMAGES = Dataset("raw", "images")
+RAW_LABELS = Dataset("raw", "image_labels")
+CURATED_IMAGES = Dataset("curated", "images")
+DESCRIPTORS = Dataset("curated", "descriptors")
+FEATURES = Dataset("features", "images")
+PICTURES = Dataset("pictures", "image_features")
+CACHE = Dataset("cache", "image_features")
+QUARANTINED_IMAGES = Dataset("quarantine", "images")
+QUARANTINED_DESCRIPTORS = Dataset("quarantine", "descriptors")
+
+# --------------------------------------------------------------------------- curated/images
+
+CURATED_SCHEMA_VERSION = "curated.images/v1"
+# One row per input file, before duplicates are resolved. reason is null for accepted files.
+VALIDATION_SCHEMA = (
+    "path string, size long, image_id string, format string, width int, height int, "
+    "source_mode string, orientation int, name_matches_format boolean, reason string, detail string"
+)
+VALIDATION_COLUMNS = tuple(c.split()[0] for c in VALIDATION_SCHEMA.split(", "))
+CURATED_COLUMNS = (
+    "image_id", "path", "dt", "size", "format", "width", "height", "source_mode", "orientation",
+    "name_matches_format",
+)  # fmt: skip
+
+# --------------------------------------------------------------------------- curated/descriptors
+
+DESCRIPTORS_SCHEMA_VERSION = "curated.descriptors/v2"
+DETECTION_STRUCT = (
+    "struct<label:string,score:float,x_min:float,y_min:float,x_max:float,y_max:float>"
+)
+# What analyze_batch returns per image; reason/detail are set for images that no longer decode.
+ANALYSIS_SCHEMA = (
+    f"image_id string, path string, width int, height int, detections array<{DETECTION_STRUCT}>, "
+    f"top {DETECTION_STRUCT}, crop_box array<int>, code binary, code_bits int, "
+    "embedding array<float>, reason string, detail string"
+)
+ANALYSIS_COLUMNS = tuple(c.split()[0] for c in ANALYSIS_SCHEMA.split(", "))
+# curated/descriptors: the analysis plus its provenance (every detection kept, any score).
+DESCRIPTORS_COLUMNS = (*ANALYSIS_COLUMNS[:-2], "processed_at", "models", "dt")
+
+# --------------------------------------------------------------------------- features/images
+
+# v1.1: the same columns and types as v1; ``detections`` holds only those at or above
+# the published score threshold, which the manifest records (extra.detection_threshold).
+CONTRACT_SCHEMA_VERSION = "features.images/v1.1"
+CONTRACT_COLUMNS = (
+    "image_id", "path", "dt", "width", "height", "detections", "top", "code", "code_bits",
+    "embedding", "models", "processed_at",
+)  # fmt: skip
+
+
+def stamped(result, dt: str, models: list[dict], processed_at: str):
+    """Add the per-row provenance publish passes on: ``models``, ``processed_at`` (when a row
+    was computed, unless it already says so) and ``dt``."""
+    from pyspark.sql import functions as F
+
+    when = F.lit(processed_at).cast("timestamp")
+    if "processed_at" in result.columns:
+        when = F.coalesce(F.col("processed_at"), when)
+    return (
+        result.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
+        .withColumn("processed_at", when)
+        .withColumn("dt", F.lit(dt))
+    )

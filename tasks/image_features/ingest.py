@@ -1,0 +1,205 @@
+"""Ingest stage: ``raw/images/dt=D/**`` → ``curated/images/dt=D`` + ``quarantine/images/dt=D``.
+
+Every file of the raw partition is accounted for exactly once: it becomes one
+curated row, or one quarantine row with its reason. An image is judged by its
+content, never its name: a PNG named ``.jpg`` or a JPEG without an extension is
+curated with its real ``format`` (and ``name_matches_format`` false). Besides
+the decoder's reasons (:data:`lakesight.imaging.REJECT_REASONS`) the stage gives
+
+- ``duplicate``: the same bytes as another accepted file (the one with the
+  smallest path is kept, so reruns choose the same one);
+- ``hidden_file``: a name Hadoop and Spark treat as hidden (``_x``, ``.x``,
+  ``x._COPYING_``), which Spark's file sources never read;
+- ``file_too_large``: above ``LAKESIGHT_MAX_FILE_BYTES``, quarantined unread.
+
+Spark's file sources also skip zero-byte files; the driver's own listing catches
+those (``empty_file``) along with the hidden and oversized ones.
+
+The pure parts, :func:`validate_batch` and :func:`unread_rows`, are unit-tested
+without Spark; :func:`run` is the driver around them.
+
+Run with ``lakesight stage image_features.ingest --dt D`` or
+``spark-submit tasks/image_features/ingest.py --dt D``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from lakesight.config import Settings
+from lakesight.image_features.datasets import (
+    CURATED_COLUMNS,
+    CURATED_IMAGES,
+    CURATED_SCHEMA_VERSION,
+    QUARANTINED_IMAGES,
+    RAW_IMAGES,
+    VALIDATION_COLUMNS,
+    VALIDATION_SCHEMA,
+)
+from lakesight.imaging import DecodeLimits, ImageRejected
+from lakesight.lake import FileEntry, HadoopFileSystem, check_reachable, uri_path
+from lakesight.progress import Steps
+from lakesight.stage import (
+    Stage,
+    StageError,
+    StageResult,
+    commit_stage,
+    quarantine_counts,
+    stage_main,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+STAGE = Stage(
+    "image_features.ingest", output=CURATED_IMAGES, label="curated", noun="files",
+    verb="curated", quarantine=QUARANTINED_IMAGES,
+)  # fmt: skip
+
+
+def is_hidden(relative_path: str) -> bool:
+    """Whether Hadoop/Spark file listing skips this path (any component hidden)."""
+    for part in PurePosixPath(relative_path).parts:
+        if part.startswith(".") or part.endswith("._COPYING_"):
+            return True
+        if part.startswith("_") and "=" not in part:
+            return True
+    return False
+
+
+def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
+    """Validate files. In: ``path``, ``length``, ``content``. Out: :data:`VALIDATION_SCHEMA` rows."""
+    rows = []
+    for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
+        row = dict.fromkeys(VALIDATION_COLUMNS)
+        row.update(path=path, size=int(length), image_id=hashlib.sha256(content or b"").hexdigest())
+        try:
+            image = limits.decode(content, path)
+        except ImageRejected as rejected:
+            row["reason"], row["detail"] = rejected.reason, rejected.detail
+        except Exception as err:  # a decoder bug must not fail the job: quarantine it
+            row["reason"], row["detail"] = "corrupt", f"{type(err).__name__}: {err}"[:200]
+        else:
+            row.update(format=image.format, width=image.width, height=image.height,
+                       source_mode=image.source_mode, orientation=image.orientation,
+                       name_matches_format=image.name_matches_format)  # fmt: skip
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=list(VALIDATION_COLUMNS))
+    return out.astype(
+        {"size": "int64", "width": "Int32", "height": "Int32", "orientation": "Int32",
+         "name_matches_format": "boolean"}
+    )  # fmt: skip
+
+
+def unread_rows(raw_uri: str, listing: Sequence[FileEntry], max_bytes: int) -> list[dict]:
+    """Validation rows for the files Spark will not read: hidden, empty and oversized ones."""
+    raw_prefix = uri_path(raw_uri).rstrip("/") + "/"
+    rows = []
+    for entry in listing:
+        relative = uri_path(entry.uri).removeprefix(raw_prefix)
+        if is_hidden(relative):
+            reason, detail = "hidden_file", "hidden name (starts with '_' or '.'); never read"
+        elif entry.size == 0:
+            # Spark's file sources skip empty files, so they never reach the decoder.
+            reason, detail = "empty_file", "0 bytes"
+        elif entry.size > max_bytes:
+            reason, detail = "file_too_large", f"{entry.size} bytes > {max_bytes}"
+        else:
+            continue
+        rows.append({**dict.fromkeys(VALIDATION_COLUMNS), "path": entry.uri, "size": entry.size,
+                     "reason": reason, "detail": detail})  # fmt: skip
+    return rows
+
+
+def without_duplicates(validated: DataFrame) -> DataFrame:
+    """Accepted rows whose bytes an earlier path (in path order) already has become ``duplicate``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    accepted = validated.where(F.col("reason").isNull())
+    by_content = Window.partitionBy("image_id").orderBy("path")
+    ranked = accepted.withColumn("_rank", F.row_number().over(by_content)).withColumn(
+        "_kept", F.first("path").over(by_content)
+    )
+    is_copy = F.col("_rank") > 1
+    return (
+        ranked.withColumn("reason", F.when(is_copy, F.lit("duplicate")).otherwise(F.col("reason")))
+        .withColumn("detail", F.when(is_copy, F.concat(F.lit("same bytes as "), F.col("_kept"))))
+        .drop("_rank", "_kept")
+        .unionByName(validated.where(F.col("reason").isNotNull()))
+    )
+
+
+def run(
+    spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None
+) -> StageResult:
+    """Ingest one date partition; commit curated and quarantine outputs atomically."""
+    from pyspark.sql import functions as F
+
+    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+
+    steps = steps or Steps(STAGE.short)
+    fs = HadoopFileSystem(spark)
+    check_reachable(fs, settings.root)
+    raw_uri = RAW_IMAGES.partition(settings, dt)
+    with steps.step("list input"):
+        if not fs.exists(raw_uri):
+            raise StageError(f"input partition missing: {raw_uri}")
+        listing = fs.list_files(raw_uri)
+    steps.say(f"{len(listing)} files under {raw_uri}")
+
+    limits = DecodeLimits.from_settings(settings)
+
+    def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield validate_batch(batch, limits)
+
+    try:
+        with steps.step("decode and validate"):
+            files = (
+                spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(raw_uri)
+            )
+            # Pushed down: oversized files are skipped without reading their bytes.
+            readable = files.where(F.col("length") <= settings.max_file_bytes)
+            unread = spark.createDataFrame(
+                unread_rows(raw_uri, listing, settings.max_file_bytes), VALIDATION_SCHEMA
+            )
+            validated = readable.mapInPandas(validate, VALIDATION_SCHEMA).unionByName(unread)
+            result = without_duplicates(validated).withColumn("dt", F.lit(dt)).cache()
+            stats = result.agg(
+                F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+                *fingerprint_aggregates("path", "size", "image_id"),
+            ).first()
+            by_reason = quarantine_counts(result)
+        read, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
+        if read != len(listing):
+            # Files appeared or vanished between listing and reading: the input is still
+            # being written. Fail loudly (the task retries) rather than commit a guess.
+            raise StageError(
+                f"input changed while ingesting {raw_uri}: listed {len(listing)} files, read {read}"
+            )
+        return commit_stage(
+            fs, settings, STAGE, dt, result, output_columns=CURATED_COLUMNS,
+            schema_version=CURATED_SCHEMA_VERSION,
+            counts={"in": read, "out": read - quarantined, "quarantined": quarantined},
+            input_fingerprint=fingerprint_from(stats), steps=steps,
+            extra={"quarantined_by_reason": by_reason, "input": raw_uri},
+        )  # fmt: skip
+    finally:
+        # A stage owns its session: free the cached rows on any exit, failures included.
+        spark.catalog.clearCache()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for spark-submit and ``lakesight stage image_features.ingest``."""
+    return stage_main(STAGE, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Publish stage: ``curated/descriptors`` → ``features/images/dt=D``, the consumer contract (v1.1).
+
+Columns (readable by plain pyarrow, pandas and Spark SQL; see
+:data:`lakesight.image_features.datasets.CONTRACT_COLUMNS`): ``image_id``,
+``path``, ``dt``, ``width``, ``height``, ``detections``
+list<struct<label, score, x_min, y_min, x_max, y_max>> (normalised), ``top``
+(the described detection, null when the whole image was described), ``code``
+(binary, K bits packed with numpy.packbits), ``code_bits``, ``embedding``
+(list<float32>, L2-normalised), ``models`` (``name@version`` of the detector and
+the descriptor), ``processed_at`` (when that row's analysis was computed: a
+rerun that reuses cached analyses gives identical rows).
+
+v1.1 publishes only the detections scoring at or above the *published score
+threshold*, by default the crop policy's ``min_score`` that analyze used (so
+``top`` is always among them); the manifest records it as
+``extra.detection_threshold``. ``curated/descriptors`` keeps every detection.
+
+Images quarantined upstream (by analyze) are not published; the manifest
+counts them as quarantined, so ``in = out + quarantined`` holds. Publish also
+draws a sample of the day's detections into ``pictures/image_features/dt=D``.
+
+Run with ``lakesight stage image_features.publish --dt D`` or
+``spark-submit tasks/image_features/publish.py --dt D``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from lakesight.config import Settings
+from lakesight.image_features.analysis import CropPolicy
+from lakesight.image_features.datasets import (
+    CONTRACT_COLUMNS,
+    CONTRACT_SCHEMA_VERSION,
+    DESCRIPTORS,
+    FEATURES,
+    PICTURES,
+)
+from lakesight.lake import Manifest, PartitionWriter, join
+from lakesight.progress import Steps
+from lakesight.stage import Stage, StageResult, commit_stage, committed_input, stage_main
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+STAGE = Stage(
+    "image_features.publish", output=FEATURES, label="features", noun="images", verb="published"
+)
+PICTURE_SAMPLE = 12  # images drawn with their detections per day
+
+
+def published_threshold(upstream: Manifest) -> float:
+    """The score a published detection needs: the crop policy's ``min_score`` analyze used."""
+    policy = upstream.extra.get("policy") or {}
+    return float(policy.get("min_score", CropPolicy.min_score))
+
+
+def with_published_detections(descriptors: DataFrame, threshold: float) -> DataFrame:
+    """The contract's columns, ``detections`` cut to those scoring ``>= threshold``."""
+    from pyspark.sql import functions as F
+
+    # Compared as doubles, as choose_crop compares them, so `top` is always published.
+    kept = F.filter("detections", lambda d: d["score"] >= F.lit(float(threshold)))
+    return descriptors.withColumn("detections", kept).select(*CONTRACT_COLUMNS)
+
+
+def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
+        min_score: float | None = None) -> StageResult:  # fmt: skip
+    """Select the consumer contract from one date's descriptors; commit atomically."""
+    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+
+    steps = steps or Steps(STAGE.short)
+    fs, source, upstream = committed_input(
+        spark, settings, DESCRIPTORS, dt, made_by="image_features.analyze"
+    )
+    threshold = published_threshold(upstream) if min_score is None else min_score
+    try:
+        with steps.step("select"):
+            descriptors = spark.read.parquet(source)
+            features = with_published_detections(descriptors, threshold).cache()
+            stats = features.agg(*fingerprint_aggregates("path", "image_id")).first()
+        fingerprint = fingerprint_from(stats)
+        with steps.step("pictures"):
+            pictured = write_detection_pictures(fs, settings, dt, features, fingerprint)
+        n_in, n_out = upstream.counts["in"], int(stats["_fp_n"])
+        return commit_stage(
+            fs, settings, STAGE, dt, features, output_columns=CONTRACT_COLUMNS,
+            schema_version=CONTRACT_SCHEMA_VERSION,
+            counts={"in": n_in, "out": n_out, "quarantined": n_in - n_out, "pictured": pictured},
+            input_fingerprint=fingerprint, steps=steps, models=upstream.models,
+            extra={"detection_threshold": threshold, "quarantined_upstream_by": upstream.stage,
+                   "input": source},
+            more_outputs={"pictures": join(PICTURES.partition(settings, dt), "detections.png")},
+        )  # fmt: skip
+    finally:
+        spark.catalog.clearCache()
+
+
+def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerprint: str) -> int:
+    """Commit ``pictures/image_features/dt=D``: a grid of annotated detections and one PNG per
+    image, for a sample of :data:`PICTURE_SAMPLE` images (the smallest image ids: random-like,
+    stable). Returns how many images it drew."""
+    from lakesight.image_features.pictures import detection_sheet
+    from lakesight.imaging import decode_image
+
+    sample = [
+        row.asDict(recursive=True)
+        for row in features.select("image_id", "path", "detections", "top")
+        .orderBy("image_id")
+        .limit(PICTURE_SAMPLE)
+        .collect()
+    ]
+
+    def read_image(row: dict):
+        return decode_image(fs.read_bytes(row["path"]), row["path"]).pixels
+
+    sheet, singles = detection_sheet(sample, read_image)
+    with PartitionWriter(fs, PICTURES.uri(settings), dt) as writer:
+        fs.mkdirs(writer.staging_uri)
+        fs.write_bytes(join(writer.staging_uri, "detections.png"), sheet)
+        for row, picture in zip(sample, singles, strict=True):
+            fs.write_bytes(join(writer.staging_uri, f"{row['image_id'][:16]}.png"), picture)
+        writer.commit(
+            Manifest(
+                dataset=str(PICTURES),
+                dt=dt,
+                stage=STAGE.name,
+                schema_version="pictures/v1",
+                counts={"in": len(sample), "out": len(sample), "quarantined": 0},
+                input_fingerprint=fingerprint,
+                extra={"grid": "detections.png", "images": [r["path"] for r in sample]},
+            )
+        )
+    return len(sample)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for spark-submit and ``lakesight stage image_features.publish``."""
+    return stage_main(STAGE, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

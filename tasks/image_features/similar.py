@@ -1,0 +1,178 @@
+"""Similarity search over published features: what downstream consumers run.
+
+Reads ``features/images/dt=D`` with plain pyarrow through ``file://`` or
+``webhdfs://`` (no Spark), ranks by Hamming distance on ``code`` and breaks
+ties by embedding cosine (higher first). The query is a published image
+(``image_id``) or any image file, described on the spot by the same models
+and the same detect → crop → describe functions as the pipeline.
+
+``lakesight similar --dt D (--image PATH | --image-id ID) [-k 10] [--json]``
+also writes a contact sheet PNG: the query's crop, then the top-k with their
+distances.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lakesight.config import ConfigError, Settings
+from lakesight.image_features.datasets import FEATURES
+from lakesight.lake import filesystem_for, is_committed, read_manifest
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query: its code and embedding, and what it came from."""
+
+    code: bytes
+    embedding: np.ndarray
+    source: dict
+
+
+def load_features(settings: Settings, dt: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """The committed ``features/images/dt=D`` partition as a pandas DataFrame (pyarrow, no Spark)."""
+    import pyarrow.parquet as pq
+
+    partition = FEATURES.partition(settings, dt)
+    fs = filesystem_for(partition, settings)
+    if not is_committed(fs, partition):
+        raise ConfigError(
+            f"--dt: no published features at {partition} (run image_features for {dt})"
+        )
+    tables = [
+        pq.read_table(io.BytesIO(fs.read_bytes(entry.uri)), columns=columns)
+        for entry in fs.list_files(partition)
+        if entry.uri.endswith(".parquet")
+        and "/." not in entry.uri
+        and "/_" not in entry.uri.rsplit("/", 1)[-1]
+    ]
+    import pyarrow as pa
+
+    return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=columns or [])
+
+
+def rank(features: pd.DataFrame, query: Query, k: int) -> pd.DataFrame:
+    """Top ``k`` rows by (Hamming distance on code, -cosine of embeddings), with both columns added."""
+    from lakesight.models.description.hashing import HammingIndex, as_words
+
+    if features.empty:
+        return features.assign(distance=[], score=[])
+    codes = np.stack([np.frombuffer(c, dtype=np.uint8) for c in features["code"]])
+    bits = int(features["code_bits"].iloc[0])
+    query_words = as_words(np.frombuffer(query.code, dtype=np.uint8)[None])[0]
+    distance = HammingIndex(codes, bits).distances_to(query_words).astype(np.int64)
+    embeddings = np.stack([np.asarray(e, dtype=np.float32) for e in features["embedding"]])
+    score = embeddings @ np.asarray(query.embedding, dtype=np.float32)
+    order = np.lexsort((-score, distance))[:k]
+    return features.iloc[order].assign(distance=distance[order], score=np.round(score[order], 6))
+
+
+def query_from_image_id(features: pd.DataFrame, image_id: str) -> Query:
+    """The query of a published image: its stored code and embedding."""
+    match = features[features["image_id"] == image_id]
+    if match.empty:
+        raise ConfigError(f"--image-id: {image_id} is not in this partition")
+    row = match.iloc[0]
+    return Query(
+        bytes(row["code"]),
+        np.asarray(row["embedding"], np.float32),
+        {"image_id": image_id, "path": row["path"]},
+    )
+
+
+def query_from_file(path: str, manifest_models: list[str]) -> tuple[Query, np.ndarray]:
+    """Describe an image file with the models that made the partition; (query, its crop)."""
+    from pathlib import Path
+
+    from lakesight.image_features.analysis import analyze
+    from lakesight.imaging import ImageRejected, decode_image
+    from lakesight.models.runtime import load_descriptor, load_detector
+
+    try:
+        pixels = decode_image(Path(path).read_bytes(), path).pixels
+    except (OSError, ImageRejected) as err:
+        raise ConfigError(f"--image: cannot use {path}: {err}") from err
+    detector, descriptor = (load_detector(manifest_models[0]), load_descriptor(manifest_models[1]))
+    result = analyze([pixels], detector, descriptor)[0]
+    x0, y0, x1, y1 = result["crop_box"]
+    query = Query(result["code"], result["embedding"], {"path": path, "top": result["top"]})
+    return query, pixels[y0:y1, x0:x1]
+
+
+def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: str | None = None,
+            k: int = 10, picture: str | None = None) -> dict:  # fmt: skip
+    """Search one published day; returns ``{"query", "results", "picture"}``."""
+    from pathlib import Path
+
+    from lakesight.image_features.pictures import contact_sheet
+    from lakesight.imaging import decode_image
+
+    features = load_features(settings, dt)
+    partition = FEATURES.partition(settings, dt)
+    fs = filesystem_for(partition, settings)
+    if image_id:
+        query = query_from_image_id(features, image_id)
+        row = features[features["image_id"] == image_id].iloc[0]
+        pixels = decode_image(fs.read_bytes(row["path"]), row["path"]).pixels
+        box = row["top"]
+        if box is not None:
+            h, w = pixels.shape[:2]
+            pixels = pixels[
+                int(box["y_min"] * h) : int(np.ceil(box["y_max"] * h)),
+                int(box["x_min"] * w) : int(np.ceil(box["x_max"] * w)),
+            ]
+        query_pixels = pixels
+        ranked = rank(features[features["image_id"] != image_id], query, k)
+    else:
+        models = [m["name"] for m in read_manifest(fs, partition).models]
+        query, query_pixels = query_from_file(image, models)
+        ranked = rank(features, query, k)
+    results = [
+        {
+            "image_id": r.image_id,
+            "path": r.path,
+            "distance": int(r.distance),
+            "score": float(r.score),
+        }
+        for r in ranked.itertuples()
+    ]
+    from lakesight.config import REPO_ROOT
+
+    target = (
+        Path(picture)
+        if picture
+        else REPO_ROOT
+        / "var"
+        / "pictures"
+        / f"similar_{dt}_{(image_id or Path(image).stem)[:16]}.png"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def read_image(result: dict) -> np.ndarray:
+        return decode_image(fs.read_bytes(result["path"]), result["path"]).pixels
+
+    target.write_bytes(contact_sheet(query_pixels, results, read_image))
+    source = {k: v for k, v in query.source.items() if k != "top"}
+    return {
+        "query": source,
+        "results": results,
+        "picture": str(target),
+        "dt": dt,
+        "searched": len(features),
+    }
+
+
+def format_similar(payload: dict) -> str:
+    """The human-readable result list."""
+    query = payload["query"].get("image_id") or payload["query"].get("path")
+    lines = [f"similar to {query} among {payload['searched']} images of dt={payload['dt']}:"]
+    lines += [
+        f"  d={r['distance']:3d}  cos={r['score']:.3f}  {r['image_id'][:12]}  {r['path']}"
+        for r in payload["results"]
+    ]
+    lines.append(f"  contact sheet: {payload['picture']}")
+    return "\n".join(lines)

@@ -1,0 +1,333 @@
+"""The stage framework: how every lakesight Spark stage is named, started, committed and summarised.
+
+A stage is named ``PIPELINE.STAGE`` (``image_features.analyze``) and lives in the
+module ``lakesight.PIPELINE.STAGE``, which holds
+
+- ``STAGE``, its :class:`Stage` declaration (the dataset it writes, the one its
+  rejects go to, and the words its summary uses);
+- its pure batch functions, unit-tested without Spark;
+- ``run(spark, settings, dt, *, steps=None, ...) -> StageResult``, a short driver:
+  check the input (:func:`committed_input`), compute, commit (:func:`commit_stage`);
+- ``main(argv)`` = :func:`stage_main`, what ``spark-submit tasks/PIPELINE/STAGE.py``
+  and ``lakesight stage PIPELINE.STAGE`` run.
+
+Every stage commits through :func:`commit_stage`: rows with a ``reason`` go to the
+stage's quarantine dataset, ``quarantine/<dataset>/dt=D`` named by its pipeline,
+the rest to its output, both atomically and quarantine first. Every stage
+returns one :class:`StageResult`, built from the manifest it committed, so a
+summary printed by the stage and one rebuilt later from the lake are the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lakesight.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from lakesight.lake import LakeFileSystem, Manifest
+    from lakesight.progress import Steps
+
+# The pipelines, each a package of lakesight whose ``STAGES`` lists its stages in DAG order.
+PIPELINES = ("image_features",)
+# Columns every quarantine row has; stages may add identifying columns (QUARANTINE_IDS).
+QUARANTINE_COLUMNS = ("path", "dt", "stage", "reason", "detail")
+QUARANTINE_IDS = ("image_id", "size")
+QUARANTINE_SCHEMA_VERSION = "quarantine/v1"
+
+
+class StageError(RuntimeError):
+    """A stage cannot run (as opposed to a bad record, which is quarantined)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset of the lake: ``<zone>/<name>``, partitioned by ``dt``."""
+
+    zone: str  # raw, curated, features, quarantine, pictures, cache, ...
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.zone}/{self.name}"
+
+    def uri(self, settings: Settings) -> str:
+        return settings.dataset_uri(self.zone, self.name)
+
+    def partition(self, settings: Settings, dt: str) -> str:
+        return settings.partition_uri(self.zone, self.name, dt)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What a stage is: its name, what it writes and how its summary reads."""
+
+    name: str  # PIPELINE.STAGE
+    output: Dataset
+    label: str  # the output's name in summaries: "curated", "descriptors", "features"
+    noun: str  # what its counts count: "files", "images"
+    verb: str  # what "out" means for them: "curated", "described", "published"
+    # Where its rejected records go; None when the stage rejects nothing itself
+    # (its manifest then counts what upstream stages quarantined).
+    quarantine: Dataset | None = None
+
+    @property
+    def pipeline(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def short(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A stage run, as its committed manifest tells it; the one result type of every stage."""
+
+    stage: Stage
+    manifest: Manifest
+    outputs: dict[str, str] = field(default_factory=dict)  # label -> URI
+
+    @classmethod
+    def from_manifest(cls, stage: Stage, manifest: Manifest, settings: Settings) -> StageResult:
+        outputs = dict(manifest.outputs) or {
+            stage.label: stage.output.partition(settings, manifest.dt)
+        }
+        return cls(stage, manifest, outputs)
+
+    @property
+    def output_uri(self) -> str:
+        return self.outputs[self.stage.label]
+
+    @property
+    def quarantine_uri(self) -> str | None:
+        return self.outputs.get("quarantine")
+
+    def summary(self) -> dict:
+        m = self.manifest
+        return {
+            "stage": self.stage.name,
+            "dt": m.dt,
+            "counts": dict(m.counts),
+            "by_reason": dict(m.extra.get("quarantined_by_reason", {})),
+            "models": [entry["name"] for entry in m.models],
+            "outputs": dict(self.outputs),
+            "run_id": m.run_id,
+            "timings": dict(m.timings),
+        }
+
+    def format(self) -> str:
+        """Three or four lines a person reads: the counts, then where each output is."""
+        return format_summary(self.summary(), self.stage)
+
+
+def format_summary(summary: dict, stage: Stage) -> str:
+    counts = dict(summary["counts"])
+    n_in, n_out, n_quarantined = counts.pop("in"), counts.pop("out"), counts.pop("quarantined")
+    models = f" with {' + '.join(summary['models'])}" if summary["models"] else ""
+    others = ", ".join(f"{v} {k}" for k, v in counts.items())
+    lines = [
+        f"{stage.short} dt={summary['dt']}{models}: {n_out} of {n_in} {stage.noun} {stage.verb}"
+        + (f" ({others})" if others else "")
+        + f", {n_quarantined} quarantined"
+    ]
+    for label, uri in summary["outputs"].items():
+        line = f"  {label + ':':12} {uri}"
+        if label == "quarantine":
+            reasons = ", ".join(f"{k} {v}" for k, v in summary["by_reason"].items())
+            line += f"  ({reasons or 'none'})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@functools.cache
+def stage_modules() -> dict[str, str]:
+    """Every stage, ``PIPELINE.STAGE`` -> module, in each pipeline's DAG order."""
+    modules = {}
+    for pipeline in PIPELINES:
+        package = importlib.import_module(f"lakesight.{pipeline}")
+        for stage in package.STAGES:
+            modules[f"{pipeline}.{stage}"] = f"lakesight.{pipeline}.{stage}"
+    return modules
+
+
+def stage_module(name: str):
+    """The module of stage ``PIPELINE.STAGE``; a one-line ConfigError for an unknown name."""
+    modules = stage_modules()
+    if name not in modules:
+        raise ConfigError(f"stage: unknown stage {name!r}; known: {', '.join(modules)}")
+    return importlib.import_module(modules[name])
+
+
+def stage_application(name: str) -> str:
+    """Path of the stage's module: the file spark-submit runs as the driver."""
+    origin = stage_module(name).__file__
+    if origin is None:
+        raise ConfigError(f"stage: module of {name} has no file")
+    return origin
+
+
+def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None) -> int:
+    """The ``main()`` of every stage: ``--dt D [--json]``, one-line errors, the summary."""
+    import argparse
+    import json
+
+    from lakesight.config import load_settings, validate_dt
+    from lakesight.progress import Steps
+    from lakesight.spark import check_java, get_spark
+
+    module = sys.modules.get(run.__module__)
+    description = ((module.__doc__ if module else None) or stage.name).splitlines()[0]
+    parser = argparse.ArgumentParser(prog=f"lakesight stage {stage.name}", description=description)
+    parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    try:
+        dt = validate_dt(args.dt)
+        settings = load_settings()
+        check_java()
+        steps = Steps(stage.short)
+        with steps.step("start spark"):
+            spark = get_spark(f"lakesight-{stage.name}-{dt}", settings)
+        result = run(spark, settings, dt, steps=steps)
+    except (ConfigError, StageError) as err:
+        print(f"lakesight: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.summary(), ensure_ascii=False) if args.json else result.format())
+    return 0
+
+
+# --------------------------------------------------------------------------- input, models
+
+
+def committed_input(spark: SparkSession, settings: Settings, dataset: Dataset, dt: str,
+                    *, made_by: str):  # fmt: skip
+    """A stage's start: its file system (the driver JVM's Hadoop client), checked to reach
+    the root, and its input partition's URI and manifest. Fails fast, in one line, when
+    the input is not committed, naming the stage ``made_by`` that writes it."""
+    from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
+
+    fs = HadoopFileSystem(spark)
+    check_reachable(fs, settings.root)
+    source = dataset.partition(settings, dt)
+    manifest = read_manifest(fs, source)
+    if manifest is None:
+        raise StageError(f"input partition not committed: {source} (run {made_by} first)")
+    return fs, source, manifest
+
+
+def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
+    """Resolve models on the driver (failing fast when one is missing): their manifest
+    entries ``{"name": "name@version", "sha256": <fp32 file>}`` and their cards."""
+    from lakesight.models.runtime import load_card, resolve
+
+    entries, cards = [], []
+    for ref in refs:
+        resolved, directory = resolve(ref)
+        card = load_card(directory)
+        entries.append({"name": str(resolved), "sha256": card["sha256"][card["files"]["fp32"]]})
+        cards.append(card)
+    return entries, cards
+
+
+# --------------------------------------------------------------------------- commit
+
+
+def quarantine_counts(result: DataFrame) -> dict[str, int]:
+    """Rejected rows per reason (``reason`` not null), sorted by reason."""
+    from pyspark.sql import functions as F
+
+    rows = result.where(F.col("reason").isNotNull()).groupBy("reason").count().collect()
+    return {r["reason"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["reason"])}
+
+
+def commit_stage(
+    fs: LakeFileSystem,
+    settings: Settings,
+    stage: Stage,
+    dt: str,
+    result: DataFrame,
+    *,
+    output_columns: Sequence[str],
+    schema_version: str,
+    counts: dict[str, int],
+    input_fingerprint: str,
+    steps: Steps,
+    models: Sequence[dict] = (),
+    extra: dict | None = None,
+    extra_writes: Sequence[tuple] = (),
+    more_outputs: dict[str, str] | None = None,
+) -> StageResult:
+    """Write and commit a stage's rows: those with a ``reason`` to its quarantine, the rest
+    (``output_columns`` of them) to its output.
+
+    ``result`` is cached and counted by the caller (``counts`` holds ``in``, ``out`` and
+    ``quarantined``). The quarantine is committed first: the output's ``_SUCCESS`` is what
+    the next stage waits for. ``extra_writes``, ``(DataFrame, uri)`` pairs, are written
+    alongside, before either commit; ``more_outputs`` (label -> URI) names what a stage
+    committed besides its output, for its summary. A stage that quarantines nothing itself
+    may leave out the ``reason`` column.
+    """
+    from pyspark.sql import functions as F
+
+    from lakesight.lake import Manifest, PartitionWriter
+    from lakesight.spark import output_files, spark_facts, write_parquet_side_by_side
+
+    outputs = {stage.label: stage.output.partition(settings, dt)}
+    if stage.quarantine is not None:
+        outputs["quarantine"] = stage.quarantine.partition(settings, dt)
+    outputs.update(more_outputs or {})
+    common = {
+        "dt": dt,
+        "stage": stage.name,
+        "counts": dict(counts),
+        "input_fingerprint": input_fingerprint,
+        "models": list(models),
+        "outputs": outputs,
+        "extra": {**(extra or {}), **spark_facts(result.sparkSession)},
+    }
+    rejects = "reason" in result.columns
+    kept = (result.where(F.col("reason").isNull()) if rejects else result).select(*output_columns)
+    output_writer = PartitionWriter(fs, stage.output.uri(settings), dt)
+    quarantine_writer = (
+        PartitionWriter(fs, stage.quarantine.uri(settings), dt, output_writer.run_id)
+        if stage.quarantine is not None
+        else contextlib.nullcontext()
+    )
+    with steps.step("write and commit"), output_writer as writer, quarantine_writer as q_writer:
+        # ``result`` is cached: coalescing only merges its blocks into fewer, larger files.
+        writes = [(kept.coalesce(output_files(counts["out"])), writer.staging_uri)]
+        if q_writer is not None and rejects:
+            ids = [c for c in QUARANTINE_IDS if c in result.columns]
+            failed = result.where(F.col("reason").isNotNull()).select(
+                "path", F.lit(dt).alias("dt"), F.lit(stage.name).alias("stage"),
+                "reason", "detail", *ids,
+            )  # fmt: skip
+            writes.append((failed.coalesce(1), q_writer.staging_uri))
+        write_parquet_side_by_side([*writes, *extra_writes])
+        timings = dict(steps.timings)
+        if q_writer is not None:
+            q_writer.commit(
+                Manifest(
+                    dataset=str(stage.quarantine),
+                    schema_version=QUARANTINE_SCHEMA_VERSION,
+                    timings=timings,
+                    **common,
+                )
+            )
+        manifest = writer.commit(
+            Manifest(
+                dataset=str(stage.output), schema_version=schema_version, timings=timings, **common
+            )
+        )
+    return StageResult(stage, manifest, outputs)
