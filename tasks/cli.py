@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import sys
+import time
 from collections.abc import Callable
 
 from lakesight.config import ConfigError, load_settings
+from lakesight.progress import Steps
 from lakesight.stage import StageError, stage_module, stage_modules
 
 DEMO_DT = "2026-01-01"
@@ -61,9 +64,13 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     return 0
 
 
-def airflow_dags_test(dag_id: str, dt: str, log_path) -> None:
+def airflow_dags_test(dag_id: str, dt: str, log_path, steps: Steps | None = None) -> None:
     """Run one DAG for ``dt`` the way its users test it: ``airflow dags test``, with this
-    repository's dags/ and plugins/, in ``AIRFLOW_HOME`` (default ``var/airflow``)."""
+    repository's dags/ and plugins/, in ``AIRFLOW_HOME`` (default ``var/airflow``).
+
+    Airflow's output goes to ``log_path``; each task's start and end (with its time) is
+    said on ``steps`` as it happens, so a person always sees where the run is.
+    """
     import os
     import subprocess
     from pathlib import Path
@@ -81,19 +88,50 @@ def airflow_dags_test(dag_id: str, dt: str, log_path) -> None:
     env.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(REPO_ROOT / "plugins"))
     env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    tasks = TaskProgress(steps or Steps(dag_id))
     with open(log_path, "w") as log:
         for command in ([airflow, "db", "migrate"], [airflow, "dags", "test", dag_id, dt]):
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
-            done = subprocess.run(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
-            )
-            if done.returncode != 0:
+            with subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                errors="replace",
+            ) as process:  # fmt: skip
+                for line in process.stdout:
+                    log.write(line)
+                    tasks.feed(line)
+            if process.returncode != 0:
                 raise StageError(
-                    f"{' '.join(command[1:])} failed (exit {done.returncode}); see {log_path}"
+                    f"{' '.join(command[1:])} failed (exit {process.returncode}); see {log_path}"
                 )
     if "state=success" not in log_path.read_text():
         raise StageError(f"airflow dags test {dag_id} {dt} did not succeed; see {log_path}")
+
+
+class TaskProgress:
+    """Says each task's start and end (with its state and time), read from the lines
+    ``airflow dags test`` logs: ``[DAG TEST] starting task_id=X``, the task instance's
+    ``new_state=...``, then ``[DAG TEST] end task task_id=X``."""
+
+    STARTING = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+    NEW_STATE = re.compile(r"Task instance state updated.*\bnew_state=(\w+)")
+    ENDING = re.compile(r"\[DAG TEST\] end task task_id=(\S+)")
+
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+        self.started: dict[str, float] = {}
+        self.state = "done"
+
+    def feed(self, line: str) -> None:
+        if match := self.STARTING.search(line):
+            self.started[match.group(1)] = time.perf_counter()
+            self.state = "done"
+            self.steps.say(f"task {match.group(1)} started")
+        elif match := self.NEW_STATE.search(line):
+            self.state = match.group(1)
+        elif (match := self.ENDING.search(line)) and match.group(1) in self.started:
+            elapsed = time.perf_counter() - self.started.pop(match.group(1))
+            self.steps.say(f"task {match.group(1)} {self.state} in {elapsed:.1f}s")
 
 
 # The pipelines whose commands the CLI offers; each has a ``cli`` module with ``register``.

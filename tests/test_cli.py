@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,11 @@ def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
     assert f"pictures:    {lake_root}/pictures/image_features/dt=2026-01-01/detections.png" in out
     sheet = out.split("contact sheet: ", 1)[1].split()[0]
     assert Path(sheet).read_bytes().startswith(b"\x89PNG")
+    # Signs of life while Airflow runs: each DAG task as it starts and ends, with its time.
+    for task in ("wait_for_images", "ingest", "analyze", "publish"):
+        assert f"[demo] task {task} started" in result.stderr
+        assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", result.stderr), task
+    assert result.stderr.index("task ingest started") < result.stderr.index("task publish started")
 
 
 @pytest.mark.e2e
@@ -62,6 +68,26 @@ def test_stage_ingest_json(lake_root):
     assert summary["stage"] == "image_features.ingest"
     listing = json.loads(run("partitions", "curated/images", "--json").stdout)
     assert [p["dt"] for p in listing["partitions"]] == ["2026-02-01"]
+
+
+@pytest.mark.unit
+def test_task_progress_reads_airflow_dags_test_lines(capsys):
+    from lakesight.cli import TaskProgress
+    from lakesight.progress import Steps
+
+    progress = TaskProgress(Steps("demo"))
+    for line in (
+        "[info] [DAG TEST] starting task_id=ingest map_index=-1 [airflow.sdk.definitions.dag]",
+        "[info] Stage image_features.ingest dt=2026-01-01 on local[*]",
+        "[info] Task instance state updated [airflow.api_fastapi] new_state=failed rows_affected=1",
+        "[info] [DAG TEST] end task task_id=ingest map_index=-1 [airflow.sdk.definitions.dag]",
+        "[info] [DAG TEST] end task task_id=never_started map_index=-1",
+    ):
+        progress.feed(line)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "[demo] task ingest started"
+    assert re.fullmatch(r"\[demo\] task ingest failed in \d+\.\ds", lines[1])
+    assert len(lines) == 2
 
 
 @pytest.mark.unit
