@@ -207,6 +207,20 @@ def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None) -> in
     return 0
 
 
+def frees_cached_data(run: Callable) -> Callable:
+    """Decorate a stage's ``run(spark, ...)``: a stage owns its session, so on any exit,
+    failures included, what it cached (rows counted once and written twice) is freed."""
+
+    @functools.wraps(run)
+    def run_and_free(spark: SparkSession, *args, **kwargs):
+        try:
+            return run(spark, *args, **kwargs)
+        finally:
+            spark.catalog.clearCache()
+
+    return run_and_free
+
+
 # --------------------------------------------------------------------------- input, models
 
 

@@ -12,8 +12,7 @@ backfills only pay for new bytes. The manifest counts ``reused`` and
 ``computed`` rows. An image that no longer decodes (its raw file was replaced
 since ingest) goes to ``quarantine/descriptors`` with its reason.
 
-Run with ``lakesight stage image_features.analyze --dt D`` or
-``spark-submit tasks/image_features/analyze.py --dt D``.
+Run: ``lakesight stage image_features.analyze --dt D``, or spark-submit this file.
 """
 
 from __future__ import annotations
@@ -27,28 +26,18 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from lakesight.config import Settings
+from lakesight.image_features import datasets
 from lakesight.image_features.analysis import CropPolicy, analyze
 from lakesight.image_features.cache import AnalysisCache, analysis_key
-from lakesight.image_features.datasets import (
-    ANALYSIS_COLUMNS,
-    ANALYSIS_SCHEMA,
-    CURATED_IMAGES,
-    DESCRIPTORS,
-    DESCRIPTORS_COLUMNS,
-    DESCRIPTORS_SCHEMA_VERSION,
-    QUARANTINED_DESCRIPTORS,
-    RAW_IMAGES,
-    stamped,
-)
 from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
 from lakesight.spark import ImageJob, per_worker, with_file_bytes
 from lakesight.stage import (
-    Stage,
     StageError,
     StageResult,
     commit_stage,
     committed_input,
+    frees_cached_data,
     model_entries,
     stage_main,
 )
@@ -56,10 +45,7 @@ from lakesight.stage import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-STAGE = Stage(
-    "image_features.analyze", output=DESCRIPTORS, label="descriptors", noun="images",
-    verb="described", quarantine=QUARANTINED_DESCRIPTORS,
-)  # fmt: skip
+STAGE = datasets.ANALYZE
 BATCH_ROWS = 64  # images per detector call; their crops make one descriptor call
 
 
@@ -73,13 +59,13 @@ def load_models(detector: str, descriptor: str, *, registry: str):
 
 
 def analyze_batch(batch: pd.DataFrame, models, job: ImageJob, policy: CropPolicy) -> pd.DataFrame:
-    """Images → analyses. In: ``image_id``, ``path``, ``content``. Out: :data:`ANALYSIS_SCHEMA`."""
+    """Images → analyses. In: ``image_id``, ``path``, ``content``. Out: :data:`datasets.ANALYSIS_SCHEMA`."""
     detector, descriptor = models
     images, rows = [], []
     for image_id, path, content in zip(
         batch["image_id"], batch["path"], batch["content"], strict=True
     ):
-        row = dict.fromkeys(ANALYSIS_COLUMNS)
+        row = dict.fromkeys(datasets.ANALYSIS_COLUMNS)
         row.update(image_id=image_id, path=path)
         try:
             pixels = job.decode(content, path)
@@ -93,7 +79,7 @@ def analyze_batch(batch: pd.DataFrame, models, job: ImageJob, policy: CropPolicy
         results = analyze([pixels for _, pixels in images], detector, descriptor, policy)
         for (row_index, _), result in zip(images, results, strict=True):
             rows[row_index].update(result, embedding=result["embedding"].tolist())
-    return pd.DataFrame(rows, columns=list(ANALYSIS_COLUMNS))
+    return pd.DataFrame(rows, columns=list(datasets.ANALYSIS_COLUMNS))
 
 
 def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame | None,
@@ -108,18 +94,19 @@ def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame |
         parts.append(
             reused.withColumn("reason", no_reason)
             .withColumn("detail", no_reason)
-            .select(*ANALYSIS_COLUMNS, "processed_at")
+            .select(*datasets.ANALYSIS_COLUMNS, "processed_at")
         )
     if todo is not None:
-        files = with_file_bytes(spark, RAW_IMAGES.partition(settings, dt), todo)
+        files = with_file_bytes(spark, datasets.RAW_IMAGES.partition(settings, dt), todo)
         batch_fn = functools.partial(analyze_batch, policy=policy)
         computed = files.mapInPandas(
-            per_worker(load_models, batch_fn, job, BATCH_ROWS), ANALYSIS_SCHEMA
+            per_worker(load_models, batch_fn, job, BATCH_ROWS), datasets.ANALYSIS_SCHEMA
         )
         parts.append(computed.withColumn("processed_at", F.lit(None).cast("timestamp")))
     return functools.reduce(lambda a, b: a.unionByName(b), parts)
 
 
+@frees_cached_data
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
         detector: str | None = None, descriptor: str | None = None,
         policy: CropPolicy | None = None) -> StageResult:  # fmt: skip
@@ -131,51 +118,45 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
     steps, policy = steps or Steps(STAGE.short), policy or CropPolicy()
     fs, curated_uri, _ = committed_input(
-        spark, settings, CURATED_IMAGES, dt, made_by="image_features.ingest"
+        spark, settings, datasets.CURATED_IMAGES, dt, made_by="image_features.ingest"
     )
     models, cards = model_entries([detector or DEFAULT_DETECTOR, descriptor or DEFAULT_DESCRIPTOR])
     cache = AnalysisCache(fs, settings, analysis_key(models, cards[1]["default_bits"], policy))
     job = ImageJob.for_models(settings, *(m["name"] for m in models))
     processed_at = datetime.now(UTC).isoformat(timespec="seconds")
-    try:
-        with steps.step("look up cache"):
-            index = spark.read.parquet(curated_uri).select("image_id", "path")
-            todo, reused = cache.split(spark, index)
-            n_todo = todo.cache().count()
-            n_index = n_todo if reused is None else index.count()
-        with steps.step("analyze"):
-            rows = analyses(spark, settings, dt, todo if n_todo else None, reused, job, policy)
-            result = stamped(rows, dt, models, processed_at).cache()
-            # One job computes everything and the counts; every image yields one row with its
-            # path and id, so the rows' fingerprint is the curated index's.
-            stats = result.agg(
-                F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-                *fingerprint_aggregates("path", "image_id"),
-            ).first()
-        n_in, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
-        if n_in != n_index:
-            raise StageError(
-                f"{n_index - n_in} curated images have no raw file under dt={dt} any more"
-            )
-        computed = n_todo - quarantined
-        fresh = result.where(
-            F.col("reason").isNull()
-            & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
-        )
-        # The cache's new run is written with the outputs and committed after them.
-        with cache.adding(fresh, computed) as cache_writes:
-            return commit_stage(
-                fs, settings, STAGE, dt, result, output_columns=DESCRIPTORS_COLUMNS,
-                schema_version=DESCRIPTORS_SCHEMA_VERSION,
-                counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
-                        "reused": n_in - n_todo, "computed": computed},
-                input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
-                extra={"analysis_key": cache.key, "policy": asdict(policy), "input": curated_uri,
-                       "cache": cache.key_uri},
-                extra_writes=cache_writes,
-            )  # fmt: skip
-    finally:
-        spark.catalog.clearCache()
+    with steps.step("look up cache"):
+        index = spark.read.parquet(curated_uri).select("image_id", "path")
+        todo, reused = cache.split(spark, index)
+        n_todo = todo.cache().count()
+        n_index = n_todo if reused is None else index.count()
+    with steps.step("analyze"):
+        rows = analyses(spark, settings, dt, todo if n_todo else None, reused, job, policy)
+        result = datasets.stamped(rows, dt, models, processed_at).cache()
+        # One job computes everything and the counts; every image yields one row with its
+        # path and id, so the rows' fingerprint is the curated index's.
+        stats = result.agg(
+            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+            *fingerprint_aggregates("path", "image_id"),
+        ).first()
+    n_in, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
+    if n_in != n_index:
+        raise StageError(f"{n_index - n_in} curated images have no raw file under dt={dt} any more")
+    computed = n_todo - quarantined
+    fresh = result.where(
+        F.col("reason").isNull() & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
+    )
+    # The cache's new run is written with the outputs and committed after them.
+    with cache.adding(fresh, computed) as cache_writes:
+        return commit_stage(
+            fs, settings, STAGE, dt, result, output_columns=datasets.DESCRIPTORS_COLUMNS,
+            schema_version=datasets.DESCRIPTORS_SCHEMA_VERSION,
+            counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
+                    "reused": n_in - n_todo, "computed": computed},
+            input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
+            extra={"analysis_key": cache.key, "policy": asdict(policy), "input": curated_uri,
+                   "cache": cache.key_uri},
+            extra_writes=cache_writes,
+        )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

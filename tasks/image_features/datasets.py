@@ -14,7 +14,7 @@ Lake paths (unchanged since v1; a partition written by any earlier version reads
 
 from __future__ import annotations
 
-from lakesight.stage import Dataset
+from lakesight.stage import Dataset, Stage
 
 RAW_IMAGES = Dataset("raw", "images")
 RAW_LABELS = Dataset("raw", "image_labels")
@@ -80,3 +80,14 @@ def stamped(result, dt: str, models: list[dict], processed_at: str):
         .withColumn("processed_at", when)
         .withColumn("dt", F.lit(dt))
     )
+
+
+# --------------------------------------------------------------------------- stages
+
+# The pipeline's dataflow at a glance: what each stage writes, where its rejects go.
+INGEST = Stage("image_features.ingest", output=CURATED_IMAGES, label="curated", noun="files",
+               verb="curated", quarantine=QUARANTINED_IMAGES)  # fmt: skip
+ANALYZE = Stage("image_features.analyze", output=DESCRIPTORS, label="descriptors", noun="images",
+                verb="described", quarantine=QUARANTINED_DESCRIPTORS)  # fmt: skip
+PUBLISH = Stage("image_features.publish", output=FEATURES, label="features", noun="images",
+                verb="published")  # fmt: skip

@@ -18,8 +18,7 @@ those (``empty_file``) along with the hidden and oversized ones.
 The pure parts, :func:`validate_batch` and :func:`unread_rows`, are unit-tested
 without Spark; :func:`run` is the driver around them.
 
-Run with ``lakesight stage image_features.ingest --dt D`` or
-``spark-submit tasks/image_features/ingest.py --dt D``.
+Run: ``lakesight stage image_features.ingest --dt D``, or spark-submit this file.
 """
 
 from __future__ import annotations
@@ -33,23 +32,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from lakesight.config import Settings
-from lakesight.image_features.datasets import (
-    CURATED_COLUMNS,
-    CURATED_IMAGES,
-    CURATED_SCHEMA_VERSION,
-    QUARANTINED_IMAGES,
-    RAW_IMAGES,
-    VALIDATION_COLUMNS,
-    VALIDATION_SCHEMA,
-)
+from lakesight.image_features import datasets
 from lakesight.imaging import DecodeLimits, ImageRejected
 from lakesight.lake import FileEntry, HadoopFileSystem, check_reachable, uri_path
 from lakesight.progress import Steps
 from lakesight.stage import (
-    Stage,
     StageError,
     StageResult,
     commit_stage,
+    frees_cached_data,
     quarantine_counts,
     stage_main,
 )
@@ -57,10 +48,7 @@ from lakesight.stage import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-STAGE = Stage(
-    "image_features.ingest", output=CURATED_IMAGES, label="curated", noun="files",
-    verb="curated", quarantine=QUARANTINED_IMAGES,
-)  # fmt: skip
+STAGE = datasets.INGEST
 
 
 def is_hidden(relative_path: str) -> bool:
@@ -74,10 +62,10 @@ def is_hidden(relative_path: str) -> bool:
 
 
 def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
-    """Validate files. In: ``path``, ``length``, ``content``. Out: :data:`VALIDATION_SCHEMA` rows."""
+    """Validate files. In: ``path``, ``length``, ``content``. Out: :data:`datasets.VALIDATION_SCHEMA` rows."""
     rows = []
     for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
-        row = dict.fromkeys(VALIDATION_COLUMNS)
+        row = dict.fromkeys(datasets.VALIDATION_COLUMNS)
         row.update(path=path, size=int(length), image_id=hashlib.sha256(content or b"").hexdigest())
         try:
             image = limits.decode(content, path)
@@ -90,7 +78,7 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
                        source_mode=image.source_mode, orientation=image.orientation,
                        name_matches_format=image.name_matches_format)  # fmt: skip
         rows.append(row)
-    out = pd.DataFrame(rows, columns=list(VALIDATION_COLUMNS))
+    out = pd.DataFrame(rows, columns=list(datasets.VALIDATION_COLUMNS))
     return out.astype(
         {"size": "int64", "width": "Int32", "height": "Int32", "orientation": "Int32",
          "name_matches_format": "boolean"}
@@ -112,7 +100,7 @@ def unread_rows(raw_uri: str, listing: Sequence[FileEntry], max_bytes: int) -> l
             reason, detail = "file_too_large", f"{entry.size} bytes > {max_bytes}"
         else:
             continue
-        rows.append({**dict.fromkeys(VALIDATION_COLUMNS), "path": entry.uri, "size": entry.size,
+        rows.append({**dict.fromkeys(datasets.VALIDATION_COLUMNS), "path": entry.uri, "size": entry.size,
                      "reason": reason, "detail": detail})  # fmt: skip
     return rows
 
@@ -136,6 +124,7 @@ def without_duplicates(validated: DataFrame) -> DataFrame:
     )
 
 
+@frees_cached_data
 def run(
     spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None
 ) -> StageResult:
@@ -147,7 +136,7 @@ def run(
     steps = steps or Steps(STAGE.short)
     fs = HadoopFileSystem(spark)
     check_reachable(fs, settings.root)
-    raw_uri = RAW_IMAGES.partition(settings, dt)
+    raw_uri = datasets.RAW_IMAGES.partition(settings, dt)
     with steps.step("list input"):
         if not fs.exists(raw_uri):
             raise StageError(f"input partition missing: {raw_uri}")
@@ -160,40 +149,34 @@ def run(
         for batch in batches:
             yield validate_batch(batch, limits)
 
-    try:
-        with steps.step("decode and validate"):
-            files = (
-                spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(raw_uri)
-            )
-            # Pushed down: oversized files are skipped without reading their bytes.
-            readable = files.where(F.col("length") <= settings.max_file_bytes)
-            unread = spark.createDataFrame(
-                unread_rows(raw_uri, listing, settings.max_file_bytes), VALIDATION_SCHEMA
-            )
-            validated = readable.mapInPandas(validate, VALIDATION_SCHEMA).unionByName(unread)
-            result = without_duplicates(validated).withColumn("dt", F.lit(dt)).cache()
-            stats = result.agg(
-                F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-                *fingerprint_aggregates("path", "size", "image_id"),
-            ).first()
-            by_reason = quarantine_counts(result)
-        read, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
-        if read != len(listing):
-            # Files appeared or vanished between listing and reading: the input is still
-            # being written. Fail loudly (the task retries) rather than commit a guess.
-            raise StageError(
-                f"input changed while ingesting {raw_uri}: listed {len(listing)} files, read {read}"
-            )
-        return commit_stage(
-            fs, settings, STAGE, dt, result, output_columns=CURATED_COLUMNS,
-            schema_version=CURATED_SCHEMA_VERSION,
-            counts={"in": read, "out": read - quarantined, "quarantined": quarantined},
-            input_fingerprint=fingerprint_from(stats), steps=steps,
-            extra={"quarantined_by_reason": by_reason, "input": raw_uri},
-        )  # fmt: skip
-    finally:
-        # A stage owns its session: free the cached rows on any exit, failures included.
-        spark.catalog.clearCache()
+    with steps.step("decode and validate"):
+        files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(raw_uri)
+        # Pushed down: oversized files are skipped without reading their bytes.
+        readable = files.where(F.col("length") <= settings.max_file_bytes)
+        unread = spark.createDataFrame(
+            unread_rows(raw_uri, listing, settings.max_file_bytes), datasets.VALIDATION_SCHEMA
+        )
+        validated = readable.mapInPandas(validate, datasets.VALIDATION_SCHEMA).unionByName(unread)
+        result = without_duplicates(validated).withColumn("dt", F.lit(dt)).cache()
+        stats = result.agg(
+            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+            *fingerprint_aggregates("path", "size", "image_id"),
+        ).first()
+        by_reason = quarantine_counts(result)
+    read, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
+    if read != len(listing):
+        # Files appeared or vanished between listing and reading: the input is still
+        # being written. Fail loudly (the task retries) rather than commit a guess.
+        raise StageError(
+            f"input changed while ingesting {raw_uri}: listed {len(listing)} files, read {read}"
+        )
+    return commit_stage(
+        fs, settings, STAGE, dt, result, output_columns=datasets.CURATED_COLUMNS,
+        schema_version=datasets.CURATED_SCHEMA_VERSION,
+        counts={"in": read, "out": read - quarantined, "quarantined": quarantined},
+        input_fingerprint=fingerprint_from(stats), steps=steps,
+        extra={"quarantined_by_reason": by_reason, "input": raw_uri},
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

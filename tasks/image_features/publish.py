@@ -19,8 +19,7 @@ Images quarantined upstream (by analyze) are not published; the manifest
 counts them as quarantined, so ``in = out + quarantined`` holds. Publish also
 draws a sample of the day's detections into ``pictures/image_features/dt=D``.
 
-Run with ``lakesight stage image_features.publish --dt D`` or
-``spark-submit tasks/image_features/publish.py --dt D``.
+Run: ``lakesight stage image_features.publish --dt D``, or spark-submit this file.
 """
 
 from __future__ import annotations
@@ -29,24 +28,22 @@ import sys
 from typing import TYPE_CHECKING
 
 from lakesight.config import Settings
+from lakesight.image_features import datasets
 from lakesight.image_features.analysis import CropPolicy
-from lakesight.image_features.datasets import (
-    CONTRACT_COLUMNS,
-    CONTRACT_SCHEMA_VERSION,
-    DESCRIPTORS,
-    FEATURES,
-    PICTURES,
-)
 from lakesight.lake import Manifest, PartitionWriter, join
 from lakesight.progress import Steps
-from lakesight.stage import Stage, StageResult, commit_stage, committed_input, stage_main
+from lakesight.stage import (
+    StageResult,
+    commit_stage,
+    committed_input,
+    frees_cached_data,
+    stage_main,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-STAGE = Stage(
-    "image_features.publish", output=FEATURES, label="features", noun="images", verb="published"
-)
+STAGE = datasets.PUBLISH
 PICTURE_SAMPLE = 12  # images drawn with their detections per day
 
 
@@ -62,9 +59,10 @@ def with_published_detections(descriptors: DataFrame, threshold: float) -> DataF
 
     # Compared as doubles, as choose_crop compares them, so `top` is always published.
     kept = F.filter("detections", lambda d: d["score"] >= F.lit(float(threshold)))
-    return descriptors.withColumn("detections", kept).select(*CONTRACT_COLUMNS)
+    return descriptors.withColumn("detections", kept).select(*datasets.CONTRACT_COLUMNS)
 
 
+@frees_cached_data
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
         min_score: float | None = None) -> StageResult:  # fmt: skip
     """Select the consumer contract from one date's descriptors; commit atomically."""
@@ -72,29 +70,26 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
     steps = steps or Steps(STAGE.short)
     fs, source, upstream = committed_input(
-        spark, settings, DESCRIPTORS, dt, made_by="image_features.analyze"
+        spark, settings, datasets.DESCRIPTORS, dt, made_by="image_features.analyze"
     )
     threshold = published_threshold(upstream) if min_score is None else min_score
-    try:
-        with steps.step("select"):
-            descriptors = spark.read.parquet(source)
-            features = with_published_detections(descriptors, threshold).cache()
-            stats = features.agg(*fingerprint_aggregates("path", "image_id")).first()
-        fingerprint = fingerprint_from(stats)
-        with steps.step("pictures"):
-            pictured = write_detection_pictures(fs, settings, dt, features, fingerprint)
-        n_in, n_out = upstream.counts["in"], int(stats["_fp_n"])
-        return commit_stage(
-            fs, settings, STAGE, dt, features, output_columns=CONTRACT_COLUMNS,
-            schema_version=CONTRACT_SCHEMA_VERSION,
-            counts={"in": n_in, "out": n_out, "quarantined": n_in - n_out, "pictured": pictured},
-            input_fingerprint=fingerprint, steps=steps, models=upstream.models,
-            extra={"detection_threshold": threshold, "quarantined_upstream_by": upstream.stage,
-                   "input": source},
-            more_outputs={"pictures": join(PICTURES.partition(settings, dt), "detections.png")},
-        )  # fmt: skip
-    finally:
-        spark.catalog.clearCache()
+    with steps.step("select"):
+        descriptors = spark.read.parquet(source)
+        features = with_published_detections(descriptors, threshold).cache()
+        stats = features.agg(*fingerprint_aggregates("path", "image_id")).first()
+    fingerprint = fingerprint_from(stats)
+    with steps.step("pictures"):
+        pictured = write_detection_pictures(fs, settings, dt, features, fingerprint)
+    n_in, n_out = upstream.counts["in"], int(stats["_fp_n"])
+    return commit_stage(
+        fs, settings, STAGE, dt, features, output_columns=datasets.CONTRACT_COLUMNS,
+        schema_version=datasets.CONTRACT_SCHEMA_VERSION,
+        counts={"in": n_in, "out": n_out, "quarantined": n_in - n_out, "pictured": pictured},
+        input_fingerprint=fingerprint, steps=steps, models=upstream.models,
+        extra={"detection_threshold": threshold, "quarantined_upstream_by": upstream.stage,
+               "input": source},
+        more_outputs={"pictures": join(datasets.PICTURES.partition(settings, dt), "detections.png")},
+    )  # fmt: skip
 
 
 def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerprint: str) -> int:
@@ -116,14 +111,14 @@ def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerpr
         return decode_image(fs.read_bytes(row["path"]), row["path"]).pixels
 
     sheet, singles = detection_sheet(sample, read_image)
-    with PartitionWriter(fs, PICTURES.uri(settings), dt) as writer:
+    with PartitionWriter(fs, datasets.PICTURES.uri(settings), dt) as writer:
         fs.mkdirs(writer.staging_uri)
         fs.write_bytes(join(writer.staging_uri, "detections.png"), sheet)
         for row, picture in zip(sample, singles, strict=True):
             fs.write_bytes(join(writer.staging_uri, f"{row['image_id'][:16]}.png"), picture)
         writer.commit(
             Manifest(
-                dataset=str(PICTURES),
+                dataset=str(datasets.PICTURES),
                 dt=dt,
                 stage=STAGE.name,
                 schema_version="pictures/v1",

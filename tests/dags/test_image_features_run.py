@@ -54,10 +54,10 @@ def test_airflow_dags_test_runs_image_features_with_embedded_defaults(settings, 
     assert manifest.counts == {"in": 29, "out": 20, "quarantined": 9}
     assert manifest.extra["spark_master"] == "local[*]"
     analyzed = read_manifest(fs, settings.partition_uri("curated", "descriptors", dt))
-    assert analyzed.stage == "analyze"
+    assert analyzed.stage == "image_features.analyze"
     assert analyzed.counts == {"in": 20, "out": 20, "quarantined": 0, "reused": 0, "computed": 20}
     features = read_manifest(fs, settings.partition_uri("features", "images", dt))
-    assert features.counts == {"in": 20, "out": 20, "quarantined": 0}
+    assert features.counts == {"in": 20, "out": 20, "quarantined": 0, "pictured": 12}
     assert [m["name"] for m in features.models] == ["ssd_scenes@1", "deepbit_scenes@1"]
     pictures = settings.partition_uri("pictures", "image_features", dt)
     assert fs.read_bytes(pictures + "/detections.png").startswith(b"\x89PNG")
