@@ -139,8 +139,15 @@ PIPELINE_COMMANDS = ("image_features",)
 DEFAULT_DEMO = "image_features"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is answered with one line (and exit code 2), no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"lakesight: error: {self.prog.removeprefix('lakesight ')}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lakesight", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="lakesight", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("config", help="show the resolved settings")

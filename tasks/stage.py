@@ -179,16 +179,16 @@ def stage_application(name: str) -> str:
 
 def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None) -> int:
     """The ``main()`` of every stage: ``--dt D [--json]``, one-line errors, the summary."""
-    import argparse
     import json
 
+    from lakesight.cli import OneLineParser
     from lakesight.config import load_settings, validate_dt
     from lakesight.progress import Steps
     from lakesight.spark import check_java, get_spark
 
     module = sys.modules.get(run.__module__)
     description = ((module.__doc__ if module else None) or stage.name).splitlines()[0]
-    parser = argparse.ArgumentParser(prog=f"lakesight stage {stage.name}", description=description)
+    parser = OneLineParser(prog=f"lakesight stage {stage.name}", description=description)
     parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)

@@ -100,6 +100,9 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             "lakesight: error: LAKESIGHT_ROOT: unknown URI scheme",
         ),
         (["stage", "image_features.ingest", "--dt", "2026-13-01"], {}, "lakesight: error: --dt"),
+        # Bad arguments: one line too, never a usage dump; stages are PIPELINE.STAGE.
+        (["stage", "ingest", "--dt", "2026-01-01"], {}, "lakesight: error: stage: argument"),
+        (["stage", "image_features.ingest"], {}, "lakesight: error: stage image_features.ingest:"),
         (
             ["stage", "image_features.ingest", "--dt", "2026-01-01"],
             {"JAVA_HOME": "/nonexistent"},
