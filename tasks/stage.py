@@ -129,6 +129,7 @@ class StageResult:
 
 
 def format_summary(summary: dict, stage: Stage) -> str:
+    """A stage's summary (:meth:`StageResult.summary`) as the lines a person reads."""
     counts = dict(summary["counts"])
     n_in, n_out, n_quarantined = counts.pop("in"), counts.pop("out"), counts.pop("quarantined")
     models = f" with {' + '.join(summary['models'])}" if summary["models"] else ""
@@ -301,6 +302,10 @@ def commit_stage(
     if stage.quarantine is not None:
         outputs["quarantine"] = stage.quarantine.partition(settings, dt)
     outputs.update(more_outputs or {})
+    extra = dict(extra or {})
+    if stage.quarantine is not None and counts["quarantined"]:
+        # Reasons make a quarantine actionable; counted only when there is one to count.
+        extra.setdefault("quarantined_by_reason", quarantine_counts(result))
     common = {
         "dt": dt,
         "stage": stage.name,
@@ -308,7 +313,7 @@ def commit_stage(
         "input_fingerprint": input_fingerprint,
         "models": list(models),
         "outputs": outputs,
-        "extra": {**(extra or {}), **spark_facts(result.sparkSession)},
+        "extra": {**extra, **spark_facts(result.sparkSession)},
     }
     rejects = "reason" in result.columns
     kept = (result.where(F.col("reason").isNull()) if rejects else result).select(*output_columns)
