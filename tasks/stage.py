@@ -304,8 +304,9 @@ def commit_stage(
     outputs.update(more_outputs or {})
     extra = dict(extra or {})
     if stage.quarantine is not None and counts["quarantined"]:
-        # Reasons make a quarantine actionable; counted only when there is one to count.
-        extra.setdefault("quarantined_by_reason", quarantine_counts(result))
+        # Reasons make a quarantine actionable; counted here, for every stage, and only
+        # when there is something to count.
+        extra["quarantined_by_reason"] = quarantine_counts(result)
     common = {
         "dt": dt,
         "stage": stage.name,

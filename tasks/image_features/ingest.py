@@ -41,7 +41,6 @@ from lakesight.stage import (
     StageResult,
     commit_stage,
     frees_cached_data,
-    quarantine_counts,
     stage_main,
 )
 
@@ -162,7 +161,6 @@ def run(
             F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
             *fingerprint_aggregates("path", "size", "image_id"),
         ).first()
-        by_reason = quarantine_counts(result)
     read, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
     if read != len(listing):
         # Files appeared or vanished between listing and reading: the input is still
@@ -175,7 +173,7 @@ def run(
         schema_version=datasets.CURATED_SCHEMA_VERSION,
         counts={"in": read, "out": read - quarantined, "quarantined": quarantined},
         input_fingerprint=fingerprint_from(stats), steps=steps,
-        extra={"quarantined_by_reason": by_reason, "input": raw_uri},
+        extra={"input": raw_uri},
     )  # fmt: skip
 
 
