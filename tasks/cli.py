@@ -64,13 +64,16 @@ def cmd_partitions(args: argparse.Namespace) -> int:
     return 0
 
 
-def airflow_dags_test(dag_id: str, dt: str, log_path, steps: Steps | None = None) -> None:
+def airflow_dags_test(dag_id: str, dt: str, log_path, steps: Steps | None = None,
+                      conf: dict | None = None) -> None:  # fmt: skip
     """Run one DAG for ``dt`` the way its users test it: ``airflow dags test``, with this
     repository's dags/ and plugins/, in ``AIRFLOW_HOME`` (default ``var/airflow``).
 
     Airflow's output goes to ``log_path``; each task's start and end (with its time) is
-    said on ``steps`` as it happens, so a person always sees where the run is.
+    said on ``steps`` as it happens, so a person always sees where the run is. ``conf``
+    is the run's configuration (the UI's "Trigger DAG w/ config"), for DAG params.
     """
+    import json
     import os
     import subprocess
     from pathlib import Path
@@ -90,7 +93,8 @@ def airflow_dags_test(dag_id: str, dt: str, log_path, steps: Steps | None = None
     log_path.parent.mkdir(parents=True, exist_ok=True)
     tasks = TaskProgress(steps or Steps(dag_id))
     with open(log_path, "w") as log:
-        for command in ([airflow, "db", "migrate"], [airflow, "dags", "test", dag_id, dt]):
+        for command in ([airflow, "db", "migrate"], [airflow, "dags", "test", dag_id, dt,
+                         *(["-c", json.dumps(conf)] if conf else [])]):  # fmt: skip
             log.write(f"$ {' '.join(command)}\n")
             log.flush()
             with subprocess.Popen(
@@ -135,7 +139,7 @@ class TaskProgress:
 
 
 # The pipelines whose commands the CLI offers; each has a ``cli`` module with ``register``.
-PIPELINE_COMMANDS = ("image_features",)
+PIPELINE_COMMANDS = ("image_features", "radar_nowcast")
 DEFAULT_DEMO = "image_features"
 
 

@@ -83,6 +83,8 @@ class Settings:
     model_cache: str = str(Path.home() / ".cache" / "lakesight" / "models")
     # Spark's log level for stages (Spark's own default, INFO, floods task logs).
     spark_log_level: str = "WARN"
+    # Minutes between radar frames (HKO-7: 6); frames are named HHMM at multiples of it.
+    radar_cadence_min: int = 6
 
     def dataset_uri(self, zone: str, dataset: str) -> str:
         """URI of a dataset, e.g. ``dataset_uri("raw", "images")``."""
@@ -214,7 +216,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_cache=env.get("LAKESIGHT_MODEL_CACHE")
         or str(Path.home() / ".cache" / "lakesight" / "models"),
         spark_log_level=_log_level(env.get("LAKESIGHT_SPARK_LOG_LEVEL") or "WARN"),
+        radar_cadence_min=_radar_cadence(env),
     )
+
+
+def _radar_cadence(env: Mapping[str, str]) -> int:
+    cadence = _positive_int(env, "LAKESIGHT_RADAR_CADENCE_MIN", 6)
+    # Frames are named by their time of day: a cadence must tile the day exactly.
+    if cadence > 60 or 1440 % cadence:
+        raise ConfigError(
+            f"LAKESIGHT_RADAR_CADENCE_MIN: expected a divisor of 1440 up to 60, got {cadence}"
+        )
+    return cadence
 
 
 def _log_level(raw: str) -> str:

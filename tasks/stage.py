@@ -23,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from lakesight.config import ConfigError, Settings
@@ -37,11 +39,82 @@ if TYPE_CHECKING:
     from lakesight.progress import Steps
 
 # The pipelines, each a package of lakesight whose ``STAGES`` lists its stages in DAG order.
-PIPELINES = ("image_features",)
+PIPELINES = ("image_features", "radar_nowcast")
 # Columns every quarantine row has; stages may add identifying columns (QUARANTINE_IDS).
 QUARANTINE_COLUMNS = ("path", "dt", "stage", "reason", "detail")
 QUARANTINE_IDS = ("image_id", "size")
 QUARANTINE_SCHEMA_VERSION = "quarantine/v1"
+
+
+# --------------------------------------------------------------------------- time of day
+
+# Stages of time series (radar_nowcast) take an interval of their day, as a DAG's data
+# interval; partitions stay whole days.
+DAY_MINUTES = 1440
+
+
+def day_time(dt: str, minute: int) -> datetime:
+    """The UTC timestamp of a minute of day ``dt`` (1440 is the next midnight)."""
+    return datetime.combine(date.fromisoformat(dt), datetime.min.time(), UTC) + timedelta(
+        minutes=minute
+    )
+
+
+def clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Minutes ``[start, end)`` of a day; the whole day by default."""
+
+    start: int = 0
+    end: int = DAY_MINUTES
+
+    @property
+    def whole_day(self) -> bool:
+        return self.start == 0 and self.end == DAY_MINUTES
+
+    def __contains__(self, minute: int) -> bool:
+        return self.start <= minute < self.end
+
+    def to_dict(self) -> dict:
+        return {"start": clock(self.start), "end": clock(self.end)}
+
+
+WHOLE_DAY = Interval()
+
+
+def parse_interval(dt: str, start: str | None, end: str | None) -> Interval:
+    """The interval of ``--start``/``--end`` on day ``dt``: ``HH:MM`` or ISO timestamps (the
+    DAG passes its data interval); either may be left out. One-line ConfigError otherwise."""
+    day = day_time(dt, 0)
+
+    def minute_of(value: str | None, option: str, default: int) -> int:
+        if value is None or value == "":
+            return default
+        try:
+            if re.fullmatch(r"\d{1,2}:\d{2}", value):
+                hours, minutes = map(int, value.split(":"))
+                if hours > 24 or minutes >= 60:
+                    raise ValueError(value)
+                moment = day + timedelta(hours=hours, minutes=minutes)
+            else:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except ValueError:
+            raise ConfigError(
+                f"{option}: expected HH:MM or an ISO timestamp, got {value!r}"
+            ) from None
+        minutes = (moment - day).total_seconds() / 60
+        if not 0 <= minutes <= DAY_MINUTES or minutes != int(minutes):
+            raise ConfigError(f"{option}: {value!r} is not a whole minute of {dt}")
+        return int(minutes)
+
+    interval = Interval(minute_of(start, "--start", 0), minute_of(end, "--end", DAY_MINUTES))
+    if interval.start >= interval.end:
+        raise ConfigError(f"--start/--end: empty interval {start!r} .. {end!r}")
+    return interval
 
 
 class StageError(RuntimeError):
@@ -178,8 +251,14 @@ def stage_application(name: str) -> str:
     return origin
 
 
-def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None) -> int:
-    """The ``main()`` of every stage: ``--dt D [--json]``, one-line errors, the summary."""
+def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None, *,
+               interval: bool = False, options: Sequence[tuple[str, dict]] = ()) -> int:  # fmt: skip
+    """The ``main()`` of every stage: ``--dt D [--json]``, one-line errors, the summary.
+
+    ``interval``: the stage also takes ``--start``/``--end`` (``HH:MM`` or ISO timestamps,
+    as a DAG passes its data interval) and is run with ``interval=``; without them it
+    covers the whole day. ``options``: the stage's own ``(flag, argparse keywords)``,
+    passed to ``run`` by their ``dest``."""
     import json
 
     from lakesight.cli import OneLineParser
@@ -192,15 +271,24 @@ def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None) -> in
     parser = OneLineParser(prog=f"lakesight stage {stage.name}", description=description)
     parser.add_argument("--dt", required=True, help="partition date, YYYY-MM-DD")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    if interval:
+        parser.add_argument("--start", help="first minute of the interval (default 00:00)")
+        parser.add_argument("--end", help="end of the interval, excluded (default 24:00)")
+    for flag, keywords in options:
+        parser.add_argument(flag, **keywords)
     args = parser.parse_args(argv)
     try:
         dt = validate_dt(args.dt)
+        extra = {a.dest: getattr(args, a.dest) for a in parser._actions if a.option_strings
+                 and a.option_strings[0] in {flag for flag, _ in options}}  # fmt: skip
+        if interval:
+            extra["interval"] = parse_interval(dt, args.start, args.end)
         settings = load_settings()
         check_java()
         steps = Steps(stage.short)
         with steps.step("start spark"):
             spark = get_spark(f"lakesight-{stage.name}-{dt}", settings)
-        result = run(spark, settings, dt, steps=steps)
+        result = run(spark, settings, dt, steps=steps, **extra)
     except (ConfigError, StageError) as err:
         print(f"lakesight: error: {err}", file=sys.stderr)
         return 2
@@ -282,6 +370,7 @@ def commit_stage(
     extra: dict | None = None,
     extra_writes: Sequence[tuple] = (),
     more_outputs: dict[str, str] | None = None,
+    quarantine_columns: Sequence[str] = QUARANTINE_IDS,
 ) -> StageResult:
     """Write and commit a stage's rows: those with a ``reason`` to its quarantine, the rest
     (``output_columns`` of them) to its output.
@@ -290,8 +379,9 @@ def commit_stage(
     ``quarantined``). The quarantine is committed first: the output's ``_SUCCESS`` is what
     the next stage waits for. ``extra_writes``, ``(DataFrame, uri)`` pairs, are written
     alongside, before either commit; ``more_outputs`` (label -> URI) names what a stage
-    committed besides its output, for its summary. A stage that quarantines nothing itself
-    may leave out the ``reason`` column.
+    committed besides its output, for its summary; ``quarantine_columns`` are what a
+    quarantine row keeps besides the common columns (those ``result`` has). A stage that
+    quarantines nothing itself may leave out the ``reason`` column.
     """
     from pyspark.sql import functions as F
 
@@ -328,7 +418,7 @@ def commit_stage(
         # ``result`` is cached: coalescing only merges its blocks into fewer, larger files.
         writes = [(kept.coalesce(output_files(counts["out"])), writer.staging_uri)]
         if q_writer is not None and rejects:
-            ids = [c for c in QUARANTINE_IDS if c in result.columns]
+            ids = [c for c in quarantine_columns if c in result.columns]
             failed = result.where(F.col("reason").isNotNull()).select(
                 "path", F.lit(dt).alias("dt"), F.lit(stage.name).alias("stage"),
                 "reason", "detail", *ids,

@@ -53,6 +53,26 @@ def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
 
 @pytest.mark.e2e
 @pytest.mark.spark
+@pytest.mark.airflow
+def test_radar_demo_runs_the_dag_and_says_where_everything_is(lake_root):
+    result = run("demo", "radar_nowcast", "--end", "02:00")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "radar_nowcast dt=2026-01-01" in out and "through airflow dags test" in out
+    assert "ingest dt=2026-01-01: 19 of 25 files curated, 6 quarantined" in out
+    assert f"forecasts:   {lake_root}/forecasts/radar/dt=2026-01-01" in out
+    assert f"scores:      {lake_root}/scores/radar/dt=2026-01-01" in out
+    assert "CSI >= 2 mm/h  convlstm_radar@1" in out
+    for name in ("panels.png", "csi_by_lead.png"):
+        picture = f"{lake_root}/pictures/radar_nowcast/dt=2026-01-01/{name}"
+        assert f"picture:     {picture}" in out
+        assert Path(picture.removeprefix("file://")).read_bytes().startswith(b"\x89PNG")
+    for task in ("wait_for_frames", "ingest", "forecast", "verify"):
+        assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", result.stderr), task
+
+
+@pytest.mark.e2e
+@pytest.mark.spark
 def test_stage_ingest_json(lake_root):
     assert (
         run(
@@ -108,6 +128,22 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             {"JAVA_HOME": "/nonexistent"},
             "lakesight: error: Java:",
         ),
+        (
+            ["stage", "radar_nowcast.forecast", "--dt", "2026-01-01", "--start", "25:00"],
+            {},
+            "lakesight: error: --start:",
+        ),
+        (
+            ["sample-data", "radar", "--dt", "2026-01-01", "--gaps", "noon"],
+            {},
+            "lakesight: error: --gaps:",
+        ),
+        (
+            ["sample-data", "radar", "--dt", "2026-01-01"],
+            {"LAKESIGHT_RADAR_CADENCE_MIN": "7"},
+            "lakesight: error: LAKESIGHT_RADAR_CADENCE_MIN:",
+        ),
+        (["eval", "nowcast", "--days", "0"], {}, "lakesight: error: --days:"),
         (
             ["sample-data", "images", "--dt", "2026-01-01", "--n", "1"],
             {"LAKESIGHT_ROOT": "webhdfs://127.0.0.1:9/lake"},

@@ -43,17 +43,22 @@ class LakesightStageOperator(SparkSubmitOperator):
 
     :param stage: stage name, e.g. ``image_features.analyze``.
     :param dt: partition date; templated, default ``{{ ds }}``.
+    :param stage_options: the stage's own options, ``{"--start": "{{ ... }}"}``; templated.
+        An option whose value renders empty (or ``None``) is left out, so a DAG param
+        left unset means the stage's default.
     """
 
-    template_fields: Sequence[str] = (*SparkSubmitOperator.template_fields, "dt")
+    template_fields: Sequence[str] = (*SparkSubmitOperator.template_fields, "dt", "stage_options")
 
-    def __init__(self, *, stage: str, dt: str = "{{ ds }}", **kwargs: Any) -> None:
+    def __init__(self, *, stage: str, dt: str = "{{ ds }}",
+                 stage_options: dict[str, str] | None = None, **kwargs: Any) -> None:  # fmt: skip
         kwargs.setdefault("name", f"lakesight-{stage.replace('.', '-')}")
         kwargs.setdefault("conn_id", "spark_default")
         self._extra_args = list(kwargs.pop("application_args", None) or [])
         super().__init__(application="", **kwargs)
         self.stage = stage
         self.dt = dt
+        self.stage_options = dict(stage_options or {})
 
     def _get_hook(self):
         hook = super()._get_hook()
@@ -70,7 +75,13 @@ class LakesightStageOperator(SparkSubmitOperator):
 
         self.application = stage_application(self.stage)
         self.py_files = code_archive()
-        self.application_args = [*self._extra_args, "--dt", self.dt]
+        options = [
+            part
+            for flag, value in self.stage_options.items()
+            if str(value).strip() not in ("", "None")
+            for part in (flag, str(value).strip())
+        ]
+        self.application_args = [*self._extra_args, "--dt", self.dt, *options]
         bindir = os.path.dirname(sys.executable)
         # spark-submit must be found on PATH (the provider refuses a full path),
         # and the worker may run from a virtualenv that is not activated.

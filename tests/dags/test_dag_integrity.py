@@ -45,7 +45,7 @@ def dagbag():
 
 
 def test_there_are_dags():
-    assert [p.stem for p in DAG_FILES] == ["image_features"]
+    assert [p.stem for p in DAG_FILES] == ["image_features", "radar_nowcast", "radar_nowcast_train"]
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -88,6 +88,23 @@ def test_image_features_waits_then_ingests(dagbag):
         stage = dag.get_task(task_id).stage
         assert stage == f"image_features.{task_id}"
         assert stage_application(stage).endswith(f"image_features/{task_id}.py")
+
+
+def test_radar_nowcast_runs_every_30_minutes_over_its_data_interval(dagbag):
+    from lakesight.stage import stage_application
+
+    dag = dagbag.dags["radar_nowcast"]
+    assert dag.timetable.summary == "*/30 * * * *" and dag.max_active_runs == 1
+    order = [t.task_id for t in dag.topological_sort()]
+    assert order == ["wait_for_frames", "ingest", "forecast", "verify"]
+    for task_id in order[1:]:
+        task = dag.get_task(task_id)
+        assert stage_application(task.stage).endswith(f"radar_nowcast/{task_id}.py")
+        assert set(task.stage_options) == {"--start", "--end"}
+    assert "data_interval_start" in dag.get_task("forecast").stage_options["--start"]
+    train = dagbag.dags["radar_nowcast_train"]
+    assert train.timetable.summary == "@weekly"
+    assert [t.stage for t in train.tasks] == ["radar_nowcast.train"]
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

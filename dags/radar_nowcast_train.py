@@ -1,0 +1,49 @@
+"""
+### radar_nowcast_train
+
+Weekly retraining of the nowcaster (`tasks/radar_nowcast/train.py`): the past `weeks` of
+`curated/radar_frames` become windows in Spark, the ConvLSTM retrains under
+TorchDistributor, and the candidate replaces the current model only if it beats it on the
+held-out latest day. The decision and both scores are in the manifest of
+`curated/radar_training/dt={{ ds }}`. Params: `weeks`, `steps` (optimiser steps; default
+the shipped model's), `processes` (TorchDistributor processes).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag
+
+from lakesight_airflow.operators import LakesightStageOperator
+
+
+@dag(
+    schedule="@weekly",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["lakesight", "radar_nowcast"],
+    default_args={"owner": "lakesight", "retries": 1, "retry_delay": timedelta(minutes=10)},
+    params={
+        "weeks": Param(2, type="integer", minimum=1),
+        "steps": Param(None, type=["null", "integer"]),
+        "processes": Param(1, type="integer", minimum=1),
+    },
+    doc_md=__doc__,
+)
+def radar_nowcast_train():
+    LakesightStageOperator(
+        task_id="train",
+        stage="radar_nowcast.train",
+        dt="{{ ds }}",
+        stage_options={
+            "--weeks": "{{ params.weeks }}",
+            "--steps": "{{ params.steps or '' }}",
+            "--processes": "{{ params.processes }}",
+        },
+    )
+
+
+radar_nowcast_train()

@@ -1,0 +1,221 @@
+"""radar_nowcast's commands: sample radar days, its demo, and its model's eval and bench.
+
+:func:`register` adds ``lakesight sample-data radar``, ``lakesight demo radar_nowcast``,
+``lakesight eval nowcast`` and ``lakesight bench nowcast``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lakesight.cli import DEMO_DT, airflow_dags_test, emit
+from lakesight.config import ConfigError, load_settings, validate_dt
+from lakesight.progress import Steps
+
+DEMO_END = "06:00"  # the demo's day ends here: enough for forecasts and their verification
+
+
+def minute_option(value: str, option: str) -> int:
+    """``HH:MM`` (``24:00`` allowed) as minutes of the day, or a one-line ConfigError."""
+    try:
+        hours, minutes = (int(part) for part in value.split(":"))
+    except ValueError:
+        raise ConfigError(f"{option}: expected HH:MM, got {value!r}") from None
+    if not (0 <= hours <= 24 and 0 <= minutes < 60) or hours * 60 + minutes > 1440:
+        raise ConfigError(f"{option}: expected a time of day HH:MM, got {value!r}")
+    return hours * 60 + minutes
+
+
+def cmd_sample_radar(args: argparse.Namespace) -> int:
+    """``lakesight sample-data radar``: write a day of generated radar frames."""
+    from lakesight.lake import check_reachable, filesystem_for
+    from lakesight.radar_nowcast.sample_data import write_sample_radar
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    start, end = minute_option(args.start, "--start"), minute_option(args.end, "--end")
+    gaps = tuple(minute_option(g, "--gaps") for g in args.gaps.split(",") if g) if args.gaps else ()
+    if args.size < 16:
+        raise ConfigError(f"--size: expected at least 16 pixels, got {args.size}")
+    fs = filesystem_for(settings.root, settings)
+    check_reachable(fs, settings.root)
+    steps = Steps("sample-data", quiet=args.json)
+    with steps.step(f"rendering radar {args.start}-{args.end} at {args.size}x{args.size}"):
+        day = write_sample_radar(
+            fs,
+            settings,
+            dt,
+            seed=args.seed,
+            size=args.size,
+            start=start,
+            end=end,
+            gaps=gaps,
+            clear=args.clear,
+            bad=args.bad,
+        )
+    payload = {
+        "dt": dt,
+        "frames": len(day.written),
+        "bad": day.bad,
+        "partition_uri": day.uri,
+        "seconds": steps.total_s,
+    }
+    emit(
+        payload,
+        args.json,
+        lambda d: (
+            f"sample-data radar dt={d['dt']}: {d['frames']} frames + {len(d['bad'])} broken files "
+            f"in {d['seconds']:.1f}s\n  frames: {d['partition_uri']}"
+        ),
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Sample radar, the radar_nowcast DAG through ``airflow dags test``, where things are."""
+    from lakesight.config import REPO_ROOT
+    from lakesight.lake import filesystem_for, join, read_manifest
+    from lakesight.radar_nowcast import datasets, forecast, ingest, verify
+    from lakesight.radar_nowcast.sample_data import write_sample_radar
+    from lakesight.spark import check_java
+    from lakesight.stage import StageResult, format_summary
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    check_java()
+    end = minute_option(args.end, "--end")
+    steps = Steps("demo", quiet=args.json)
+    fs = filesystem_for(settings.root, settings)
+    with steps.step(f"sample data: radar 00:00-{args.end} + {args.bad} broken files"):
+        sample = write_sample_radar(fs, settings, dt, end=end, bad=args.bad)
+    log_path = REPO_ROOT / "var" / "logs" / f"demo-radar_nowcast-{dt}.log"
+    with steps.step(f"airflow dags test radar_nowcast {dt} (log: {log_path})"):
+        airflow_dags_test(
+            "radar_nowcast", dt, log_path, steps, conf={"start": "00:00", "end": args.end}
+        )
+    stages = {m.STAGE.short: m.STAGE for m in (ingest, forecast, verify)}
+    summaries = {
+        name: StageResult.from_manifest(
+            stage, read_manifest(fs, stage.output.partition(settings, dt)), settings
+        ).summary()
+        for name, stage in stages.items()
+    }
+    pictures = datasets.PICTURES.partition(settings, dt)
+    scores = read_manifest(fs, datasets.SCORES.partition(settings, dt)).extra.get("summary", {})
+    payload = {
+        "dt": dt,
+        "root": settings.root,
+        "input": sample.uri,
+        **summaries,
+        "pictures": [join(pictures, "panels.png"), join(pictures, "csi_by_lead.png")],
+        "csi_2": scores.get("csi", {}),
+        "airflow_log": str(log_path),
+        "seconds": steps.total_s,
+    }
+
+    def human(d: dict) -> str:
+        csi = "\n".join(
+            f"  CSI >= 2 mm/h  {m:22} "
+            + " ".join("  -  " if v is None else f"{v:.2f}" for v in by["2"])
+            for m, by in d["csi_2"].items()
+            if "2" in by
+        )
+        return "\n".join(
+            [
+                f"lakesight demo radar_nowcast dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
+                f"through airflow dags test (log: {d['airflow_log']})",
+                f"  read:        {d['input']}",
+                *(format_summary(d[name], stage) for name, stage in stages.items()),
+                csi,
+                *(f"  picture:     {p}" for p in d["pictures"]),
+            ]
+        )
+
+    emit(payload, args.json, human)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``lakesight eval nowcast``: held-out days through the stages, scores by lead."""
+    from lakesight.radar_nowcast.evaluation import eval_nowcast
+
+    if args.days < 1:
+        raise ConfigError(f"--days: expected at least 1, got {args.days}")
+    steps = Steps("eval nowcast", quiet=args.json)
+    result = eval_nowcast(args.model, args.days, steps, workdir=args.workdir)
+
+    def human(d: dict) -> str:
+        lines = [
+            f"{d['model']} vs baselines on {len(d['days'])} held-out days (seed {d['seed']}), "
+            f"leads {d['leads_min']} min"
+        ]
+        for key in ("2", "5"):
+            for m, by in d["csi"].items():
+                lines.append(f"  CSI>={key:2} {m:12} " + " ".join(f"{v:.3f}" for v in by[key]))
+        for m, values in d["mse"].items():
+            lines.append(f"  MSE     {m:12} " + " ".join(f"{v:.2f}" for v in values))
+        lines.append(f"  target met: {d['target_met']}")
+        return "\n".join(lines)
+
+    emit(result, args.json, human)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``lakesight bench nowcast``: forecast stage vs bare loop; training scaling."""
+    from lakesight.radar_nowcast.evaluation import bench_nowcast
+
+    steps = Steps("bench nowcast", quiet=args.json)
+    result = bench_nowcast(
+        args.model, args.repeats, steps, workdir=args.workdir, train_steps=args.train_steps
+    )
+    emit(result, args.json, lambda d: "\n".join(f"{k:22} {v}" for k, v in d.items()))
+    return 0
+
+
+def register(sub, groups: dict) -> None:
+    """Add radar_nowcast's commands to the ``sample-data``, ``demo``, ``eval`` and ``bench`` groups."""
+    from lakesight.radar_nowcast.forecast import DEFAULT_MODEL
+    from lakesight.radar_nowcast.sample_data import SAMPLE_SEED
+
+    q = groups["sample-data"].add_parser(
+        "radar", help="a day of generated radar frames (HKO-7 PNGs)"
+    )
+    q.add_argument("--dt", required=True)
+    q.add_argument("--seed", type=int, default=SAMPLE_SEED, help="weather seed (with the date)")
+    q.add_argument("--size", type=int, default=128, help="frame size in pixels")
+    q.add_argument("--start", default="00:00", help="first frame, HH:MM")
+    q.add_argument("--end", default="24:00", help="end of the frames, HH:MM, excluded")
+    q.add_argument("--gaps", help="frames left out, HH:MM,HH:MM,...")
+    q.add_argument("--clear", action="store_true", help="a day without echo")
+    q.add_argument("--bad", type=int, default=0, help="broken files added")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_sample_radar)
+
+    q = groups["demo"].add_parser(
+        "radar_nowcast", help="sample radar, the DAG, forecasts and scores"
+    )
+    q.add_argument("--dt", default=DEMO_DT)
+    q.add_argument("--end", default=DEMO_END, help="the sample day's frames end here, HH:MM")
+    q.add_argument("--bad", type=int, default=6, help="broken files added")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_demo)
+
+    q = groups["eval"].add_parser(
+        "nowcast", help="ConvLSTM vs persistence and flow: CSI, MSE by lead"
+    )
+    q.add_argument("--model", default=DEFAULT_MODEL, help="name[@version] in the registry")
+    q.add_argument("--days", type=int, default=2, help="held-out generated days")
+    q.add_argument("--workdir", help="scratch lake (default var/eval-nowcast)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_eval)
+
+    q = groups["bench"].add_parser(
+        "nowcast", help="forecast stage vs a bare loop; training scaling"
+    )
+    q.add_argument("--model", default=DEFAULT_MODEL, help="name[@version] in the registry")
+    q.add_argument("--repeats", type=int, default=3, help="timed passes, the median is reported")
+    q.add_argument("--train-steps", type=int, default=20, help="training steps per timing")
+    q.add_argument("--workdir", help="scratch lake (default var/bench-nowcast)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_bench)

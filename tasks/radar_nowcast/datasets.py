@@ -1,0 +1,104 @@
+"""radar_nowcast's datasets and their schemas: the one place a column of this pipeline is named.
+
+- ``raw/radar/dt=D/HHMM.png``: input frames, one per step of the cadence (8-bit, HKO-7);
+- ``curated/radar_frames``: one row per accepted frame, decoded (:data:`FRAME_COLUMNS`);
+- ``forecasts/radar``: the consumer contract, one row per issue time, model and lead;
+- ``scores/radar``: the consumer contract, verification counts and error sums
+  (:mod:`.verification` describes its two kinds of rows);
+- ``curated/radar_training``: the windows a training run used, its decision in the manifest;
+- ``pictures/radar_nowcast``: forecast panels and CSI by lead, PNG;
+- ``quarantine/radar_frames`` (ingest's rejects), ``quarantine/radar_windows`` (issue
+  times skipped for an incomplete input window), ``quarantine/radar_verification``
+  (forecasts whose valid time has no frame).
+
+Every partition is one day ``dt=D``. A stage given an interval (``--start``/``--end``)
+rewrites its rows of that interval and keeps the rest of the day as committed
+(:func:`lakesight.radar_nowcast.frames.merge_interval`).
+"""
+
+from __future__ import annotations
+
+from lakesight.stage import Dataset, Stage
+
+RAW_RADAR = Dataset("raw", "radar")
+FRAMES = Dataset("curated", "radar_frames")
+FORECASTS = Dataset("forecasts", "radar")
+SCORES = Dataset("scores", "radar")
+TRAINING = Dataset("curated", "radar_training")
+PICTURES = Dataset("pictures", "radar_nowcast")
+QUARANTINED_FRAMES = Dataset("quarantine", "radar_frames")
+QUARANTINED_WINDOWS = Dataset("quarantine", "radar_windows")
+QUARANTINED_VERIFICATION = Dataset("quarantine", "radar_verification")
+
+# --------------------------------------------------------------------------- curated/radar_frames
+
+FRAMES_SCHEMA_VERSION = "curated.radar_frames/v1"
+# One row per raw file. ``minute`` (of the day) is null for names that are not a step;
+# reason is null for accepted frames. ``pixels``: H×W uint8, row-major, the input encoding.
+VALIDATION_SCHEMA = (
+    "path string, minute int, size long, sha256 string, height int, width int, "
+    "pixels binary, reason string, detail string"
+)
+VALIDATION_SCHEMA_COLUMNS = tuple(c.split()[0] for c in VALIDATION_SCHEMA.split(", "))
+FRAME_COLUMNS = (
+    "frame_time",
+    "minute",
+    "path",
+    "size",
+    "sha256",
+    "height",
+    "width",
+    "pixels",
+    "dt",
+)
+# What a quarantined frame keeps besides path/reason/detail: enough to merge intervals.
+QUARANTINED_FRAME_COLUMNS = ("frame_time", "minute", "size", "sha256")
+
+# --------------------------------------------------------------------------- forecasts/radar
+
+FORECASTS_SCHEMA_VERSION = "forecasts.radar/v1"
+FORECAST_SCHEMA = (
+    "issued_at timestamp, lead_min int, valid_at timestamp, model string, height int, "
+    "width int, pixels binary"
+)
+FORECAST_COLUMNS = (*(c.split()[0] for c in FORECAST_SCHEMA.split(", ")), "dt")
+
+# --------------------------------------------------------------------------- scores/radar
+
+SCORES_SCHEMA_VERSION = "scores.radar/v1"
+# Count rows have a threshold and null error sums; one error row per forecast has a null
+# threshold and null counts (see lakesight.radar_nowcast.verification).
+SCORE_SCHEMA = (
+    "issued_at timestamp, lead_min int, valid_at timestamp, model string, threshold double, "
+    "hits long, misses long, false_alarms long, correct_negatives long, n_pixels long, "
+    "sum_squared_error double, sum_abs_error double"
+)
+SCORE_COLUMNS = (*(c.split()[0] for c in SCORE_SCHEMA.split(", ")), "dt")
+
+# --------------------------------------------------------------------------- stages
+
+INGEST = Stage(
+    "radar_nowcast.ingest",
+    output=FRAMES,
+    label="frames",
+    noun="files",
+    verb="curated",
+    quarantine=QUARANTINED_FRAMES,
+)
+FORECAST = Stage(
+    "radar_nowcast.forecast",
+    output=FORECASTS,
+    label="forecasts",
+    noun="issue times",
+    verb="forecast",
+    quarantine=QUARANTINED_WINDOWS,
+)
+VERIFY = Stage(
+    "radar_nowcast.verify",
+    output=SCORES,
+    label="scores",
+    noun="forecasts",
+    verb="verified",
+    quarantine=QUARANTINED_VERIFICATION,
+)
+TRAIN = Stage("radar_nowcast.train", output=TRAINING, label="training", noun="windows", verb="used")

@@ -1,0 +1,272 @@
+"""Ingest stage: ``raw/radar/dt=D/HHMM.png`` → ``curated/radar_frames/dt=D`` + its quarantine.
+
+Every file of the raw partition (of the interval, when one is given) becomes one
+curated frame, decoded to its H×W pixels, or one quarantine row with its reason:
+
+- ``bad_name``: not ``HHMM.png`` with a real time of day; ``not_a_step``: a time that
+  is not a multiple of the cadence (``LAKESIGHT_RADAR_CADENCE_MIN``);
+- ``empty_file``, ``not_a_png``, ``truncated``, ``corrupt``, ``decompression_bomb``:
+  the bytes are not a whole PNG (judged by content);
+- ``wrong_encoding``: a PNG that is not 8-bit grayscale (a colour-mapped picture
+  of radar is not the HKO-7 encoding);
+- ``wrong_size``: not the day's size. The day's size is the most common size of its
+  frames the first time the day is ingested (ties: the earliest frame's), then kept;
+- ``duplicate_time``: a second file for the same time (``0606.png``, ``0606.PNG``);
+  the smallest path is kept.
+
+Any grid size is accepted, as long as a day keeps to one. With ``--start``/``--end``
+only frames of that interval are (re)read; the rest of the day stays as committed.
+
+Run: ``lakesight stage radar_nowcast.ingest --dt D [--start T --end T]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from lakesight.config import Settings
+from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
+from lakesight.progress import Steps
+from lakesight.radar_nowcast import datasets
+from lakesight.radar_nowcast.frames import frame_minute, merge_interval
+from lakesight.stage import (
+    WHOLE_DAY,
+    Interval,
+    StageError,
+    StageResult,
+    commit_stage,
+    day_time,
+    frees_cached_data,
+    stage_main,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+STAGE = datasets.INGEST
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class FrameRejected(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail = reason, detail
+
+
+def decode_frame(data: bytes, max_pixels: int):
+    """The frame's pixels (H, W) uint8, or :class:`FrameRejected` with the reason."""
+    import numpy as np
+    from PIL import Image
+
+    if not data:
+        raise FrameRejected("empty_file", "0 bytes")
+    if not data.startswith(PNG_SIGNATURE):
+        raise FrameRejected("not_a_png", f"starts with {data[:8]!r}")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > max_pixels:
+                raise FrameRejected(
+                    "decompression_bomb", f"{image.width}x{image.height} > {max_pixels} pixels"
+                )
+            if image.mode == "LA":  # alpha carries nothing in the encoding
+                image = image.getchannel("L")
+            if image.mode != "L":
+                raise FrameRejected(
+                    "wrong_encoding", f"mode {image.mode}, expected 8-bit grayscale L"
+                )
+            image.load()
+            return np.asarray(image, dtype=np.uint8)
+    except FrameRejected:
+        raise
+    except (OSError, SyntaxError) as err:  # Pillow's truncated/corrupt PNG errors
+        text = str(err)
+        reason = "truncated" if "truncated" in text or "EOF" in text else "corrupt"
+        raise FrameRejected(reason, f"{type(err).__name__}: {text}"[:200]) from None
+
+
+def validate_batch(batch: pd.DataFrame, cadence: int, max_pixels: int) -> pd.DataFrame:
+    """Validate files. In: ``path``, ``length``, ``content``. Out: :data:`VALIDATION_SCHEMA` rows."""
+    rows = []
+    for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
+        row = dict.fromkeys(datasets.VALIDATION_SCHEMA_COLUMNS)
+        row.update(path=path, size=int(length), sha256=hashlib.sha256(content or b"").hexdigest())
+        minute, reason = frame_minute(path.rsplit("/", 1)[-1], cadence)
+        row["minute"] = minute
+        if reason:
+            row["reason"], row["detail"] = reason, f"not HHMM.png at a {cadence}-minute step"
+            rows.append(row)
+            continue
+        try:
+            pixels = decode_frame(content, max_pixels)
+        except FrameRejected as rejected:
+            row["reason"], row["detail"] = rejected.reason, rejected.detail
+        except Exception as err:  # a decoder bug must not fail the job: quarantine it
+            row["reason"], row["detail"] = "corrupt", f"{type(err).__name__}: {err}"[:200]
+        else:
+            row.update(height=pixels.shape[0], width=pixels.shape[1], pixels=pixels.tobytes())
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=list(datasets.VALIDATION_SCHEMA_COLUMNS))
+    return out.astype({"size": "int64", "minute": "Int32", "height": "Int32", "width": "Int32"})
+
+
+def day_size(sizes: list[tuple[int, int, int]]) -> tuple[int, int] | None:
+    """The day's (height, width): the most common among (minute, height, width), ties to the
+    earliest frame's size."""
+    if not sizes:
+        return None
+    counts = Counter((h, w) for _, h, w in sizes)
+    first = {}
+    for minute, h, w in sorted(sizes):
+        first.setdefault((h, w), minute)
+    return min(counts, key=lambda s: (-counts[s], first[s]))
+
+
+def judged(validated: DataFrame, size: tuple[int, int] | None) -> DataFrame:
+    """Decodable frames of another size become ``wrong_size``; a second file of one time
+    becomes ``duplicate_time`` (the smallest path is kept, so reruns keep the same)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ok = F.col("reason").isNull()
+    if size is not None:
+        wrong = ok & ((F.col("height") != size[0]) | (F.col("width") != size[1]))
+        detail = F.format_string(
+            f"%dx%d, the day's frames are {size[1]}x{size[0]}", F.col("width"), F.col("height")
+        )
+        validated = validated.withColumn(
+            "detail", F.when(wrong, detail).otherwise(F.col("detail"))
+        ).withColumn("reason", F.when(wrong, F.lit("wrong_size")).otherwise(F.col("reason")))
+    by_time = Window.partitionBy("minute").orderBy("path")
+    ranked = (
+        validated.where(F.col("reason").isNull())
+        .withColumn("_rank", F.row_number().over(by_time))
+        .withColumn("_kept", F.first("path").over(by_time))
+    )
+    copy = F.col("_rank") > 1
+    return (
+        ranked.withColumn(
+            "reason", F.when(copy, F.lit("duplicate_time")).otherwise(F.col("reason"))
+        )
+        .withColumn("detail", F.when(copy, F.concat(F.lit("same time as "), F.col("_kept"))))
+        .drop("_rank", "_kept")
+        .unionByName(validated.where(F.col("reason").isNotNull()))
+    )
+
+
+@frees_cached_data
+def run(
+    spark: SparkSession,
+    settings: Settings,
+    dt: str,
+    *,
+    steps: Steps | None = None,
+    interval: Interval = WHOLE_DAY,
+) -> StageResult:
+    """Ingest the frames of one day (or of ``interval``); commit frames and quarantine."""
+    from pyspark.sql import functions as F
+
+    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+
+    steps = steps or Steps(STAGE.short)
+    fs = HadoopFileSystem(spark)
+    check_reachable(fs, settings.root)
+    raw_uri = datasets.RAW_RADAR.partition(settings, dt)
+    cadence = settings.radar_cadence_min
+    if not fs.exists(raw_uri):
+        raise StageError(f"input partition missing: {raw_uri}")
+    committed = read_manifest(fs, datasets.FRAMES.partition(settings, dt))
+    with steps.step("decode and validate"):
+        files = spark.read.format("binaryFile").load(raw_uri).select("path", "length", "content")
+        max_pixels = settings.max_image_pixels
+
+        def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+            for batch in batches:
+                yield validate_batch(batch, cadence, max_pixels)
+
+        validated = files.mapInPandas(validate, datasets.VALIDATION_SCHEMA)
+        if not interval.whole_day:
+            # Badly named files have no time: every run re-judges them (they are few).
+            in_interval = F.col("minute").between(interval.start, interval.end - 1)
+            validated = validated.where(in_interval | F.col("minute").isNull())
+        validated = validated.cache()
+        size = (
+            tuple(committed.extra["frame_size"])
+            if committed and committed.extra.get("frame_size")
+            else day_size(
+                [
+                    tuple(r)
+                    for r in validated.where("reason is null")
+                    .select("minute", "height", "width")
+                    .collect()
+                ]
+            )
+        )
+        fresh = with_times(judged(validated, size), dt)
+        existing = None
+        if committed is not None and not interval.whole_day:
+            existing = kept_rows(spark, settings, dt)
+        result = merge_interval(
+            existing, fresh, time_column="frame_time", dt=dt, interval=interval
+        ).cache()
+        stats = result.agg(
+            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+            *fingerprint_aggregates("path", "sha256"),
+        ).first()
+    n_in, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
+    return commit_stage(
+        fs,
+        settings,
+        STAGE,
+        dt,
+        result,
+        output_columns=datasets.FRAME_COLUMNS,
+        schema_version=datasets.FRAMES_SCHEMA_VERSION,
+        counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined},
+        input_fingerprint=fingerprint_from(stats),
+        steps=steps,
+        quarantine_columns=datasets.QUARANTINED_FRAME_COLUMNS,
+        extra={
+            "input": raw_uri,
+            "cadence_min": cadence,
+            "interval": interval.to_dict(),
+            "frame_size": list(size) if size else None,
+        },
+    )
+
+
+def with_times(validated: DataFrame, dt: str) -> DataFrame:
+    """Add ``frame_time`` (UTC) and ``dt`` to validated rows."""
+    from pyspark.sql import functions as F
+
+    midnight = F.lit(day_time(dt, 0)).cast("timestamp")
+    return validated.withColumn(
+        "frame_time", midnight + F.make_interval(mins=F.col("minute"))
+    ).withColumn("dt", F.lit(dt))
+
+
+def kept_rows(spark: SparkSession, settings: Settings, dt: str) -> DataFrame:
+    """The committed day, frames and quarantine, in the shape of a fresh run's rows."""
+    from pyspark.sql import functions as F
+
+    frames = spark.read.parquet(datasets.FRAMES.partition(settings, dt))
+    frames = frames.withColumn("reason", F.lit(None).cast("string")).withColumn(
+        "detail", F.lit(None).cast("string")
+    )
+    rejects = spark.read.parquet(datasets.QUARANTINED_FRAMES.partition(settings, dt))
+    return frames.unionByName(rejects.drop("stage"), allowMissingColumns=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for spark-submit and ``lakesight stage radar_nowcast.ingest``."""
+    return stage_main(STAGE, run, argv, interval=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,372 @@
+"""Train stage: past weeks of ``curated/radar_frames`` → a retrained nowcaster, promoted only if better.
+
+1. The committed frame partitions of the ``weeks`` before ``dt`` are read; the
+   latest day is held out for validation, the others are for training.
+2. Spark resamples every frame to the model's grid and builds the windows
+   (``inputs + outputs`` frames without a gap, :func:`.frames.spark_windows`; they may
+   cross midnight, as weather does). Windows ending within the model's span of the
+   validation day are dropped from training, so the two never share a frame.
+3. The ConvLSTM trains under TorchDistributor (:mod:`lakesight.models.nowcasting.train_convlstm`).
+4. The candidate and the current model forecast every validation window at the
+   frames' size, scored like ``verify`` does. The candidate is promoted, as the next
+   version in the registry, only if its MSE (mean over leads) is lower.
+
+``curated/radar_training/dt=D`` holds the windows used (end time, role) and, in its
+manifest, the days, the training facts, the decision and both scores.
+
+Run: ``lakesight stage radar_nowcast.train --dt D [--weeks 2] [--steps N] [--processes P]``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from lakesight.config import Settings
+from lakesight.lake import join, list_partitions
+from lakesight.progress import Steps
+from lakesight.radar_nowcast import datasets
+from lakesight.radar_nowcast.frames import spark_windows
+from lakesight.stage import (
+    DAY_MINUTES,
+    StageError,
+    StageResult,
+    commit_stage,
+    frees_cached_data,
+    stage_main,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+STAGE = datasets.TRAIN
+TRAINING_FILE = "training.npz"
+DEFAULT_MODEL = "convlstm_radar"
+
+
+def day_offsets(days: list[str]) -> dict[str, int]:
+    """Minutes from the first day's midnight to each day's: windows may cross midnight."""
+    first = date.fromisoformat(days[0])
+    return {d: (date.fromisoformat(d) - first).days * DAY_MINUTES for d in days}
+
+
+def grid_frames(spark: SparkSession, settings: Settings, days: list[str], grid: int) -> DataFrame:
+    """Every accepted frame of ``days`` with ``t`` (minutes since the first day), ``dt`` and
+    ``grid_pixels`` (resampled to the model grid in the workers)."""
+    from pyspark.sql import functions as F
+
+    from lakesight.models.nowcasting.forecaster import to_grid
+
+    offsets = day_offsets(days)
+    uris = [datasets.FRAMES.partition(settings, d) for d in days]
+    frames = spark.read.option("basePath", datasets.FRAMES.uri(settings)).parquet(*uris)
+    offset = F.element_at(
+        F.create_map(*[x for d, o in offsets.items() for x in (F.lit(d), F.lit(o))]),
+        F.col("dt").cast("string"),  # partition discovery reads dt=... as a date
+    )
+
+    def resample(batches):
+        for batch in batches:
+            out = [
+                (to_grid(np.frombuffer(p, np.uint8).reshape(h, w), grid) * 255)
+                .round()
+                .astype(np.uint8)
+                .tobytes()
+                for p, h, w in zip(batch["pixels"], batch["height"], batch["width"], strict=True)
+            ]
+            yield batch[["t", "dt"]].assign(grid_pixels=out)
+
+    return frames.select(
+        (offset + F.col("minute")).alias("t"), F.col("dt").cast("string").alias("dt"), "pixels",
+        "height", "width",
+    ).mapInPandas(resample, "t int, dt string, grid_pixels binary")
+
+
+def build_training_set(
+    spark: SparkSession, settings: Settings, days: list[str], model_config, validation_days: int = 1
+):
+    """(training set, validation windows at the frames' size, window rows) of ``days``."""
+    from pyspark.sql import functions as F
+
+    from lakesight.models.nowcasting.train_convlstm import TrainingSet
+
+    length = model_config.inputs + model_config.outputs
+    cadence = settings.radar_cadence_min
+    frames = grid_frames(spark, settings, days, model_config.grid).cache()
+    index = frames.select("t", "grid_pixels").orderBy("t").collect()
+    position = {row["t"]: i for i, row in enumerate(index)}
+    grid = model_config.grid
+    stack = (
+        np.stack([np.frombuffer(r["grid_pixels"], np.uint8).reshape(grid, grid) for r in index])
+        if index
+        else np.zeros((0, grid, grid), np.uint8)
+    )
+    windows = spark_windows(frames.select(F.col("t").alias("minute")), length, cadence, columns=())
+    ends = sorted(r["end_minute"] for r in windows.where(F.col("frames").isNotNull()).collect())
+    held_from = day_offsets(days)[days[-validation_days]] if validation_days else None
+    rows, train_windows, validation_ends = [], [], []
+    for end in ends:
+        members = [position[end - k * cadence] for k in range(length - 1, -1, -1)]
+        if held_from is not None and end >= held_from + (length - 1) * cadence:
+            role = "validation"
+            validation_ends.append(end)
+        elif held_from is not None and end >= held_from:
+            role = "dropped"  # straddles the split: would leak validation frames
+        else:
+            role = "training"
+            train_windows.append(members)
+        rows.append({"end_minute": end, "role": role})
+    data = TrainingSet(stack, np.asarray(train_windows, dtype=np.int32).reshape(-1, length))
+    return data, validation_ends, pd.DataFrame(rows, columns=["end_minute", "role"])
+
+
+def validation_windows(spark, settings: Settings, days: list[str], ends: list[int], length: int):
+    """Validation windows (V, L, H, W) uint8 at the frames' own size."""
+    from pyspark.sql import functions as F
+
+    offsets = day_offsets(days)
+    uris = [datasets.FRAMES.partition(settings, d) for d in days[-2:]]
+    rows = (
+        spark.read.option("basePath", datasets.FRAMES.uri(settings))
+        .parquet(*uris)
+        .select(F.col("dt").cast("string").alias("dt"), "minute", "pixels", "height", "width")
+        .collect()
+    )
+    by_t = {
+        offsets[r["dt"]] + r["minute"]: np.frombuffer(r["pixels"], np.uint8).reshape(
+            r["height"], r["width"]
+        )
+        for r in rows
+    }
+    cadence = settings.radar_cadence_min
+    return np.stack([[by_t[e - k * cadence] for k in range(length - 1, -1, -1)] for e in ends])
+
+
+def validation_score(nowcaster, windows: np.ndarray) -> dict:
+    """A model's scores on validation windows: MSE (mean over leads) and CSI at 2 and 5 mm/h."""
+    from lakesight.radar_nowcast.verification import score_rows, summarise
+
+    inputs = windows[:, : nowcaster.inputs]
+    forecasts = nowcaster.predict(inputs)
+    forecasts[forecasts < nowcaster.echo_floor] = 0
+    rows = []
+    for i in range(len(windows)):
+        for k, lead in enumerate(nowcaster.leads_min):
+            for row in score_rows(forecasts[i, k], windows[i, nowcaster.inputs + k]):
+                rows.append({**row, "issued_at": i, "model": nowcaster.name, "lead_min": lead})
+    summary = summarise(pd.DataFrame(rows))
+    name = nowcaster.name
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return round(float(np.mean(values)), 4) if values else None
+
+    return {
+        "model": name,
+        "mse": mean(summary["mse"][name]),
+        "csi_2": mean(summary["csi"][name].get("2", [])),
+        "csi_5": mean(summary["csi"][name].get("5", [])),
+        "windows": len(windows),
+    }
+
+
+def promote(fs, registry: str, name: str, release_dir: Path) -> str:
+    """Copy a released model into the registry as the next version; returns ``name@version``."""
+    from lakesight.models.runtime import _version_key
+
+    versions = (
+        sorted(fs.list_dirs(join(registry, name)), key=_version_key)
+        if fs.exists(join(registry, name))
+        else []
+    )
+    version = str(int(versions[-1]) + 1 if versions and versions[-1].isdigit() else 1)
+    card = json.loads((release_dir / "card.json").read_text())
+    card["version"] = version
+    (release_dir / "card.json").write_text(json.dumps(card, indent=2))
+    staging = join(registry, name, f"_staging.{version}")
+    fs.mkdirs(staging)
+    for path in sorted(release_dir.iterdir()):
+        fs.write_bytes(join(staging, path.name), path.read_bytes())
+    # The card last and a rename: a reader never sees a half-copied version.
+    fs.rename(staging, join(registry, name, version))
+    return f"{name}@{version}"
+
+
+@frees_cached_data
+def run(
+    spark: SparkSession,
+    settings: Settings,
+    dt: str,
+    *,
+    steps: Steps | None = None,
+    weeks: int = 2,
+    train_steps: int | None = None,
+    processes: int = 1,
+    model: str = DEFAULT_MODEL,
+) -> StageResult:
+    """Retrain on the ``weeks`` before ``dt``; promote the candidate only if it validates better."""
+    from lakesight.lake import HadoopFileSystem, check_reachable, filesystem_for
+    from lakesight.models.nowcasting.forecaster import load_nowcaster, nowcaster_from_card
+    from lakesight.models.nowcasting.train_convlstm import (
+        TrainConfig,
+        release,
+        train_anyhow,
+    )
+    from lakesight.models.runtime import load_card
+    from lakesight.stage import model_entries
+
+    steps = steps or Steps(STAGE.short)
+    fs = HadoopFileSystem(spark)
+    check_reachable(fs, settings.root)
+    first = (date.fromisoformat(dt) - timedelta(days=7 * weeks)).isoformat()
+    days = [d for d in list_partitions(fs, datasets.FRAMES.uri(settings)) if first <= d < dt]
+    if len(days) < 2:
+        raise StageError(
+            f"radar_nowcast.train: {len(days)} committed day(s) of curated/radar_frames "
+            f"in {first}..{dt} (exclusive); need 2, one held out for validation"
+        )
+    entries, cards = model_entries([model])
+    current_card = cards[0]
+    from lakesight.models.nowcasting.convlstm import ConvLSTMConfig
+
+    config = TrainConfig(model=ConvLSTMConfig.from_dict(current_card["model_config"]))
+    if train_steps:
+        config = TrainConfig(steps=train_steps, model=config.model)
+    with steps.step("build windows"):
+        data, validation_ends, roles = build_training_set(spark, settings, days, config.model)
+    if len(data.windows) == 0 or not validation_ends:
+        raise StageError(
+            f"radar_nowcast.train: no complete window to train on in {days[0]}..{days[-1]}"
+        )
+    with tempfile.TemporaryDirectory(prefix="lakesight-train-") as scratch, steps.step("train"):
+        training_uri = Path(scratch, TRAINING_FILE).as_uri()
+        filesystem_for(training_uri, settings).write_bytes(training_uri, data.to_bytes())
+        result = train_anyhow(config, training_uri, processes)
+        release_dir = Path(scratch, "release")
+        release(
+            result["state"],
+            config,
+            result["facts"],
+            release_dir,
+            name=model,
+            version="candidate",
+            cadence_min=settings.radar_cadence_min,
+            data={"description": f"curated/radar_frames {days[0]}..{days[-2]}", "days": days[:-1]},
+        )
+        length = config.model.inputs + config.model.outputs
+        windows = validation_windows(spark, settings, days, validation_ends, length)
+        candidate = validation_score(
+            nowcaster_from_card(release_dir, load_card(release_dir)), windows
+        )
+        current = validation_score(load_nowcaster(entries[0]["name"]), windows)
+        better = candidate["mse"] is not None and (
+            current["mse"] is None or candidate["mse"] < current["mse"]
+        )
+        promoted = (
+            promote(
+                filesystem_for(settings.model_registry, settings),
+                settings.model_registry,
+                model,
+                release_dir,
+            )
+            if better
+            else None
+        )
+    decision = {
+        "promoted": bool(better),
+        "new_model": promoted,
+        "current_model": entries[0]["name"],
+        "candidate": candidate,
+        "current": current,
+        "rule": "promote if validation MSE (mean over leads) is lower",
+    }
+    steps.say(
+        f"candidate MSE {candidate['mse']} vs current {current['mse']}: "
+        + (f"promoted as {promoted}" if better else "kept the current model")
+    )
+    from pyspark.sql import functions as F
+
+    table = (
+        spark.createDataFrame(roles.assign(dt=dt))
+        .withColumn("end_minute", F.col("end_minute").cast("int"))
+        .cache()
+    )
+    n = len(roles)
+    return commit_stage(
+        fs,
+        settings,
+        STAGE,
+        dt,
+        table,
+        output_columns=("end_minute", "role", "dt"),
+        schema_version="curated.radar_training/v1",
+        counts={
+            "in": n,
+            "out": n,
+            "quarantined": 0,
+            "training": int((roles.role == "training").sum()),
+            "validation": len(validation_ends),
+        },
+        input_fingerprint=f"days:{','.join(days)}",
+        steps=steps,
+        models=entries,
+        extra={
+            "decision": decision,
+            "days": days,
+            "training": {k: v for k, v in result["facts"].items() if k != "history"},
+        },
+    )
+
+
+def generated_training_set(n_days: int, seed: int, model_config) -> tuple[str, dict]:
+    """Generate ``n_days`` of radar with ``seed`` into the lake of ``LAKESIGHT_ROOT``, ingest
+    them, and build the training set from all of them (no validation split): the shipped
+    model's data. Returns (training set URI, a description for the card)."""
+    from lakesight.config import load_settings
+    from lakesight.lake import HadoopFileSystem
+    from lakesight.radar_nowcast import ingest
+    from lakesight.radar_nowcast.sample_data import write_sample_radar
+    from lakesight.spark import get_spark
+
+    settings = load_settings()
+    spark = get_spark("lakesight-train-nowcast-data", settings)
+    fs = HadoopFileSystem(spark)
+    start = date(2025, 1, 1)
+    days = [(start + timedelta(days=k)).isoformat() for k in range(n_days)]
+    for d in days:
+        if not list_partitions(fs, datasets.FRAMES.uri(settings)).count(d):
+            write_sample_radar(fs, settings, d, seed=seed)
+            ingest.run(spark, settings, d, steps=Steps("ingest", quiet=True))
+    data, _, _ = build_training_set(spark, settings, days, model_config, validation_days=0)
+    uri = join(settings.root, "training", f"seed={seed}-days={n_days}-grid={model_config.grid}.npz")
+    fs.write_bytes(uri, data.to_bytes())
+    return uri, {
+        "description": f"{n_days} generated days (seed {seed}) from {days[0]}",
+        "seed": seed,
+        "days": n_days,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for spark-submit and ``lakesight stage radar_nowcast.train``."""
+    return stage_main(
+        STAGE,
+        run,
+        argv,
+        options=(
+            ("--weeks", {"type": int, "default": 2, "help": "weeks of frames before dt"}),
+            ("--steps", {"type": int, "dest": "train_steps", "help": "optimiser steps"}),
+            ("--processes", {"type": int, "default": 1, "help": "TorchDistributor processes"}),
+        ),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""Verify stage: ``forecasts/radar/dt=D`` + ``curated/radar_frames/dt=D`` → ``scores/radar/dt=D``.
+
+Every forecast whose valid time has been observed is scored against that frame:
+the contingency counts at 0.5, 2, 5, 10 and 30 mm/h and the rain-rate error sums
+of the contract (:mod:`.verification` has the row layout). The counts are computed
+per forecast in the Python workers and summed per model and lead in Spark for the
+day's summary (CSI, POD, FAR, MSE, MAE by lead), which the manifest keeps.
+
+- A forecast valid after the day's latest observed frame is *pending*: not yet
+  verifiable, counted in the manifest (``extra.pending``), scored by a later run.
+- A forecast valid at or before it, whose frame is missing (a gap, or a frame
+  quarantined by ingest), goes to ``quarantine/radar_verification`` as ``not_observed``.
+
+So ``in`` (forecasts verifiable) = ``out`` (scored) + ``quarantined``. With
+``--start``/``--end``, only forecasts valid in the interval are (re)scored. The stage
+also draws ``pictures/radar_nowcast/dt=D``: observed-vs-forecast panels of the day's
+latest fully verified issue time, and CSI by lead for every threshold.
+
+Run: ``lakesight stage radar_nowcast.verify --dt D [--start T --end T]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from lakesight.config import Settings
+from lakesight.lake import Manifest, PartitionWriter, join, read_manifest
+from lakesight.progress import Steps
+from lakesight.radar_nowcast import datasets
+from lakesight.radar_nowcast.frames import merge_interval
+from lakesight.radar_nowcast.verification import COUNT_COLUMNS, score_rows, summarise
+from lakesight.stage import (
+    WHOLE_DAY,
+    Interval,
+    StageError,
+    StageResult,
+    commit_stage,
+    committed_input,
+    day_time,
+    frees_cached_data,
+    stage_main,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+STAGE = datasets.VERIFY
+RESULT_SCHEMA = f"{datasets.SCORE_SCHEMA}, path string, reason string, detail string"
+SCORE_NAMES = [c.split()[0] for c in datasets.SCORE_SCHEMA.split(", ")]
+
+
+def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
+    """Score rows of (forecast, observation) pairs. In: ``issued_at``, ``lead_min``,
+    ``valid_at``, ``model``, ``height``, ``width``, ``pixels``, ``observed``."""
+    rows = []
+    for pair in batch.itertuples(index=False):
+        shape = (int(pair.height), int(pair.width))
+        forecast = np.frombuffer(pair.pixels, np.uint8).reshape(shape)
+        observed = np.frombuffer(pair.observed, np.uint8).reshape(shape)
+        key = {
+            "issued_at": pair.issued_at,
+            "lead_min": pair.lead_min,
+            "valid_at": pair.valid_at,
+            "model": pair.model,
+        }
+        rows.extend({**key, **row} for row in score_rows(forecast, observed))
+    out = pd.DataFrame(rows, columns=[c.split()[0] for c in RESULT_SCHEMA.split(", ")])
+    # Arrow needs nullable integers and null strings, not the NaN floats pandas fills in.
+    for column in (*COUNT_COLUMNS, "n_pixels"):
+        out[column] = out[column].astype("Int64")
+    for column in ("path", "reason", "detail"):
+        out[column] = pd.Series([None] * len(out), dtype=object)
+    return out
+
+
+@frees_cached_data
+def run(
+    spark: SparkSession,
+    settings: Settings,
+    dt: str,
+    *,
+    steps: Steps | None = None,
+    interval: Interval = WHOLE_DAY,
+) -> StageResult:
+    """Score the day's verifiable forecasts (or those valid in ``interval``); commit atomically."""
+    from pyspark.sql import functions as F
+
+    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+
+    steps = steps or Steps(STAGE.short)
+    fs, forecasts_uri, issued = committed_input(
+        spark, settings, datasets.FORECASTS, dt, made_by="radar_nowcast.forecast"
+    )
+    frames_uri = datasets.FRAMES.partition(settings, dt)
+    if read_manifest(fs, frames_uri) is None:
+        raise StageError(
+            f"input partition not committed: {frames_uri} (run radar_nowcast.ingest first)"
+        )
+    with steps.step("pair and score"):
+        frames = spark.read.parquet(frames_uri).select(
+            F.col("frame_time").alias("valid_at"), F.col("pixels").alias("observed"), "path"
+        )
+        latest = frames.agg(F.max("valid_at")).first()[0]
+        start, end = day_time(dt, interval.start), day_time(dt, interval.end)
+        forecasts = spark.read.parquet(forecasts_uri).where(
+            (F.col("valid_at") >= F.lit(start).cast("timestamp"))
+            & (F.col("valid_at") < F.lit(end).cast("timestamp"))
+        )
+        pending = forecasts.where(F.col("valid_at") > F.lit(latest)) if latest else forecasts
+        verifiable = (
+            forecasts.where(F.col("valid_at") <= F.lit(latest)) if latest else forecasts.limit(0)
+        )
+        paired = verifiable.join(frames, "valid_at", "left")
+        scored = (
+            paired.where(F.col("observed").isNotNull())
+            .drop("path")
+            .mapInPandas(lambda batches: (score_batch(b) for b in batches), RESULT_SCHEMA)
+        )
+        unobserved = paired.where(F.col("observed").isNull()).select(
+            "issued_at",
+            "lead_min",
+            "valid_at",
+            "model",
+            F.format_string(
+                "%s/%s.png",
+                F.lit(datasets.RAW_RADAR.partition(settings, dt)),
+                F.date_format("valid_at", "HHmm"),
+            ).alias("path"),
+            F.lit("not_observed").alias("reason"),
+            F.lit("no curated frame at the valid time").alias("detail"),
+        )
+        fresh = scored.unionByName(unobserved, allowMissingColumns=True).withColumn("dt", F.lit(dt))
+        existing = None
+        if not interval.whole_day and read_manifest(fs, STAGE.output.partition(settings, dt)):
+            existing = kept_rows(spark, settings, dt)
+        result = merge_interval(
+            existing,
+            fresh.select(*result_columns()),
+            time_column="valid_at",
+            dt=dt,
+            interval=interval,
+        ).cache()
+        forecast_rows = F.col("reason").isNotNull() | F.col("threshold").isNull()
+        stats = result.agg(
+            F.sum(forecast_rows.cast("int")).alias("forecasts"),
+            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+            *fingerprint_aggregates("issued_at", "model", "lead_min", "threshold"),
+        ).first()
+        n_pending = pending.count()
+    with steps.step("summarise"):
+        summary = day_summary(result)
+    with steps.step("pictures"):
+        pictured = write_pictures(spark, fs, settings, dt, summary, fingerprint_from(stats))
+    n_in, quarantined = int(stats["forecasts"] or 0), int(stats["quarantined"] or 0)
+    return commit_stage(
+        fs,
+        settings,
+        STAGE,
+        dt,
+        result,
+        output_columns=datasets.SCORE_COLUMNS,
+        schema_version=datasets.SCORES_SCHEMA_VERSION,
+        counts={
+            "in": n_in,
+            "out": n_in - quarantined,
+            "quarantined": quarantined,
+            "pending": n_pending,
+        },
+        input_fingerprint=fingerprint_from(stats),
+        steps=steps,
+        models=issued.models,
+        quarantine_columns=("issued_at", "lead_min", "valid_at", "model"),
+        extra={
+            "input": forecasts_uri,
+            "observed": frames_uri,
+            "interval": interval.to_dict(),
+            "pending": n_pending,
+            "summary": summary,
+            "pictured_issue": pictured,
+        },
+        more_outputs={"pictures": datasets.PICTURES.partition(settings, dt)},
+    )
+
+
+def day_summary(result: DataFrame) -> dict:
+    """CSI/POD/FAR and MSE/MAE by model and lead over the day, summed in Spark first."""
+    from pyspark.sql import functions as F
+
+    from lakesight.radar_nowcast.verification import ERROR_COLUMNS
+
+    sums = (
+        result.where(F.col("reason").isNull())
+        .groupBy("model", "lead_min", "threshold")
+        .agg(
+            *[F.sum(c).alias(c) for c in (*COUNT_COLUMNS, *ERROR_COLUMNS)],
+            F.countDistinct("issued_at").alias("_issues"),
+        )
+        .toPandas()
+    )
+    if sums.empty:
+        return {
+            "leads_min": [],
+            "models": [],
+            "csi": {},
+            "pod": {},
+            "far": {},
+            "mse": {},
+            "mae": {},
+        }
+    # summarise counts distinct issue times itself; one stand-in per issue keeps that right.
+    sums["issued_at"] = 0
+    summary = summarise(sums.drop(columns="_issues"))
+    summary["issues"] = {
+        model: int(group["_issues"].max()) for model, group in sums.groupby("model")
+    }
+    return summary
+
+
+def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, fingerprint: str):
+    """Commit ``pictures/radar_nowcast/dt=D``: ``panels.png`` (the latest issue time whose
+    every lead is verified) and ``csi_by_lead.png``; returns the issue time drawn, if any."""
+    from pyspark.sql import functions as F
+
+    from lakesight.radar_nowcast.pictures import csi_plot, forecast_panels
+
+    forecasts = spark.read.parquet(datasets.FORECASTS.partition(settings, dt))
+    frames = spark.read.parquet(datasets.FRAMES.partition(settings, dt)).select(
+        "frame_time", "pixels"
+    )
+    leads = summary.get("leads_min") or []
+    latest_frame = frames.agg(F.max("frame_time")).first()[0]
+    drawn = None
+    files = {}
+    if leads and latest_frame is not None:
+        last_issue = latest_frame - pd.Timedelta(minutes=max(leads)).to_pytimedelta()
+        candidates = forecasts.where(F.col("issued_at") <= F.lit(last_issue)).agg(
+            F.max("issued_at")
+        )
+        drawn = candidates.first()[0]
+    if drawn is not None:
+        rows = forecasts.where(F.col("issued_at") == F.lit(drawn)).collect()
+        shape = (rows[0]["height"], rows[0]["width"])
+        observed_at = {
+            r["frame_time"]: np.frombuffer(r["pixels"], np.uint8).reshape(shape)
+            for r in frames.where(
+                F.col("frame_time")
+                <= F.lit(drawn + pd.Timedelta(minutes=max(leads)).to_pytimedelta())
+            ).collect()
+        }
+        by_model: dict[str, dict[int, np.ndarray]] = {}
+        for r in rows:
+            by_model.setdefault(r["model"], {})[r["lead_min"]] = np.frombuffer(
+                r["pixels"], np.uint8
+            ).reshape(shape)
+        forecasts_by_model = {
+            m: np.stack([v[k] for k in leads]) for m, v in sorted(by_model.items())
+        }
+        observed = [
+            observed_at.get(drawn + pd.Timedelta(minutes=k).to_pytimedelta()) for k in leads
+        ]
+        inputs = [observed_at[t] for t in sorted(observed_at) if t <= drawn][-5:]
+        files["panels.png"] = forecast_panels(
+            drawn.strftime("%Y-%m-%d %H:%M UTC"),
+            leads,
+            observed,
+            forecasts_by_model,
+            inputs=np.stack(inputs) if inputs else None,
+            tile=96,
+            cadence_min=settings.radar_cadence_min,
+        )
+    if leads:
+        files["csi_by_lead.png"] = csi_plot(summary)
+    with PartitionWriter(fs, datasets.PICTURES.uri(settings), dt) as writer:
+        fs.mkdirs(writer.staging_uri)
+        for name, data in files.items():
+            fs.write_bytes(join(writer.staging_uri, name), data)
+        writer.commit(
+            Manifest(
+                dataset=str(datasets.PICTURES),
+                dt=dt,
+                stage=STAGE.name,
+                schema_version="pictures/v1",
+                counts={"in": len(files), "out": len(files), "quarantined": 0},
+                input_fingerprint=fingerprint,
+                extra={"files": sorted(files), "issued_at": drawn.isoformat() if drawn else None},
+            )
+        )
+    return drawn.isoformat() if drawn else None
+
+
+def result_columns() -> list[str]:
+    return [*(c.split()[0] for c in RESULT_SCHEMA.split(", ")), "dt"]
+
+
+def kept_rows(spark: SparkSession, settings: Settings, dt: str) -> DataFrame:
+    """The committed day, scores and unobserved forecasts, in the shape of a fresh run's rows."""
+    from pyspark.sql import functions as F
+
+    scores = spark.read.parquet(STAGE.output.partition(settings, dt))
+    for column in ("path", "reason", "detail"):
+        scores = scores.withColumn(column, F.lit(None).cast("string"))
+    unobserved = spark.read.parquet(datasets.QUARANTINED_VERIFICATION.partition(settings, dt))
+    return scores.unionByName(unobserved.drop("stage"), allowMissingColumns=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for spark-submit and ``lakesight stage radar_nowcast.verify``."""
+    return stage_main(STAGE, run, argv, interval=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

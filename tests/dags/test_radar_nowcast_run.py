@@ -1,0 +1,95 @@
+"""radar_nowcast's two DAGs as an Airflow user runs them: `airflow dags test`, no connections."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lakesight.lake import LocalFileSystem, read_manifest
+from lakesight.progress import Steps
+from lakesight.radar_nowcast import datasets, ingest
+from lakesight.radar_nowcast.sample_data import write_sample_radar
+
+pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def dags_test(settings, tmp_path, dag_id: str, when: str, conf: dict | None = None, **env_extra):
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "PYSPARK_"))
+    }
+    env.update(
+        AIRFLOW_HOME=str(tmp_path / "airflow"),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        LAKESIGHT_ROOT=settings.root,
+        PATH="/usr/local/bin:/usr/bin:/bin",
+        **env_extra,
+    )
+    subprocess.run(
+        [airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+    )
+    command = [airflow, "dags", "test", dag_id, when, *(["-c", json.dumps(conf)] if conf else [])]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-4000:]
+    assert "state=success" in log
+    return log
+
+
+def test_the_half_hourly_dag_processes_its_data_interval(settings, tmp_path):
+    dt = "2026-05-21"
+    write_sample_radar(LocalFileSystem(), settings, dt, size=64, end=120, bad=2)
+    dags_test(settings, tmp_path, "radar_nowcast", f"{dt}T01:00:00+00:00")
+    fs = LocalFileSystem()
+    frames = read_manifest(fs, datasets.FRAMES.partition(settings, dt))
+    # Ingest reads the day up to the interval's end (01:30): 15 frames + the broken files.
+    assert frames.counts == {"in": 17, "out": 15, "quarantined": 2}
+    assert frames.extra["interval"] == {"start": "00:00", "end": "01:30"}
+    issued = read_manifest(fs, datasets.FORECASTS.partition(settings, dt))
+    assert issued.extra["interval"] == {"start": "01:00", "end": "01:30"}
+    assert issued.counts["in"] == issued.counts["out"] == 5  # 01:00 .. 01:24
+    verified = read_manifest(fs, datasets.SCORES.partition(settings, dt))
+    assert verified.extra["interval"] == {"start": "00:00", "end": "01:30"}
+    # Valid by 01:24, the last frame of the interval: issued at 01:00 + 6..24, 01:06 + 6..18, ...
+    assert verified.counts["out"] == 3 * (4 + 3 + 2 + 1)
+    assert verified.counts["in"] == verified.counts["out"] + verified.counts["quarantined"]
+
+
+def test_the_weekly_dag_retrains_and_records_its_decision(spark, settings, tmp_path):
+    fs = LocalFileSystem()
+    for dt in ("2026-05-18", "2026-05-19"):
+        write_sample_radar(fs, settings, dt, size=64, end=240)
+        ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=True))
+    registry = tmp_path / "registry"
+    shutil.copytree(REPO / "models" / "registry" / "convlstm_radar", registry / "convlstm_radar")
+    dags_test(
+        settings,
+        tmp_path,
+        "radar_nowcast_train",
+        "2026-05-20",
+        conf={"steps": 2, "weeks": 1},
+        LAKESIGHT_MODEL_REGISTRY=registry.as_uri(),
+    )
+    manifest = read_manifest(fs, datasets.TRAINING.partition(settings, "2026-05-20"))
+    decision = manifest.extra["decision"]
+    assert manifest.extra["days"] == ["2026-05-18", "2026-05-19"]
+    assert decision["current_model"] == "convlstm_radar@1"
+    assert decision["candidate"]["mse"] is not None and decision["current"]["mse"] is not None
+    # Two steps of training never beat the shipped model: it stays, and nothing is added.
+    assert (
+        decision["promoted"] is False and decision["candidate"]["mse"] > decision["current"]["mse"]
+    )
+    assert sorted(p.name for p in (registry / "convlstm_radar").iterdir()) == ["1"]
+    assert manifest.counts["validation"] > 0 and manifest.counts["training"] > 0

@@ -1,0 +1,183 @@
+"""radar_nowcast's stages on Spark: ingest → forecast → verify, their faults and their reruns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+
+from lakesight.lake import LocalFileSystem, read_manifest, uri_path
+from lakesight.progress import Steps
+from lakesight.radar_nowcast import datasets, forecast, ingest, verify
+from lakesight.radar_nowcast.frames import frame_minute, spark_windows, window_ends
+from lakesight.radar_nowcast.sample_data import write_sample_radar
+from lakesight.stage import WHOLE_DAY, Interval
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+DT = "2026-05-20"
+QUIET = Steps("test", quiet=True)
+
+
+def table(settings, dataset, dt=DT):
+    return (
+        ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
+        .to_table()
+        .to_pandas()
+    )
+
+
+def run_day(spark, settings, dt=DT, interval=WHOLE_DAY):
+    return [
+        stage.run(spark, settings, dt, steps=QUIET, interval=interval)
+        for stage in (ingest, forecast, verify)
+    ]
+
+
+@pytest.fixture
+def odd_day(settings):
+    """00:00-02:00 of 96x80 frames (any size works) with a gap at 00:48 and every broken kind."""
+    fs = LocalFileSystem()
+    day = write_sample_radar(fs, settings, DT, size=96, end=120, gaps=(48,), bad=6)
+    # Make the frames non-square: crop every good frame to 96 x 80 in place.
+
+    from PIL import Image
+
+    for name in day.written:
+        path = uri_path(day.uri) + "/" + name
+        image = Image.open(path)
+        image.crop((0, 0, 80, 96)).save(path)
+    return day
+
+
+def test_the_day_runs_through_and_every_record_is_accounted_for(spark, settings, odd_day):
+    ingested, forecasted, verified = run_day(spark, settings)
+    reasons = ingested.manifest.extra["quarantined_by_reason"]
+    good = len(odd_day.written)  # 00:48 left out, 01:06 arrived at the wrong size
+    assert good == 18
+    assert ingested.manifest.counts == {"in": good + 6, "out": good, "quarantined": 6}
+    assert set(reasons) == {
+        "truncated",
+        "wrong_size",
+        "not_a_step",
+        "bad_name",
+        "not_a_png",
+        "wrong_encoding",
+    }
+    assert ingested.manifest.extra["frame_size"] == [96, 80]
+
+    # Issue times are the good frames; those whose window lacks a frame (00:48, 01:06, or the
+    # night before) are skipped.
+    observed = [frame_minute(name, 6)[0] for name in odd_day.written]
+    complete, incomplete = window_ends(observed, 5, 6)
+    counts = forecasted.manifest.counts
+    assert counts["in"] == good and counts["out"] == len(complete) == 8
+    assert counts["quarantined"] == len(incomplete) == 10
+    skipped = table(settings, datasets.QUARANTINED_WINDOWS)
+    assert set(skipped["reason"]) == {"incomplete_window"}
+    assert skipped.loc[skipped["issued_at"].dt.strftime("%H:%M") == "00:54", "detail"].item() == (
+        "input window lacks 00:48"
+    )
+    at_0112 = skipped["issued_at"].dt.strftime("%H:%M") == "01:12"
+    assert skipped.loc[at_0112, "detail"].item() == "input window lacks 00:48, 01:06"
+    rows = table(settings, datasets.FORECASTS)
+    assert len(rows) == len(complete) * 3 * 10
+    assert set(rows["model"]) == {"convlstm_radar@1", "persistence", "flow"}
+    assert (rows["height"] == 96).all() and (rows["width"] == 80).all()
+    assert all(len(p) == 96 * 80 for p in rows["pixels"])
+
+    # Verified: forecasts valid up to the last frame (01:54), except at the gap.
+    v = verified.manifest.counts
+    assert v["in"] == v["out"] + v["quarantined"] and v["quarantined"] > 0 and v["pending"] > 0
+    unobserved = table(settings, datasets.QUARANTINED_VERIFICATION)
+    assert set(unobserved["valid_at"].dt.strftime("%H:%M")) == {"00:48", "01:06"}
+    scores = table(settings, datasets.SCORES)
+    counted = scores[scores["threshold"].notna()]
+    assert (
+        (
+            counted["hits"]
+            + counted["misses"]
+            + counted["false_alarms"]
+            + counted["correct_negatives"]
+        )
+        == 96 * 80
+    ).all()
+    assert verified.manifest.extra["summary"]["leads_min"][0] == 6
+    pictures = uri_path(datasets.PICTURES.partition(settings, DT))
+    for name in ("panels.png", "csi_by_lead.png"):
+        assert Path(pictures, name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_reruns_are_idempotent_and_an_interval_replaces_only_itself(spark, settings, odd_day):
+    run_day(spark, settings)
+    before = {d: table(settings, d) for d in (datasets.FRAMES, datasets.FORECASTS, datasets.SCORES)}
+    run_day(spark, settings)
+    for dataset, rows in before.items():
+        again = table(settings, dataset)
+        key = [c for c in ("minute", "issued_at", "model", "lead_min", "threshold") if c in rows]
+        pd_equal = (
+            rows.sort_values(key)
+            .reset_index(drop=True)
+            .equals(again.sort_values(key).reset_index(drop=True))
+        )
+        assert pd_equal, dataset
+    # Rerun 01:00-01:30 only: its forecasts are rewritten, the others keep their bytes.
+    forecast.run(
+        spark, settings, DT, steps=QUIET, interval=Interval(60, 90), model="convlstm_radar"
+    )
+    after = table(settings, datasets.FORECASTS)
+    assert len(after) == len(before[datasets.FORECASTS])
+    manifest = read_manifest(LocalFileSystem(), datasets.FORECASTS.partition(settings, DT))
+    assert manifest.extra["interval"] == {"start": "01:00", "end": "01:30"}
+    assert manifest.counts["in"] == 18  # the whole day's issue times, not only the interval's
+
+
+def test_windows_in_spark_match_the_pure_windows(spark):
+    observed = [m for m in range(0, 180, 6) if m not in (48, 120)]
+    frames = spark.createDataFrame(
+        [(m, bytes([m % 256])) for m in observed], "minute int, pixels binary"
+    )
+    rows = spark_windows(frames, 5, 6).collect()
+    complete, incomplete = window_ends(observed, 5, 6)
+    assert sorted(r["end_minute"] for r in rows if r["frames"] is not None) == complete
+    assert {r["end_minute"]: list(r["missing"]) for r in rows if r["frames"] is None} == incomplete
+    window = next(r for r in rows if r["end_minute"] == 30)
+    assert [f["pixels"][0] for f in window["frames"]] == [6, 12, 18, 24, 30]
+
+
+def test_a_clear_day_forecasts_zeros_and_verifies(spark, settings):
+    write_sample_radar(LocalFileSystem(), settings, DT, end=60, clear=True, size=64)
+    _, forecasted, verified = run_day(spark, settings)
+    rows = table(settings, datasets.FORECASTS)
+    assert forecasted.manifest.counts["out"] == 6 and len(rows) == 6 * 30
+    assert not any(np.frombuffer(p, np.uint8).any() for p in rows["pixels"])
+    scores = table(settings, datasets.SCORES)
+    counted = scores[scores["threshold"].notna()]
+    assert (counted["hits"] + counted["misses"] + counted["false_alarms"] == 0).all()
+    assert (scores.loc[scores["threshold"].isna(), "sum_squared_error"] == 0).all()
+    assert verified.manifest.counts["out"] > 0
+
+
+def test_a_day_shorter_than_a_window_issues_nothing_and_says_so(spark, settings):
+    write_sample_radar(LocalFileSystem(), settings, DT, end=24, size=64)
+    _, forecasted, verified = run_day(spark, settings)
+    assert forecasted.manifest.counts == {"in": 4, "out": 0, "quarantined": 4, "rows": 0}
+    assert forecasted.manifest.extra["quarantined_by_reason"] == {"incomplete_window": 4}
+    assert verified.manifest.counts["in"] == 0
+
+
+def test_a_stage_killed_mid_write_leaves_the_day_as_it_was(spark, settings, odd_day, monkeypatch):
+    run_day(spark, settings)
+    fs = LocalFileSystem()
+    before = read_manifest(fs, datasets.FORECASTS.partition(settings, DT))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed while writing")
+
+    monkeypatch.setattr("lakesight.spark.write_parquet_side_by_side", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        forecast.run(spark, settings, DT, steps=QUIET)
+    after = read_manifest(fs, datasets.FORECASTS.partition(settings, DT))
+    assert after.run_id == before.run_id
+    assert len(table(settings, datasets.FORECASTS)) == before.counts["rows"]
