@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -91,3 +92,12 @@ def load_state(
     result = model.load_state_dict(usable, strict=False)
     report.missing = sorted(set(result.missing_keys))
     return report
+
+
+def warmup_cosine(step: int, peak: float, warmup: int, steps: int) -> float:
+    """Learning rate at ``step``: linear warm-up to ``peak`` over ``warmup`` steps, then a
+    cosine decay to 0 at ``steps`` (the schedule every lakesight trainer uses)."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * progress))

@@ -441,3 +441,23 @@ def commit_stage(
             )
         )
     return StageResult(stage, manifest, outputs)
+
+
+def commit_pictures(fs: LakeFileSystem, settings: Settings, dataset: Dataset, dt: str, *,
+                    stage: str, files: dict[str, bytes], input_fingerprint: str,
+                    extra: dict | None = None) -> Manifest:  # fmt: skip
+    """Commit a day of a pipeline's pictures (``pictures/<pipeline>/dt=D``: name -> PNG bytes)
+    like any partition: staged, renamed into place, then its manifest and ``_SUCCESS``."""
+    from lakesight.lake import Manifest, PartitionWriter, join
+
+    with PartitionWriter(fs, dataset.uri(settings), dt) as writer:
+        fs.mkdirs(writer.staging_uri)
+        for name, data in files.items():
+            fs.write_bytes(join(writer.staging_uri, name), data)
+        return writer.commit(
+            Manifest(
+                dataset=str(dataset), dt=dt, stage=stage, schema_version="pictures/v1",
+                counts={"in": len(files), "out": len(files), "quarantined": 0},
+                input_fingerprint=input_fingerprint, extra=dict(extra or {}),
+            )
+        )  # fmt: skip

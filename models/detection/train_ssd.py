@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -105,6 +104,7 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
     import torch.distributed as dist
 
     from lakesight.models.detection.ssd import SSD, multibox_loss
+    from lakesight.models.nn import warmup_cosine
 
     rank, world = 0, 1
     if distributed:
@@ -121,19 +121,13 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
 
-    def lr_at(step: int) -> float:
-        if step < config.warmup:
-            return config.lr * (step + 1) / config.warmup
-        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-        return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
-
     model.train()
     started = time.perf_counter()
     history = []
     running = np.zeros(2)
     for step, (x, loc_t, lab_t) in enumerate(_batches(config, priors, rank, world)):
         for group in optimiser.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = warmup_cosine(step, config.lr, config.warmup, config.steps)
         loc, logits = model(x, return_logits=True)
         loc_loss, conf_loss = multibox_loss(loc, logits, loc_t, lab_t)
         optimiser.zero_grad(set_to_none=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -103,6 +102,7 @@ def train(
     import torch
     import torch.distributed as dist
 
+    from lakesight.models.nn import warmup_cosine
     from lakesight.models.nowcasting.convlstm import EncoderForecaster, nowcast_loss
 
     rank, world = 0, 1
@@ -126,19 +126,13 @@ def train(
     rng = np.random.default_rng([config.seed, rank])  # ranks draw different windows
     inputs = config.model.inputs
 
-    def lr_at(step: int) -> float:
-        if step < config.warmup:
-            return config.lr * (step + 1) / config.warmup
-        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-        return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
-
     model.train()
     started = time.perf_counter()
     history, running = [], 0.0
     for step in range(config.steps):
         x = torch.from_numpy(data.batch(rng.integers(len(data.windows), size=config.batch), rng))
         for group in optimiser.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = warmup_cosine(step, config.lr, config.warmup, config.steps)
         target = x[:, inputs:].contiguous()
         loss = nowcast_loss(model(x[:, :inputs]), target, edges, weights, lead_weights)
         optimiser.zero_grad(set_to_none=True)

@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.image_features.analysis import CropPolicy
-from lakesight.lake import Manifest, PartitionWriter, join
+from lakesight.lake import Manifest, join
 from lakesight.progress import Steps
 from lakesight.stage import (
     StageResult,
+    commit_pictures,
     commit_stage,
     committed_input,
     frees_cached_data,
@@ -111,22 +112,16 @@ def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerpr
         return decode_image(fs.read_bytes(row["path"]), row["path"]).pixels
 
     sheet, singles = detection_sheet(sample, read_image)
-    with PartitionWriter(fs, datasets.PICTURES.uri(settings), dt) as writer:
-        fs.mkdirs(writer.staging_uri)
-        fs.write_bytes(join(writer.staging_uri, "detections.png"), sheet)
-        for row, picture in zip(sample, singles, strict=True):
-            fs.write_bytes(join(writer.staging_uri, f"{row['image_id'][:16]}.png"), picture)
-        writer.commit(
-            Manifest(
-                dataset=str(datasets.PICTURES),
-                dt=dt,
-                stage=STAGE.name,
-                schema_version="pictures/v1",
-                counts={"in": len(sample), "out": len(sample), "quarantined": 0},
-                input_fingerprint=fingerprint,
-                extra={"grid": "detections.png", "images": [r["path"] for r in sample]},
-            )
-        )
+    files = {"detections.png": sheet}
+    files.update(
+        (f"{row['image_id'][:16]}.png", picture)
+        for row, picture in zip(sample, singles, strict=True)
+    )
+    commit_pictures(
+        fs, settings, datasets.PICTURES, dt, stage=STAGE.name, files=files,
+        input_fingerprint=fingerprint,
+        extra={"grid": "detections.png", "images": [r["path"] for r in sample]},
+    )  # fmt: skip
     return len(sample)
 
 

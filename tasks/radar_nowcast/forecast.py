@@ -33,7 +33,7 @@ from lakesight.config import Settings
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
 from lakesight.radar_nowcast.baselines import flow_extrapolation, persistence
-from lakesight.radar_nowcast.frames import merge_interval, spark_windows
+from lakesight.radar_nowcast.frames import committed_day, merge_interval, spark_windows
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
@@ -136,7 +136,9 @@ def skipped_rows(incomplete: DataFrame, raw_uri: str, dt: str) -> DataFrame:
         (midnight + F.make_interval(mins=F.col("end_minute"))).alias("issued_at"),
         F.concat(
             F.lit(raw_uri + "/"),
-            F.format_string("%02d%02d.png", hours_of(F.col("end_minute")), F.col("end_minute") % 60),
+            F.format_string(
+                "%02d%02d.png", hours_of(F.col("end_minute")), F.col("end_minute") % 60
+            ),
         ).alias("path"),
         F.lit("incomplete_window").alias("reason"),
         F.concat(F.lit("input window lacks "), F.array_join(missing, ", ")).alias("detail"),
@@ -193,7 +195,7 @@ def run(
         fresh = fresh.withColumn("dt", F.lit(dt))
         existing = None
         if not interval.whole_day and read_manifest(fs, STAGE.output.partition(settings, dt)):
-            existing = kept_rows(spark, settings, dt)
+            existing = committed_day(spark, settings, STAGE, dt)
         result = merge_interval(
             existing,
             fresh.select(*result_columns()),
@@ -247,18 +249,6 @@ def run(
 
 def result_columns() -> list[str]:
     return [*(c.split()[0] for c in RESULT_SCHEMA.split(", ")), "dt"]
-
-
-def kept_rows(spark: SparkSession, settings: Settings, dt: str) -> DataFrame:
-    """The committed day, forecasts and skipped issue times, in the shape of a fresh run's rows."""
-    from pyspark.sql import functions as F
-
-    forecasts = spark.read.parquet(STAGE.output.partition(settings, dt))
-    forecasts = forecasts.withColumn("path", F.lit(None).cast("string"))
-    for column in ("reason", "detail"):
-        forecasts = forecasts.withColumn(column, F.lit(None).cast("string"))
-    skipped = spark.read.parquet(datasets.QUARANTINED_WINDOWS.partition(settings, dt))
-    return forecasts.unionByName(skipped.drop("stage"), allowMissingColumns=True)
 
 
 def main(argv: list[str] | None = None) -> int:

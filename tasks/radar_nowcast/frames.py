@@ -18,7 +18,10 @@ from typing import TYPE_CHECKING
 from lakesight.stage import WHOLE_DAY, Interval, day_time
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
+
+    from lakesight.config import Settings
+    from lakesight.stage import Stage
 
 FRAME_NAME = re.compile(r"^(\d{2})(\d{2})\.png$", re.IGNORECASE)
 
@@ -114,3 +117,16 @@ def merge_interval(
         (when < F.lit(start).cast("timestamp")) | (when >= F.lit(end).cast("timestamp"))
     )
     return existing.where(outside).select(*fresh.columns).unionByName(fresh)
+
+
+def committed_day(spark: SparkSession, settings: Settings, stage: Stage, dt: str) -> DataFrame:
+    """A stage's committed day, its output and its quarantine, in the shape of a fresh run's
+    rows (output rows get null ``path``/``reason``/``detail`` where they lack them)."""
+    from pyspark.sql import functions as F
+
+    output = spark.read.parquet(stage.output.partition(settings, dt))
+    for column in ("path", "reason", "detail"):
+        if column not in output.columns:
+            output = output.withColumn(column, F.lit(None).cast("string"))
+    rejects = spark.read.parquet(stage.quarantine.partition(settings, dt)).drop("stage")
+    return output.unionByName(rejects, allowMissingColumns=True)

@@ -35,7 +35,7 @@ from lakesight.config import Settings
 from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
-from lakesight.radar_nowcast.frames import frame_minute, merge_interval
+from lakesight.radar_nowcast.frames import committed_day, frame_minute, merge_interval
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
@@ -211,7 +211,7 @@ def run(
         fresh = with_times(judged(validated, size), dt)
         existing = None
         if committed is not None and not interval.whole_day:
-            existing = kept_rows(spark, settings, dt)
+            existing = committed_day(spark, settings, STAGE, dt)
         result = merge_interval(
             existing, fresh, time_column="frame_time", dt=dt, interval=interval
         ).cache()
@@ -249,18 +249,6 @@ def with_times(validated: DataFrame, dt: str) -> DataFrame:
     return validated.withColumn(
         "frame_time", midnight + F.make_interval(mins=F.col("minute"))
     ).withColumn("dt", F.lit(dt))
-
-
-def kept_rows(spark: SparkSession, settings: Settings, dt: str) -> DataFrame:
-    """The committed day, frames and quarantine, in the shape of a fresh run's rows."""
-    from pyspark.sql import functions as F
-
-    frames = spark.read.parquet(datasets.FRAMES.partition(settings, dt))
-    frames = frames.withColumn("reason", F.lit(None).cast("string")).withColumn(
-        "detail", F.lit(None).cast("string")
-    )
-    rejects = spark.read.parquet(datasets.QUARANTINED_FRAMES.partition(settings, dt))
-    return frames.unionByName(rejects.drop("stage"), allowMissingColumns=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,8 +84,11 @@ def grid_frames(spark: SparkSession, settings: Settings, days: list[str], grid: 
             yield batch[["t", "dt"]].assign(grid_pixels=out)
 
     return frames.select(
-        (offset + F.col("minute")).alias("t"), F.col("dt").cast("string").alias("dt"), "pixels",
-        "height", "width",
+        (offset + F.col("minute")).alias("t"),
+        F.col("dt").cast("string").alias("dt"),
+        "pixels",
+        "height",
+        "width",
     ).mapInPandas(resample, "t int, dt string, grid_pixels binary")
 
 
@@ -179,14 +182,9 @@ def validation_score(nowcaster, windows: np.ndarray) -> dict:
 
 def promote(fs, registry: str, name: str, release_dir: Path) -> str:
     """Copy a released model into the registry as the next version; returns ``name@version``."""
-    from lakesight.models.runtime import _version_key
-
-    versions = (
-        sorted(fs.list_dirs(join(registry, name)), key=_version_key)
-        if fs.exists(join(registry, name))
-        else []
-    )
-    version = str(int(versions[-1]) + 1 if versions and versions[-1].isdigit() else 1)
+    listed = fs.list_dirs(join(registry, name)) if fs.exists(join(registry, name)) else []
+    numbered = [int(v) for v in listed if v.isdigit()]  # not a half-copied _staging.N
+    version = str(max(numbered, default=0) + 1)
     card = json.loads((release_dir / "card.json").read_text())
     card["version"] = version
     (release_dir / "card.json").write_text(json.dumps(card, indent=2))

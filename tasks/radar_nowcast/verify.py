@@ -28,16 +28,17 @@ import numpy as np
 import pandas as pd
 
 from lakesight.config import Settings
-from lakesight.lake import Manifest, PartitionWriter, join, read_manifest
+from lakesight.lake import read_manifest
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
-from lakesight.radar_nowcast.frames import merge_interval
+from lakesight.radar_nowcast.frames import committed_day, merge_interval
 from lakesight.radar_nowcast.verification import COUNT_COLUMNS, score_rows, summarise
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
     StageError,
     StageResult,
+    commit_pictures,
     commit_stage,
     committed_input,
     day_time,
@@ -136,7 +137,7 @@ def run(
         fresh = scored.unionByName(unobserved, allowMissingColumns=True).withColumn("dt", F.lit(dt))
         existing = None
         if not interval.whole_day and read_manifest(fs, STAGE.output.partition(settings, dt)):
-            existing = kept_rows(spark, settings, dt)
+            existing = committed_day(spark, settings, STAGE, dt)
         result = merge_interval(
             existing,
             fresh.select(*result_columns()),
@@ -274,37 +275,16 @@ def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, finger
         )
     if leads:
         files["csi_by_lead.png"] = csi_plot(summary)
-    with PartitionWriter(fs, datasets.PICTURES.uri(settings), dt) as writer:
-        fs.mkdirs(writer.staging_uri)
-        for name, data in files.items():
-            fs.write_bytes(join(writer.staging_uri, name), data)
-        writer.commit(
-            Manifest(
-                dataset=str(datasets.PICTURES),
-                dt=dt,
-                stage=STAGE.name,
-                schema_version="pictures/v1",
-                counts={"in": len(files), "out": len(files), "quarantined": 0},
-                input_fingerprint=fingerprint,
-                extra={"files": sorted(files), "issued_at": drawn.isoformat() if drawn else None},
-            )
-        )
+    commit_pictures(
+        fs, settings, datasets.PICTURES, dt, stage=STAGE.name, files=files,
+        input_fingerprint=fingerprint,
+        extra={"files": sorted(files), "issued_at": drawn.isoformat() if drawn else None},
+    )  # fmt: skip
     return drawn.isoformat() if drawn else None
 
 
 def result_columns() -> list[str]:
     return [*(c.split()[0] for c in RESULT_SCHEMA.split(", ")), "dt"]
-
-
-def kept_rows(spark: SparkSession, settings: Settings, dt: str) -> DataFrame:
-    """The committed day, scores and unobserved forecasts, in the shape of a fresh run's rows."""
-    from pyspark.sql import functions as F
-
-    scores = spark.read.parquet(STAGE.output.partition(settings, dt))
-    for column in ("path", "reason", "detail"):
-        scores = scores.withColumn(column, F.lit(None).cast("string"))
-    unobserved = spark.read.parquet(datasets.QUARANTINED_VERIFICATION.partition(settings, dt))
-    return scores.unionByName(unobserved.drop("stage"), allowMissingColumns=True)
 
 
 def main(argv: list[str] | None = None) -> int:

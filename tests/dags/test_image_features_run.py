@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from lakesight.image_features.sample_data import write_images_partition
 from lakesight.lake import LocalFileSystem, list_partitions, read_manifest
+from tests.support.airflow_cli import dags_test
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_airflow_dags_test_runs_image_features_with_embedded_defaults(settings, tmp_path):
     dt = "2026-04-05"
     write_images_partition(LocalFileSystem(), settings, dt, n=20, bad=9, seed=8)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "PYSPARK_"))
-    }
-    env.update(
-        AIRFLOW_HOME=str(tmp_path / "airflow"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        LAKESIGHT_ROOT=settings.root,
-        # What a user's shell has: the venv is not activated, so PATH lacks spark-submit.
-        PATH="/usr/local/bin:/usr/bin:/bin",
-    )
-    subprocess.run(
-        [airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-    )
-    run = subprocess.run(
-        [airflow, "dags", "test", "image_features", dt],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-4000:]
-    assert "state=success" in log
+    dags_test(settings, tmp_path / "airflow", "image_features", dt)
     fs = LocalFileSystem()
     assert list_partitions(fs, settings.dataset_uri("curated", "images")) == [dt]
     manifest = read_manifest(fs, settings.partition_uri("curated", "images", dt))

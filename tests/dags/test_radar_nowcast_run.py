@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,43 +10,15 @@ from lakesight.lake import LocalFileSystem, read_manifest
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets, ingest
 from lakesight.radar_nowcast.sample_data import write_sample_radar
+from tests.support.airflow_cli import REPO, dags_test
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def dags_test(settings, tmp_path, dag_id: str, when: str, conf: dict | None = None, **env_extra):
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__", "PYSPARK_"))
-    }
-    env.update(
-        AIRFLOW_HOME=str(tmp_path / "airflow"),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        LAKESIGHT_ROOT=settings.root,
-        PATH="/usr/local/bin:/usr/bin:/bin",
-        **env_extra,
-    )
-    subprocess.run(
-        [airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-    )
-    command = [airflow, "dags", "test", dag_id, when, *(["-c", json.dumps(conf)] if conf else [])]
-    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log[-4000:]
-    assert "state=success" in log
-    return log
 
 
 def test_the_half_hourly_dag_processes_its_data_interval(settings, tmp_path):
     dt = "2026-05-21"
     write_sample_radar(LocalFileSystem(), settings, dt, size=64, end=120, bad=2)
-    dags_test(settings, tmp_path, "radar_nowcast", f"{dt}T01:00:00+00:00")
+    dags_test(settings, tmp_path / "airflow", "radar_nowcast", f"{dt}T01:00:00+00:00")
     fs = LocalFileSystem()
     frames = read_manifest(fs, datasets.FRAMES.partition(settings, dt))
     # Ingest reads the day up to the interval's end (01:30): 15 frames + the broken files.

@@ -181,3 +181,19 @@ def test_a_stage_killed_mid_write_leaves_the_day_as_it_was(spark, settings, odd_
     after = read_manifest(fs, datasets.FORECASTS.partition(settings, DT))
     assert after.run_id == before.run_id
     assert len(table(settings, datasets.FORECASTS)) == before.counts["rows"]
+
+
+@pytest.mark.unit
+def test_a_promoted_model_becomes_the_next_version(tmp_path):
+    from lakesight.radar_nowcast.train import promote
+
+    registry = tmp_path / "registry"
+    (registry / "m" / "1").mkdir(parents=True)
+    (registry / "m" / "_staging.7").mkdir()  # a copy that died half-way is never a version
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "card.json").write_text('{"name": "m", "version": "candidate"}')
+    (release / "model.onnx").write_bytes(b"onnx")
+    assert promote(LocalFileSystem(), registry.as_uri(), "m", release) == "m@2"
+    assert (registry / "m" / "2" / "model.onnx").read_bytes() == b"onnx"
+    assert '"version": "2"' in (registry / "m" / "2" / "card.json").read_text()
