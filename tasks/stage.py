@@ -87,7 +87,8 @@ WHOLE_DAY = Interval()
 
 def parse_interval(dt: str, start: str | None, end: str | None) -> Interval:
     """The interval of ``--start``/``--end`` on day ``dt``: ``HH:MM`` or ISO timestamps (the
-    DAG passes its data interval); either may be left out. One-line ConfigError otherwise."""
+    DAG passes its data interval), clipped to the day; either may be left out. One-line
+    ConfigError for a malformed or empty one."""
     day = day_time(dt, 0)
 
     def minute_of(value: str | None, option: str, default: int) -> int:
@@ -107,9 +108,10 @@ def parse_interval(dt: str, start: str | None, end: str | None) -> Interval:
                 f"{option}: expected HH:MM or an ISO timestamp, got {value!r}"
             ) from None
         minutes = (moment - day).total_seconds() / 60
-        if not 0 <= minutes <= DAY_MINUTES or minutes != int(minutes):
-            raise ConfigError(f"{option}: {value!r} is not a whole minute of {dt}")
-        return int(minutes)
+        if minutes != int(minutes):
+            raise ConfigError(f"{option}: {value!r} is not a whole minute")
+        # An interval is clipped to its day: a DAG's "the hour before" may start the day before.
+        return min(max(int(minutes), 0), DAY_MINUTES)
 
     interval = Interval(minute_of(start, "--start", 0), minute_of(end, "--end", DAY_MINUTES))
     if interval.start >= interval.end:

@@ -6,9 +6,12 @@ the future without input. As in their HKO-7 benchmark (Shi et al. 2017), the
 frames are first brought down to coarser grids by strided convolutions, so the
 recurrent layers see a wide area at little cost:
 
-    frame (1, G, G) ─conv/2→ (c0, G/2) ─ConvLSTM(c1)→ ─conv/2→ (c1, G/4) ─ConvLSTM(c2)→
-    forecaster: ConvLSTM(c2) at G/4 (states copied from the encoder) ─up×2→
-                ConvLSTM(c1) at G/2 (states copied) ─deconv/2→ (1, G) per lead
+    frame (1, G, G) ─(conv/2)×L→ (c0, G/2^L) ─ConvLSTM(c1)→ ─conv/2→ (c1, G/2^(L+1)) ─ConvLSTM(c2)→
+    forecaster: ConvLSTM(c2) (states copied from the encoder) ─up×2→
+                ConvLSTM(c1) (states copied) ─(deconv×2)×L→ (1, G) per lead
+
+With G = 128 and L = 2 the recurrent layers run at 32×32 and 16×16, and the output
+keeps the 128-pixel detail the first leads need.
 
 Inputs and outputs are frames in the contract's encoding scaled to 0..1
 (``pixels / 255``); the output is a sigmoid, so forecasts stay in range.
@@ -27,9 +30,12 @@ from torch import nn
 @dataclass(frozen=True)
 class ConvLSTMConfig:
     grid: int = 64  # the model's own grid; the forecast stage resamples frames to it
+    # Stride-2 convolutions before the first ConvLSTM (and learned up-samplings after it):
+    # the recurrent layers work at G / 2^levels and G / 2^(levels+1), the output at G.
+    stem_levels: int = 1
     inputs: int = 5  # frames in (30 minutes at 6-minute steps)
     outputs: int = 10  # frames out (the next hour)
-    stem: int = 16  # channels of the first strided convolution
+    stem: int = 16  # channels of the strided convolutions (and of the learned up-samplings)
     hidden: tuple[int, int] = (32, 48)  # ConvLSTM channels at G/2 and G/4
     kernel: int = 3
 
@@ -63,7 +69,13 @@ class EncoderForecaster(nn.Module):
         super().__init__()
         self.config = config
         c0, (c1, c2), k = config.stem, config.hidden, config.kernel
-        self.stem = nn.Sequential(nn.Conv2d(1, c0, 3, stride=2, padding=1), nn.LeakyReLU(0.2))
+        stem: list[nn.Module] = []
+        for level in range(config.stem_levels):
+            stem += [
+                nn.Conv2d(1 if level == 0 else c0, c0, 3, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+            ]
+        self.stem = nn.Sequential(*stem)
         self.enc1 = ConvLSTMCell(c0, c1, k)
         self.down = nn.Sequential(nn.Conv2d(c1, c1, 3, stride=2, padding=1), nn.LeakyReLU(0.2))
         self.enc2 = ConvLSTMCell(c1, c2, k)
@@ -73,23 +85,26 @@ class EncoderForecaster(nn.Module):
             nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.LeakyReLU(0.2)
         )
         self.fore1 = ConvLSTMCell(c1, c1, k)
-        self.head = nn.Sequential(
-            nn.ConvTranspose2d(c1, c0, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(c0, 1, 3, padding=1),
-        )
+        head: list[nn.Module] = []
+        for level in range(config.stem_levels):
+            head += [
+                nn.ConvTranspose2d(c1 if level == 0 else c0, c0, 4, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+            ]
+        self.head = nn.Sequential(*head, nn.Conv2d(c0, 1, 3, padding=1))
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``frames`` (B, T_in, 1, G, G) in 0..1 → forecast (B, T_out, 1, G, G) in 0..1."""
         b, _, _, g, _ = frames.shape
         c1, c2 = self.config.hidden
-        zeros1 = frames.new_zeros(b, c1, g // 2, g // 2)
-        zeros2 = frames.new_zeros(b, c2, g // 4, g // 4)
+        g1 = g >> self.config.stem_levels  # the first ConvLSTM's grid
+        zeros1 = frames.new_zeros(b, c1, g1, g1)
+        zeros2 = frames.new_zeros(b, c2, g1 // 2, g1 // 2)
         s1, s2 = (zeros1, zeros1), (zeros2, zeros2)
         for t in range(self.config.inputs):
             s1 = self.enc1(self.stem(frames[:, t]), s1)
             s2 = self.enc2(self.down(s1[0]), s2)
-        nothing = frames.new_zeros(b, 1, g // 4, g // 4)
+        nothing = frames.new_zeros(b, 1, g1 // 2, g1 // 2)
         out = []
         for _ in range(self.config.outputs):
             s2 = self.fore2(nothing, s2)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,7 +53,7 @@ class TrainConfig:
     class_weights: tuple[float, ...] = (1.0, 1.0, 2.0, 5.0, 10.0, 30.0)
     # Lead k (0-based) weighs 1 + early_lead_boost / 2^k: the first leads keep fine detail,
     # which a loss dominated by the blurrier late leads would trade away.
-    early_lead_boost: float = 1.0
+    early_lead_boost: float = 3.0
     model: ConvLSTMConfig = field(default_factory=ConvLSTMConfig)
 
     def to_dict(self) -> dict:
@@ -289,10 +290,9 @@ def model_card_markdown(card: dict) -> str:
         f"- seed {t['seed']}; rebuild: `{card['rebuild']}`",
         "",
         "## Evaluation",
-        "Held-out days of a seed training never saw (`lakesight eval nowcast --json`):",
-        "```json",
-        json.dumps(card.get("metrics", {}), indent=1)[:4000],
-        "```",
+        "Held-out days of a seed training never saw (`lakesight eval nowcast --record`):",
+        "",
+        *metrics_table(card.get("metrics") or {}),
         "",
         "## Limits",
         "- Trained on generated weather (lakesight.radar_nowcast.weather), not a real radar:",
@@ -301,6 +301,44 @@ def model_card_markdown(card: dict) -> str:
         f"(pixel {card['echo_floor_pixel']}).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def record_metrics(ref: str, metrics: dict) -> Path:
+    """Write held-out metrics (``lakesight eval nowcast --record``) into a local registry
+    entry's card and ``MODEL_CARD.md``; the model files and their sha256 are unchanged."""
+    from lakesight.config import ConfigError
+    from lakesight.models.runtime import load_card, resolve
+
+    _, directory = resolve(ref)
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"--record: cannot write the card of {ref} in {directory}")
+    card = {**load_card(directory), "metrics": metrics}
+    (directory / "card.json").write_text(json.dumps(card, indent=2))
+    (directory / "MODEL_CARD.md").write_text(model_card_markdown(card))
+    return directory
+
+
+def metrics_table(metrics: dict) -> list[str]:
+    """CSI at 2 and 5 mm/h and MSE by lead, every model, as Markdown table lines."""
+    if not metrics.get("leads_min"):
+        return ["(not evaluated yet)"]
+    leads = metrics["leads_min"]
+    lines = [
+        "| score | model | " + " | ".join(f"+{lead}" for lead in leads) + " |",
+        "|---|---|" + "---|" * len(leads),
+    ]
+    for key, label in (("2", "CSI >= 2 mm/h"), ("5", "CSI >= 5 mm/h")):
+        for model, by in metrics["csi"].items():
+            values = " | ".join("-" if v is None else f"{v:.3f}" for v in by[key])
+            lines.append(f"| {label} | {model} | {values} |")
+    for model, values in metrics["mse"].items():
+        lines.append(f"| MSE (mm/h)^2 | {model} | " + " | ".join(f"{v:.2f}" for v in values) + " |")
+    days = ", ".join(metrics.get("days", []))
+    lines += [
+        "",
+        f"Days {days} (seed {metrics.get('seed')}); target met: {metrics.get('target_met')}",
+    ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,8 +353,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="var/train-nowcast", help="scratch lake for the days")
     parser.add_argument("--eval-days", type=int, default=3)
     args = parser.parse_args(argv)
-
-    import os
 
     from lakesight.radar_nowcast.train import generated_training_set
 

@@ -143,6 +143,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--days: expected at least 1, got {args.days}")
     steps = Steps("eval nowcast", quiet=args.json)
     result = eval_nowcast(args.model, args.days, steps, workdir=args.workdir)
+    if args.record:
+        from lakesight.models.nowcasting.train_convlstm import record_metrics
+
+        record_metrics(result["model"], result)
 
     def human(d: dict) -> str:
         lines = [
@@ -207,6 +211,7 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--model", default=DEFAULT_MODEL, help="name[@version] in the registry")
     q.add_argument("--days", type=int, default=2, help="held-out generated days")
     q.add_argument("--workdir", help="scratch lake (default var/eval-nowcast)")
+    q.add_argument("--record", action="store_true", help="write the metrics into the model's card")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)
 

@@ -212,11 +212,14 @@ def run(
             *fingerprint_aggregates("issued_at", "model", "lead_min"),
         ).first()
     n_in, skipped_n = int(stats["issue_times"]), int(stats["skipped"])
-    if n_in == 0:
-        steps.say(
-            f"no issue time in {clock(interval.start)}-{clock(interval.end)}: "
-            f"fewer frames than one window ({nowcaster.inputs})"
+    note = None
+    if n_in == skipped_n:
+        # Nothing issued: say why, on the console and in the manifest.
+        note = (
+            f"nothing issued in {clock(interval.start)}-{clock(interval.end)}: no observed step "
+            f"has the {nowcaster.inputs} frames of a complete window"
         )
+        steps.say(note)
     return commit_stage(
         fs,
         settings,
@@ -237,6 +240,7 @@ def run(
         quarantine_columns=("issued_at",),
         extra={
             "input": source,
+            "note": note,
             "interval": interval.to_dict(),
             "cadence_min": cadence,
             "leads_min": nowcaster.leads_min,

@@ -103,7 +103,7 @@ def test_radar_nowcast_runs_every_30_minutes_over_its_data_interval(dagbag):
         assert set(task.stage_options) == {"--start", "--end"}
     assert "data_interval_start" in dag.get_task("forecast").stage_options["--start"]
     train = dagbag.dags["radar_nowcast_train"]
-    assert train.timetable.summary == "@weekly"
+    assert train.timetable.expression == "0 0 * * 0"  # @weekly
     assert [t.stage for t in train.tasks] == ["radar_nowcast.train"]
 
 

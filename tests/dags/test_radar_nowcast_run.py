@@ -20,16 +20,18 @@ def test_the_half_hourly_dag_processes_its_data_interval(settings, tmp_path):
     write_sample_radar(LocalFileSystem(), settings, dt, size=64, end=120, bad=2)
     dags_test(settings, tmp_path / "airflow", "radar_nowcast", f"{dt}T01:00:00+00:00")
     fs = LocalFileSystem()
+    # The run of 01:00 covers the half hour before it: [00:30, 01:00).
     frames = read_manifest(fs, datasets.FRAMES.partition(settings, dt))
-    # Ingest reads the day up to the interval's end (01:30): 15 frames + the broken files.
-    assert frames.counts == {"in": 17, "out": 15, "quarantined": 2}
-    assert frames.extra["interval"] == {"start": "00:00", "end": "01:30"}
+    # Ingest reads the day up to the interval's end: 10 frames and the truncated 0018.PNG.
+    assert frames.counts == {"in": 11, "out": 10, "quarantined": 1}
+    assert frames.extra["interval"] == {"start": "00:00", "end": "01:00"}
     issued = read_manifest(fs, datasets.FORECASTS.partition(settings, dt))
-    assert issued.extra["interval"] == {"start": "01:00", "end": "01:30"}
-    assert issued.counts["in"] == issued.counts["out"] == 5  # 01:00 .. 01:24
+    assert issued.extra["interval"] == {"start": "00:30", "end": "01:00"}
+    assert issued.counts["in"] == issued.counts["out"] == 5  # 00:30 .. 00:54
     verified = read_manifest(fs, datasets.SCORES.partition(settings, dt))
-    assert verified.extra["interval"] == {"start": "00:00", "end": "01:30"}
-    # Valid by 01:24, the last frame of the interval: issued at 01:00 + 6..24, 01:06 + 6..18, ...
+    # The hour before the interval starts the day before: clipped to the day.
+    assert verified.extra["interval"] == {"start": "00:00", "end": "01:00"}
+    # Valid by 00:54, the last frame: issued at 00:30 + 6..24, 00:36 + 6..18, ...
     assert verified.counts["out"] == 3 * (4 + 3 + 2 + 1)
     assert verified.counts["in"] == verified.counts["out"] + verified.counts["quarantined"]
 

@@ -164,6 +164,7 @@ def test_a_day_shorter_than_a_window_issues_nothing_and_says_so(spark, settings)
     _, forecasted, verified = run_day(spark, settings)
     assert forecasted.manifest.counts == {"in": 4, "out": 0, "quarantined": 4, "rows": 0}
     assert forecasted.manifest.extra["quarantined_by_reason"] == {"incomplete_window": 4}
+    assert "nothing issued" in forecasted.manifest.extra["note"]
     assert verified.manifest.counts["in"] == 0
 
 
