@@ -7,8 +7,10 @@ Progress goes to stderr. A wrong setting exits 2 with one line naming it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
 import re
 import sys
 import time
@@ -24,6 +26,21 @@ DEMO_DT = "2026-01-01"
 def emit(payload: dict, as_json: bool, human: Callable[[dict], str]) -> None:
     """Print one JSON object with ``--json``, else the human summary."""
     print(json.dumps(payload, ensure_ascii=False, default=str) if as_json else human(payload))
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Send everything written to file descriptor 1 (child processes included: torchrun,
+    the JVM) to stderr for the block, so that ``--json`` leaves stdout one JSON object."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def cmd_config(args: argparse.Namespace) -> int:

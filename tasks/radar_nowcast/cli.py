@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from lakesight.cli import DEMO_DT, airflow_dags_test, emit
+from lakesight.cli import DEMO_DT, airflow_dags_test, emit, stdout_to_stderr
 from lakesight.config import ConfigError, load_settings, validate_dt
 from lakesight.progress import Steps
 
@@ -142,7 +142,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.days < 1:
         raise ConfigError(f"--days: expected at least 1, got {args.days}")
     steps = Steps("eval nowcast", quiet=args.json)
-    result = eval_nowcast(args.model, args.days, steps, workdir=args.workdir)
+    with stdout_to_stderr():
+        result = eval_nowcast(args.model, args.days, steps, workdir=args.workdir)
     if args.record:
         from lakesight.models.nowcasting.train_convlstm import record_metrics
 
@@ -170,9 +171,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from lakesight.radar_nowcast.evaluation import bench_nowcast
 
     steps = Steps("bench nowcast", quiet=args.json)
-    result = bench_nowcast(
-        args.model, args.repeats, steps, workdir=args.workdir, train_steps=args.train_steps
-    )
+    with stdout_to_stderr():
+        result = bench_nowcast(
+            args.model, args.repeats, steps, workdir=args.workdir, train_steps=args.train_steps
+        )
     emit(result, args.json, lambda d: "\n".join(f"{k:22} {v}" for k, v in d.items()))
     return 0
 
