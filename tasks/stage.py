@@ -447,9 +447,11 @@ def commit_stage(
 
 def commit_pictures(fs: LakeFileSystem, settings: Settings, dataset: Dataset, dt: str, *,
                     stage: str, files: dict[str, bytes], input_fingerprint: str,
-                    extra: dict | None = None) -> Manifest:  # fmt: skip
+                    pictured: int | None = None, extra: dict | None = None) -> Manifest:  # fmt: skip
     """Commit a day of a pipeline's pictures (``pictures/<pipeline>/dt=D``: name -> PNG bytes)
-    like any partition: staged, renamed into place, then its manifest and ``_SUCCESS``."""
+    like any partition: staged, renamed into place, then its manifest and ``_SUCCESS``.
+    Its counts are of what was drawn: ``pictured`` records, by default one per file."""
+    n = len(files) if pictured is None else pictured
     from lakesight.lake import Manifest, PartitionWriter, join
 
     with PartitionWriter(fs, dataset.uri(settings), dt) as writer:
@@ -459,7 +461,7 @@ def commit_pictures(fs: LakeFileSystem, settings: Settings, dataset: Dataset, dt
         return writer.commit(
             Manifest(
                 dataset=str(dataset), dt=dt, stage=stage, schema_version="pictures/v1",
-                counts={"in": len(files), "out": len(files), "quarantined": 0},
+                counts={"in": n, "out": n, "quarantined": 0},
                 input_fingerprint=input_fingerprint, extra=dict(extra or {}),
             )
         )  # fmt: skip

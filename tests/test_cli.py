@@ -55,11 +55,12 @@ def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
 @pytest.mark.spark
 @pytest.mark.airflow
 def test_radar_demo_runs_the_dag_and_says_where_everything_is(lake_root):
+    # Frames 00:00-02:00 and 6 broken files, 2 of them named for times after 02:00.
     result = run("demo", "radar_nowcast", "--end", "02:00")
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "radar_nowcast dt=2026-01-01" in out and "through airflow dags test" in out
-    assert "ingest dt=2026-01-01: 19 of 25 files curated, 6 quarantined" in out
+    assert "ingest dt=2026-01-01: 19 of 23 files curated, 4 quarantined" in out
     assert f"forecasts:   {lake_root}/forecasts/radar/dt=2026-01-01" in out
     assert f"scores:      {lake_root}/scores/radar/dt=2026-01-01" in out
     assert "CSI >= 2 mm/h  convlstm_radar@1" in out

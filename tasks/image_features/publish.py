@@ -119,7 +119,7 @@ def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerpr
     )
     commit_pictures(
         fs, settings, datasets.PICTURES, dt, stage=STAGE.name, files=files,
-        input_fingerprint=fingerprint,
+        input_fingerprint=fingerprint, pictured=len(sample),
         extra={"grid": "detections.png", "images": [r["path"] for r in sample]},
     )  # fmt: skip
     return len(sample)

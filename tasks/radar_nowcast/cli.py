@@ -90,8 +90,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sample = write_sample_radar(fs, settings, dt, end=end, bad=args.bad)
     log_path = REPO_ROOT / "var" / "logs" / f"demo-radar_nowcast-{dt}.log"
     with steps.step(f"airflow dags test radar_nowcast {dt} (log: {log_path})"):
+        # The run of 00:30 covers [00:00, 00:30) of the day (a run's logical date is its interval's
+        # end); its config widens the interval to the sample's frames.
         airflow_dags_test(
-            "radar_nowcast", dt, log_path, steps, conf={"start": "00:00", "end": args.end}
+            "radar_nowcast",
+            f"{dt}T00:30:00+00:00",
+            log_path,
+            steps,
+            conf={"start": "00:00", "end": args.end},
         )
     stages = {m.STAGE.short: m.STAGE for m in (ingest, forecast, verify)}
     summaries = {
