@@ -119,6 +119,11 @@ def parse_interval(dt: str, start: str | None, end: str | None) -> Interval:
     return interval
 
 
+def schema_columns(schema: str) -> tuple[str, ...]:
+    """The column names of a Spark DDL schema string (``"a int, b string"`` -> ``("a", "b")``)."""
+    return tuple(column.split()[0] for column in schema.split(", "))
+
+
 class StageError(RuntimeError):
     """A stage cannot run (as opposed to a bad record, which is quarantined)."""
 

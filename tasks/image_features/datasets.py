@@ -14,7 +14,7 @@ Lake paths (unchanged since v1; a partition written by any earlier version reads
 
 from __future__ import annotations
 
-from lakesight.stage import Dataset, Stage
+from lakesight.stage import Dataset, Stage, schema_columns
 
 RAW_IMAGES = Dataset("raw", "images")
 RAW_LABELS = Dataset("raw", "image_labels")
@@ -34,7 +34,7 @@ VALIDATION_SCHEMA = (
     "path string, size long, image_id string, format string, width int, height int, "
     "source_mode string, orientation int, name_matches_format boolean, reason string, detail string"
 )
-VALIDATION_COLUMNS = tuple(c.split()[0] for c in VALIDATION_SCHEMA.split(", "))
+VALIDATION_COLUMNS = schema_columns(VALIDATION_SCHEMA)
 CURATED_COLUMNS = (
     "image_id", "path", "dt", "size", "format", "width", "height", "source_mode", "orientation",
     "name_matches_format",
@@ -52,7 +52,7 @@ ANALYSIS_SCHEMA = (
     f"top {DETECTION_STRUCT}, crop_box array<int>, code binary, code_bits int, "
     "embedding array<float>, reason string, detail string"
 )
-ANALYSIS_COLUMNS = tuple(c.split()[0] for c in ANALYSIS_SCHEMA.split(", "))
+ANALYSIS_COLUMNS = schema_columns(ANALYSIS_SCHEMA)
 # curated/descriptors: the analysis plus its provenance (every detection kept, any score).
 DESCRIPTORS_COLUMNS = (*ANALYSIS_COLUMNS[:-2], "processed_at", "models", "dt")
 

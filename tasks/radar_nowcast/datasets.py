@@ -18,7 +18,7 @@ rewrites its rows of that interval and keeps the rest of the day as committed
 
 from __future__ import annotations
 
-from lakesight.stage import Dataset, Stage
+from lakesight.stage import Dataset, Stage, schema_columns
 
 RAW_RADAR = Dataset("raw", "radar")
 FRAMES = Dataset("curated", "radar_frames")
@@ -39,7 +39,7 @@ VALIDATION_SCHEMA = (
     "path string, minute int, size long, sha256 string, height int, width int, "
     "pixels binary, reason string, detail string"
 )
-VALIDATION_SCHEMA_COLUMNS = tuple(c.split()[0] for c in VALIDATION_SCHEMA.split(", "))
+VALIDATION_SCHEMA_COLUMNS = schema_columns(VALIDATION_SCHEMA)
 FRAME_COLUMNS = (
     "frame_time",
     "minute",
@@ -61,7 +61,7 @@ FORECAST_SCHEMA = (
     "issued_at timestamp, lead_min int, valid_at timestamp, model string, height int, "
     "width int, pixels binary"
 )
-FORECAST_COLUMNS = (*(c.split()[0] for c in FORECAST_SCHEMA.split(", ")), "dt")
+FORECAST_COLUMNS = (*schema_columns(FORECAST_SCHEMA), "dt")
 
 # --------------------------------------------------------------------------- scores/radar
 
@@ -73,7 +73,7 @@ SCORE_SCHEMA = (
     "hits long, misses long, false_alarms long, correct_negatives long, n_pixels long, "
     "sum_squared_error double, sum_abs_error double"
 )
-SCORE_COLUMNS = (*(c.split()[0] for c in SCORE_SCHEMA.split(", ")), "dt")
+SCORE_COLUMNS = (*schema_columns(SCORE_SCHEMA), "dt")
 
 # --------------------------------------------------------------------------- stages
 

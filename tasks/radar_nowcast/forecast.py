@@ -45,6 +45,7 @@ from lakesight.stage import (
     day_time,
     frees_cached_data,
     model_entries,
+    schema_columns,
     stage_main,
 )
 
@@ -107,7 +108,7 @@ def forecast_batch(batch: pd.DataFrame, nowcaster, dt: str, size: tuple[int, int
                         "pixels": values[i, k].tobytes(),
                     }
                 )
-    out = pd.DataFrame(rows, columns=[c.split()[0] for c in RESULT_SCHEMA.split(", ")])
+    out = pd.DataFrame(rows, columns=list(schema_columns(RESULT_SCHEMA)))
     # Arrow takes a datetime64 column; python datetimes with a tzinfo stay objects.
     for column in ("issued_at", "valid_at"):
         out[column] = pd.to_datetime(out[column], utc=True)
@@ -252,7 +253,7 @@ def run(
 
 
 def result_columns() -> list[str]:
-    return [*(c.split()[0] for c in RESULT_SCHEMA.split(", ")), "dt"]
+    return [*schema_columns(RESULT_SCHEMA), "dt"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ from lakesight.stage import (
     committed_input,
     day_time,
     frees_cached_data,
+    schema_columns,
     stage_main,
 )
 
@@ -51,7 +52,6 @@ if TYPE_CHECKING:
 
 STAGE = datasets.VERIFY
 RESULT_SCHEMA = f"{datasets.SCORE_SCHEMA}, path string, reason string, detail string"
-SCORE_NAMES = [c.split()[0] for c in datasets.SCORE_SCHEMA.split(", ")]
 
 
 def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
             "model": pair.model,
         }
         rows.extend({**key, **row} for row in score_rows(forecast, observed))
-    out = pd.DataFrame(rows, columns=[c.split()[0] for c in RESULT_SCHEMA.split(", ")])
+    out = pd.DataFrame(rows, columns=list(schema_columns(RESULT_SCHEMA)))
     # Arrow needs nullable integers and null strings, not the NaN floats pandas fills in.
     for column in (*COUNT_COLUMNS, "n_pixels"):
         out[column] = out[column].astype("Int64")
@@ -284,7 +284,7 @@ def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, finger
 
 
 def result_columns() -> list[str]:
-    return [*(c.split()[0] for c in RESULT_SCHEMA.split(", ")), "dt"]
+    return [*schema_columns(RESULT_SCHEMA), "dt"]
 
 
 def main(argv: list[str] | None = None) -> int:
