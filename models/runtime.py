@@ -108,6 +108,26 @@ def verified(directory: Path, card: dict, filename: str) -> Path:
     return path
 
 
+def promote_release(fs, registry: str, name: str, release_dir: Path) -> str:
+    """Copy a released model (a local directory with its card) into the registry as the
+    next version; returns ``name@version``."""
+    from lakesight.lake import join
+
+    listed = fs.list_dirs(join(registry, name)) if fs.exists(join(registry, name)) else []
+    numbered = [int(v) for v in listed if v.isdigit()]  # not a half-copied _staging.N
+    version = str(max(numbered, default=0) + 1)
+    card = json.loads((release_dir / "card.json").read_text())
+    card["version"] = version
+    (release_dir / "card.json").write_text(json.dumps(card, indent=2))
+    staging = join(registry, name, f"_staging.{version}")
+    fs.mkdirs(staging)
+    for path in sorted(release_dir.iterdir()):
+        fs.write_bytes(join(staging, path.name), path.read_bytes())
+    # The card last and a rename: a reader never sees a half-copied version.
+    fs.rename(staging, join(registry, name, version))
+    return f"{name}@{version}"
+
+
 def task_threads() -> int:
     """Runtime threads: the Spark task's CPUs inside a task, else LAKESIGHT_RUNTIME_THREADS or all cores."""
     explicit = load_settings().runtime_threads

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -250,3 +250,11 @@ def validate_dt(dt: str) -> str:
     if not ok:
         raise ConfigError(f"--dt: expected a date YYYY-MM-DD, got {dt!r}")
     return dt
+
+
+def scratch_settings(workdir: str | None, name: str) -> Settings:
+    """The settings with the lake at ``workdir`` (default ``var/<name>``): where eval and bench
+    generate their data, away from the user's lake."""
+    root = Path(workdir) if workdir else REPO_ROOT / "var" / name
+    root.mkdir(parents=True, exist_ok=True)
+    return replace(load_settings(), root=root.resolve().as_uri())

@@ -34,7 +34,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlparse
 
@@ -111,6 +111,36 @@ def uri_path(uri: str) -> str:
     else:
         return uri
     return unquote(path)
+
+
+def is_hidden(relative_path: str) -> bool:
+    """Whether Hadoop/Spark file listing skips this path (any component hidden)."""
+    for part in PurePosixPath(relative_path).parts:
+        if part.startswith(".") or part.endswith("._COPYING_"):
+            return True
+        if part.startswith("_") and "=" not in part:
+            return True
+    return False
+
+
+def unread_files(
+    raw_uri: str, listing: list[FileEntry], max_bytes: int
+) -> list[tuple[FileEntry, str, str]]:
+    """``(entry, reason, detail)`` of the listed files Spark's file sources will not read:
+    hidden names (``hidden_file``), empty files (``empty_file``; Spark skips them, so they
+    never reach a decoder) and files above ``max_bytes`` (``file_too_large``, left unread)."""
+    raw_prefix = uri_path(raw_uri).rstrip("/") + "/"
+    unread = []
+    for entry in listing:
+        if is_hidden(uri_path(entry.uri).removeprefix(raw_prefix)):
+            unread.append(
+                (entry, "hidden_file", "hidden name (starts with '_' or '.'); never read")
+            )
+        elif entry.size == 0:
+            unread.append((entry, "empty_file", "0 bytes"))
+        elif entry.size > max_bytes:
+            unread.append((entry, "file_too_large", f"{entry.size} bytes > {max_bytes}"))
+    return unread
 
 
 # --------------------------------------------------------------------------- local
@@ -456,6 +486,25 @@ def list_partitions(fs: LakeFileSystem, dataset_uri: str) -> list[str]:
     """Dates of the committed partitions of a dataset, oldest first."""
     dates = [d[3:] for d in fs.list_dirs(dataset_uri) if d.startswith("dt=")]
     return [dt for dt in dates if is_committed(fs, join(dataset_uri, partition_name(dt)))]
+
+
+def read_partition_table(fs: LakeFileSystem, partition_uri: str, columns: list[str] | None = None):
+    """A partition's Parquet files as one pandas DataFrame, read with plain pyarrow (no Spark):
+    what a consumer or a query does. Hidden and staging files are not part of it."""
+    import io
+
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables = [
+        pq.read_table(io.BytesIO(fs.read_bytes(entry.uri)), columns=columns)
+        for entry in fs.list_files(partition_uri)
+        if entry.uri.endswith(".parquet")
+        and "/." not in entry.uri
+        and "/_" not in entry.uri.rsplit("/", 1)[-1]
+    ]
+    return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=columns or [])
 
 
 def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | None:

@@ -8,21 +8,30 @@ stage …``, tests), it uses ``LAKESIGHT_SPARK_MASTER`` (default ``local[*]``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lakesight.config import ConfigError, Settings, load_settings
 from lakesight.imaging import DecodeLimits
+from lakesight.lake import (
+    STAGING_DIR,
+    SUCCESS_MARKER,
+    LakeFileSystem,
+    is_committed,
+    join,
+    new_run_id,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 SUPPORTED_JAVA = (17, 21)
 
@@ -177,6 +186,27 @@ def write_parquet_side_by_side(writes) -> None:
             future.result()  # re-raises the first failure
 
 
+def without_duplicates(validated: DataFrame, key: Sequence[str]) -> DataFrame:
+    """Accepted rows (``reason`` null) whose ``key`` an earlier path (in path order) already
+    has become ``duplicate``, naming that path: the smallest path is kept, so reruns keep
+    the same one."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    accepted = validated.where(F.col("reason").isNull())
+    same = Window.partitionBy(*key).orderBy("path")
+    ranked = accepted.withColumn("_rank", F.row_number().over(same)).withColumn(
+        "_kept", F.first("path").over(same)
+    )
+    is_copy = F.col("_rank") > 1
+    return (
+        ranked.withColumn("reason", F.when(is_copy, F.lit("duplicate")).otherwise(F.col("reason")))
+        .withColumn("detail", F.when(is_copy, F.concat(F.lit("same bytes as "), F.col("_kept"))))
+        .drop("_rank", "_kept")
+        .unionByName(validated.where(F.col("reason").isNotNull()))
+    )
+
+
 def code_archive(cache_dir: str | None = None) -> str:
     """A zip of the lakesight code for ``--py-files``, so executors import what the driver runs.
 
@@ -279,3 +309,81 @@ def with_file_bytes(spark: SparkSession, uri: str, index):
     )
     # The index is small next to the bytes: broadcast it, keep the bytes where they were read.
     return raw.join(F.broadcast(index), "path", "inner")
+
+
+class KeyedCache:
+    """Results by content id under one key, append-only: ``<dataset>/key=K/run=R/`` per run.
+
+    The *key* names everything a result depends on besides the content (models' files,
+    options, the code's version): a new key recomputes, nothing else does. Runs are
+    immutable directories, each committed by rename and ``_SUCCESS`` and never rewritten,
+    so runs for other dates may read the cache while one adds to it (backfills run side by
+    side), and deleting a published partition never loses work.
+    """
+
+    def __init__(
+        self, fs: LakeFileSystem, dataset_uri: str, key: str, columns: Sequence[str]
+    ) -> None:
+        self.fs = fs
+        self.key = key
+        self.columns = tuple(columns)  # the content id first, then what is cached for it
+        self.dataset_uri = dataset_uri
+        self.key_uri = join(self.dataset_uri, f"key={key}")
+
+    def committed_runs(self) -> list[str]:
+        runs = [d for d in self.fs.list_dirs(self.key_uri) if d.startswith("run=")]
+        return [
+            join(self.key_uri, r)
+            for r in sorted(runs)
+            if is_committed(self.fs, join(self.key_uri, r))
+        ]
+
+    def read(self, spark: SparkSession) -> DataFrame | None:
+        """One row per cached id (the earliest computation), or None when the key is new."""
+        from pyspark.sql import functions as F
+
+        runs = self.committed_runs()
+        if not runs:
+            return None
+        rows = spark.read.parquet(*runs).select(*self.columns)
+        # Two runs may have computed the same new bytes side by side: keep one, always the same.
+        first = rows.groupBy(self.columns[0]).agg(
+            F.min_by(F.struct(*self.columns[1:]), "processed_at").alias("cached")
+        )
+        return first.select(self.columns[0], "cached.*")
+
+    def split(self, spark: SparkSession, index: DataFrame) -> tuple[DataFrame, DataFrame | None]:
+        """``index`` rows (the id column, ``path``...) not computed under this key yet, and the
+        others joined to their cached results (None when the key is new)."""
+        cached = self.read(spark)
+        if cached is None:
+            return index, None
+        todo = index.join(cached.select(self.columns[0]), self.columns[0], "left_anti")
+        return todo, index.join(cached, self.columns[0], "inner")
+
+    @contextlib.contextmanager
+    def adding(self, rows: DataFrame, count: int) -> Iterator[list[tuple[DataFrame, str]]]:
+        """A new run of ``count`` results: yields the ``(DataFrame, uri)`` writes for the
+        caller to make with its own outputs, and commits the run when the block succeeds."""
+        run_id = new_run_id()
+        writes = [(self.rows_to_write(rows, count), self.staging_uri(run_id))] if count else []
+        try:
+            yield writes
+            if writes:
+                self.commit(run_id)
+        finally:
+            # Gone after a commit; leftovers after a failure.
+            self.fs.delete(self.staging_uri(run_id))
+
+    def staging_uri(self, run_id: str) -> str:
+        return join(self.dataset_uri, STAGING_DIR, f"{self.key_uri.rsplit('/', 1)[1]}.{run_id}")
+
+    def rows_to_write(self, rows: DataFrame, count: int) -> DataFrame:
+        return rows.select(*self.columns).coalesce(output_files(count))
+
+    def commit(self, run_id: str) -> None:
+        """Move a written staging directory into place as a new committed run."""
+        final = join(self.key_uri, f"run={run_id}")
+        self.fs.mkdirs(self.key_uri)
+        self.fs.rename(self.staging_uri(run_id), final)
+        self.fs.write_bytes(join(final, SUCCESS_MARKER), b"")

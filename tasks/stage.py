@@ -338,14 +338,17 @@ def committed_input(spark: SparkSession, settings: Settings, dataset: Dataset, d
 
 def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
     """Resolve models on the driver (failing fast when one is missing): their manifest
-    entries ``{"name": "name@version", "sha256": <fp32 file>}`` and their cards."""
+    entries ``{"name": "name@version", "sha256": <its weights>}`` and their cards. The
+    weights are the card's ``fp32`` file, or a Caffe or TF model's ``weights``."""
     from lakesight.models.runtime import load_card, resolve
 
     entries, cards = [], []
     for ref in refs:
         resolved, directory = resolve(ref)
         card = load_card(directory)
-        entries.append({"name": str(resolved), "sha256": card["sha256"][card["files"]["fp32"]]})
+        files = card["files"]
+        weights = files.get("fp32") or files["weights"]
+        entries.append({"name": str(resolved), "sha256": card["sha256"][weights]})
         cards.append(card)
     return entries, cards
 

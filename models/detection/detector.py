@@ -27,18 +27,26 @@ class InputSpec:
     mean: float | tuple[float, float, float] = 127.5
     scale: float = 1 / 127.5
     channel_order: str = "RGB"  # "BGR" for Caffe models trained with OpenCV
+    # (height, width) of a network whose input is not square (a backbone fed whole photos
+    # at their aspect); None: size x size.
+    shape: tuple[int, int] | None = None
+
+    @property
+    def height_width(self) -> tuple[int, int]:
+        return self.shape or (self.size, self.size)
 
 
 def preprocess(images: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
-    """RGB uint8 images (H, W, 3) of any sizes → (B, 3, S, S) float32 batch."""
+    """RGB uint8 images (H, W, 3) of any sizes → (B, 3, S, S) float32 batch (or the spec's shape)."""
     import cv2
 
-    batch = np.empty((len(images), 3, spec.size, spec.size), dtype=np.float32)
+    height, width = spec.height_width
+    batch = np.empty((len(images), 3, height, width), dtype=np.float32)
     mean = np.asarray(spec.mean, dtype=np.float32)
     for i, image in enumerate(images):
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image {i}: expected (H, W, 3) RGB, got {image.shape}")
-        resized = cv2.resize(image, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
+        resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         if spec.channel_order == "BGR":
             resized = resized[:, :, ::-1]
         batch[i] = ((resized.astype(np.float32) - mean) * spec.scale).transpose(2, 0, 1)

@@ -20,6 +20,8 @@ class LakePartitionSensor(BaseSensorOperator):
     :param dt: partition date; templated, usually ``{{ ds }}``.
     :param require_success: wait for the ``_SUCCESS`` marker, as for a lakesight
         output. Raw drops from outside usually have none, so the default is False.
+    :param required_file: a file the partition must hold, e.g. ``listings.csv``: the
+        file an exporter writes last, or the one a day cannot start without.
     """
 
     template_fields: Sequence[str] = ("dataset", "dt")
@@ -30,6 +32,7 @@ class LakePartitionSensor(BaseSensorOperator):
         dataset: str,
         dt: str = "{{ ds }}",
         require_success: bool = False,
+        required_file: str | None = None,
         webhdfs_conn_id: str = LakeFileSystemHook.default_conn_name,
         **kwargs,
     ) -> None:
@@ -37,6 +40,7 @@ class LakePartitionSensor(BaseSensorOperator):
         self.dataset = dataset
         self.dt = dt
         self.require_success = require_success
+        self.required_file = required_file
         self.webhdfs_conn_id = webhdfs_conn_id
 
     def poke(self, context: Context) -> bool:
@@ -47,6 +51,7 @@ class LakePartitionSensor(BaseSensorOperator):
         zone, _, name = self.dataset.partition("/")
         partition = hook.settings.partition_uri(zone, name, validate_dt(self.dt))
         fs = hook.get_filesystem(partition)
-        target = join(partition, SUCCESS_MARKER) if self.require_success else partition
+        marker = SUCCESS_MARKER if self.require_success else self.required_file
+        target = join(partition, marker) if marker else partition
         self.log.info("Poking for %s", target)
         return fs.exists(target)

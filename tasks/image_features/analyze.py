@@ -28,7 +28,7 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.image_features.analysis import CropPolicy, analyze
-from lakesight.image_features.cache import AnalysisCache, analysis_key
+from lakesight.image_features.cache import analysis_cache, analysis_key
 from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
 from lakesight.spark import ImageJob, per_worker, with_file_bytes
@@ -121,7 +121,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         spark, settings, datasets.CURATED_IMAGES, dt, made_by="image_features.ingest"
     )
     models, cards = model_entries([detector or DEFAULT_DETECTOR, descriptor or DEFAULT_DESCRIPTOR])
-    cache = AnalysisCache(fs, settings, analysis_key(models, cards[1]["default_bits"], policy))
+    cache = analysis_cache(fs, settings, analysis_key(models, cards[1]["default_bits"], policy))
     job = ImageJob.for_models(settings, *(m["name"] for m in models))
     processed_at = datetime.now(UTC).isoformat(timespec="seconds")
     with steps.step("look up cache"):

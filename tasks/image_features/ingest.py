@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -34,7 +33,7 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.imaging import DecodeLimits, ImageRejected
-from lakesight.lake import FileEntry, HadoopFileSystem, check_reachable, uri_path
+from lakesight.lake import FileEntry, HadoopFileSystem, check_reachable, unread_files
 from lakesight.progress import Steps
 from lakesight.stage import (
     StageError,
@@ -45,19 +44,9 @@ from lakesight.stage import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 STAGE = datasets.INGEST
-
-
-def is_hidden(relative_path: str) -> bool:
-    """Whether Hadoop/Spark file listing skips this path (any component hidden)."""
-    for part in PurePosixPath(relative_path).parts:
-        if part.startswith(".") or part.endswith("._COPYING_"):
-            return True
-        if part.startswith("_") and "=" not in part:
-            return True
-    return False
 
 
 def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
@@ -86,41 +75,11 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
 
 def unread_rows(raw_uri: str, listing: Sequence[FileEntry], max_bytes: int) -> list[dict]:
     """Validation rows for the files Spark will not read: hidden, empty and oversized ones."""
-    raw_prefix = uri_path(raw_uri).rstrip("/") + "/"
-    rows = []
-    for entry in listing:
-        relative = uri_path(entry.uri).removeprefix(raw_prefix)
-        if is_hidden(relative):
-            reason, detail = "hidden_file", "hidden name (starts with '_' or '.'); never read"
-        elif entry.size == 0:
-            # Spark's file sources skip empty files, so they never reach the decoder.
-            reason, detail = "empty_file", "0 bytes"
-        elif entry.size > max_bytes:
-            reason, detail = "file_too_large", f"{entry.size} bytes > {max_bytes}"
-        else:
-            continue
-        rows.append({**dict.fromkeys(datasets.VALIDATION_COLUMNS), "path": entry.uri, "size": entry.size,
-                     "reason": reason, "detail": detail})  # fmt: skip
-    return rows
-
-
-def without_duplicates(validated: DataFrame) -> DataFrame:
-    """Accepted rows whose bytes an earlier path (in path order) already has become ``duplicate``."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    accepted = validated.where(F.col("reason").isNull())
-    by_content = Window.partitionBy("image_id").orderBy("path")
-    ranked = accepted.withColumn("_rank", F.row_number().over(by_content)).withColumn(
-        "_kept", F.first("path").over(by_content)
-    )
-    is_copy = F.col("_rank") > 1
-    return (
-        ranked.withColumn("reason", F.when(is_copy, F.lit("duplicate")).otherwise(F.col("reason")))
-        .withColumn("detail", F.when(is_copy, F.concat(F.lit("same bytes as "), F.col("_kept"))))
-        .drop("_rank", "_kept")
-        .unionByName(validated.where(F.col("reason").isNotNull()))
-    )
+    return [
+        {**dict.fromkeys(datasets.VALIDATION_COLUMNS), "path": entry.uri, "size": entry.size,
+         "reason": reason, "detail": detail}
+        for entry, reason, detail in unread_files(raw_uri, listing, max_bytes)
+    ]  # fmt: skip
 
 
 @frees_cached_data
@@ -130,7 +89,7 @@ def run(
     """Ingest one date partition; commit curated and quarantine outputs atomically."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+    from lakesight.spark import fingerprint_aggregates, fingerprint_from, without_duplicates
 
     steps = steps or Steps(STAGE.short)
     fs = HadoopFileSystem(spark)
@@ -156,7 +115,9 @@ def run(
             unread_rows(raw_uri, listing, settings.max_file_bytes), datasets.VALIDATION_SCHEMA
         )
         validated = readable.mapInPandas(validate, datasets.VALIDATION_SCHEMA).unionByName(unread)
-        result = without_duplicates(validated).withColumn("dt", F.lit(dt)).cache()
+        result = (
+            without_duplicates(validated, key=("image_id",)).withColumn("dt", F.lit(dt)).cache()
+        )
         stats = result.agg(
             F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
             *fingerprint_aggregates("path", "size", "image_id"),

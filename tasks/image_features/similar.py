@@ -13,7 +13,6 @@ distances.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ import pandas as pd
 
 from lakesight.config import ConfigError, Settings
 from lakesight.image_features.datasets import FEATURES
-from lakesight.lake import filesystem_for, is_committed, read_manifest
+from lakesight.lake import filesystem_for, is_committed, read_manifest, read_partition_table
 
 
 @dataclass(frozen=True)
@@ -35,24 +34,13 @@ class Query:
 
 def load_features(settings: Settings, dt: str, columns: list[str] | None = None) -> pd.DataFrame:
     """The committed ``features/images/dt=D`` partition as a pandas DataFrame (pyarrow, no Spark)."""
-    import pyarrow.parquet as pq
-
     partition = FEATURES.partition(settings, dt)
     fs = filesystem_for(partition, settings)
     if not is_committed(fs, partition):
         raise ConfigError(
             f"--dt: no published features at {partition} (run image_features for {dt})"
         )
-    tables = [
-        pq.read_table(io.BytesIO(fs.read_bytes(entry.uri)), columns=columns)
-        for entry in fs.list_files(partition)
-        if entry.uri.endswith(".parquet")
-        and "/." not in entry.uri
-        and "/_" not in entry.uri.rsplit("/", 1)[-1]
-    ]
-    import pyarrow as pa
-
-    return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=columns or [])
+    return read_partition_table(fs, partition, columns)
 
 
 def rank(features: pd.DataFrame, query: Query, k: int) -> pd.DataFrame:

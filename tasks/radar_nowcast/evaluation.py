@@ -24,18 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lakesight.config import REPO_ROOT, Settings, load_settings
+from lakesight.config import Settings, scratch_settings
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
 from lakesight.radar_nowcast.weather import REFERENCE_SIZE
 
 EVAL_START = "2026-06-01"
-
-
-def scratch_settings(workdir: str | None, name: str) -> Settings:
-    root = Path(workdir) if workdir else REPO_ROOT / "var" / name
-    root.mkdir(parents=True, exist_ok=True)
-    return dataclasses.replace(load_settings(), root=root.resolve().as_uri())
 
 
 def generate_and_forecast(

@@ -19,7 +19,6 @@ Run: ``lakesight stage radar_nowcast.train --dt D [--weeks 2] [--steps N] [--pro
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from datetime import date, timedelta
@@ -180,23 +179,6 @@ def validation_score(nowcaster, windows: np.ndarray) -> dict:
     }
 
 
-def promote(fs, registry: str, name: str, release_dir: Path) -> str:
-    """Copy a released model into the registry as the next version; returns ``name@version``."""
-    listed = fs.list_dirs(join(registry, name)) if fs.exists(join(registry, name)) else []
-    numbered = [int(v) for v in listed if v.isdigit()]  # not a half-copied _staging.N
-    version = str(max(numbered, default=0) + 1)
-    card = json.loads((release_dir / "card.json").read_text())
-    card["version"] = version
-    (release_dir / "card.json").write_text(json.dumps(card, indent=2))
-    staging = join(registry, name, f"_staging.{version}")
-    fs.mkdirs(staging)
-    for path in sorted(release_dir.iterdir()):
-        fs.write_bytes(join(staging, path.name), path.read_bytes())
-    # The card last and a rename: a reader never sees a half-copied version.
-    fs.rename(staging, join(registry, name, version))
-    return f"{name}@{version}"
-
-
 @frees_cached_data
 def run(
     spark: SparkSession,
@@ -217,7 +199,7 @@ def run(
         release,
         train_anyhow,
     )
-    from lakesight.models.runtime import load_card
+    from lakesight.models.runtime import load_card, promote_release
     from lakesight.stage import model_entries
 
     steps = steps or Steps(STAGE.short)
@@ -268,7 +250,7 @@ def run(
             current["mse"] is None or candidate["mse"] < current["mse"]
         )
         promoted = (
-            promote(
+            promote_release(
                 filesystem_for(settings.model_registry, settings),
                 settings.model_registry,
                 model,

@@ -13,7 +13,7 @@ import pytest
 
 from lakesight.config import REPO_ROOT, load_settings
 from lakesight.image_features import analyze, ingest, publish
-from lakesight.image_features.cache import AnalysisCache
+from lakesight.image_features.cache import analysis_cache
 from lakesight.image_features.sample_data import write_images_partition
 from lakesight.lake import LocalFileSystem, list_partitions, read_manifest, uri_path
 
@@ -98,7 +98,7 @@ def test_reruns_and_other_days_reuse_cached_analyses(spark, settings):
     assert (rerun.manifest.counts["reused"], rerun.manifest.counts["computed"]) == (12, 0)
     after = table(publish.run(spark, settings, DAY1).output_uri)
     pd.testing.assert_frame_equal(before, after)  # processed_at included: nothing was recomputed
-    cache_runs = AnalysisCache(fs, settings, first.manifest.extra["analysis_key"])
+    cache_runs = analysis_cache(fs, settings, first.manifest.extra["analysis_key"])
     assert (
         len(cache_runs.committed_runs()) == 2
     )  # day 1 and day 2's new bytes; the rerun added none

@@ -13,7 +13,7 @@ import pytest
 from lakesight.config import load_settings
 from lakesight.image_features import ingest
 from lakesight.image_features.sample_data import BAD_KINDS, write_images_partition
-from lakesight.lake import LocalFileSystem, read_manifest, uri_path
+from lakesight.lake import LocalFileSystem, is_hidden, read_manifest, uri_path
 from tests.tasks.test_imaging import real_photos
 
 pytestmark = pytest.mark.spark
@@ -65,7 +65,7 @@ def test_validate_batch_is_pure_and_keeps_row_order():
     ],
 )
 def test_hidden_names_follow_hadoop(path, hidden):
-    assert ingest.is_hidden(path) is hidden
+    assert is_hidden(path) is hidden
 
 
 def test_generated_partition_every_file_accounted_once(spark, settings):

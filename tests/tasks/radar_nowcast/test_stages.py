@@ -186,7 +186,7 @@ def test_a_stage_killed_mid_write_leaves_the_day_as_it_was(spark, settings, odd_
 
 @pytest.mark.unit
 def test_a_promoted_model_becomes_the_next_version(tmp_path):
-    from lakesight.radar_nowcast.train import promote
+    from lakesight.models.runtime import promote_release
 
     registry = tmp_path / "registry"
     (registry / "m" / "1").mkdir(parents=True)
@@ -195,6 +195,6 @@ def test_a_promoted_model_becomes_the_next_version(tmp_path):
     release.mkdir()
     (release / "card.json").write_text('{"name": "m", "version": "candidate"}')
     (release / "model.onnx").write_bytes(b"onnx")
-    assert promote(LocalFileSystem(), registry.as_uri(), "m", release) == "m@2"
+    assert promote_release(LocalFileSystem(), registry.as_uri(), "m", release) == "m@2"
     assert (registry / "m" / "2" / "model.onnx").read_bytes() == b"onnx"
     assert '"version": "2"' in (registry / "m" / "2" / "card.json").read_text()
