@@ -156,7 +156,7 @@ class TaskProgress:
 
 
 # The pipelines whose commands the CLI offers; each has a ``cli`` module with ``register``.
-PIPELINE_COMMANDS = ("image_features", "radar_nowcast")
+PIPELINE_COMMANDS = ("image_features", "radar_nowcast", "house_similarity")
 DEFAULT_DEMO = "image_features"
 
 

@@ -74,6 +74,29 @@ def test_radar_demo_runs_the_dag_and_says_where_everything_is(lake_root):
 
 @pytest.mark.e2e
 @pytest.mark.spark
+@pytest.mark.airflow
+def test_house_demo_runs_the_dag_and_a_query(lake_root):
+    result = run("demo", "house_similarity", "--n", "12")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "house_similarity dt=2026-01-01" in out and "through airflow dags test" in out
+    assert f"listings:    {lake_root}/curated/listings/dt=2026-01-01" in out
+    assert f"features:    {lake_root}/features/listings/dt=2026-01-01" in out
+    assert "heads:" in out and "listings like " in out
+    # The query is a photo of the first listing: that listing answers first.
+    first = out.split("listings like ", 1)[1].splitlines()[1].split()
+    assert first[2] == "MLS-20260101-0001", out
+    sheet = out.split("contact sheet: ", 1)[1].split()[0]
+    assert Path(sheet).read_bytes().startswith(b"\x89PNG")
+    for task in ("wait_for_listings", "ingest", "embed", "train", "publish"):
+        assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", result.stderr), task
+    # A day never published: one line, exit 2.
+    bad = run("houses", "similar", "--photo", sheet, "--dt", "2020-01-01", timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("lakesight: error: --dt: no published")
+
+
+@pytest.mark.e2e
+@pytest.mark.spark
 def test_stage_ingest_json(lake_root):
     assert (
         run(
@@ -145,6 +168,15 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             "lakesight: error: LAKESIGHT_RADAR_CADENCE_MIN:",
         ),
         (["eval", "nowcast", "--days", "0"], {}, "lakesight: error: --days:"),
+        (["houses", "similar", "--photo", "/nonexistent.jpg"], {}, "lakesight: error: --photo:"),
+        (["houses", "similar", "--photo", __file__], {}, "lakesight: error: --photo:"),
+        (["houses", "similar", "--photo", "x.jpg", "-k", "0"], {}, "lakesight: error: -k:"),
+        (["houses", "similar", "--photo", "x.jpg", "--dt", "soon"], {}, "lakesight: error: --dt:"),
+        (
+            ["sample-data", "listings", "--dt", "2026-01-01", "--n", "0"],
+            {},
+            "lakesight: error: --n:",
+        ),
         (
             ["sample-data", "images", "--dt", "2026-01-01", "--n", "1"],
             {"LAKESIGHT_ROOT": "webhdfs://127.0.0.1:9/lake"},

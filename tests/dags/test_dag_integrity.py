@@ -45,7 +45,9 @@ def dagbag():
 
 
 def test_there_are_dags():
-    assert [p.stem for p in DAG_FILES] == ["image_features", "radar_nowcast", "radar_nowcast_train"]
+    assert [p.stem for p in DAG_FILES] == [
+        "house_similarity", "image_features", "radar_nowcast", "radar_nowcast_train",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -125,3 +127,19 @@ def test_no_heavy_imports_at_parse_time(dag_file):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     imported = set(json.loads(out.stdout.strip().splitlines()[-1]))
     assert not imported & HEAVY, f"{dag_file.name} imports {sorted(imported & HEAVY)} at parse time"
+
+
+def test_house_similarity_waits_for_the_listings_then_runs_its_stages_in_order(dagbag):
+    from lakesight.stage import stage_application
+
+    dag = dagbag.dags["house_similarity"]
+    assert dag.timetable.expression == "0 0 * * *"  # @daily
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "wait_for_listings", "ingest", "embed", "train", "publish",
+    ]  # fmt: skip
+    assert dag.get_task("wait_for_listings").required_file == "listings.csv"
+    assert dag.max_active_runs == 1  # train may promote heads the next day's publish uses
+    for task_id in ("ingest", "embed", "train", "publish"):
+        stage = dag.get_task(task_id).stage
+        assert stage == f"house_similarity.{task_id}"
+        assert stage_application(stage).endswith(f"house_similarity/{task_id}.py")

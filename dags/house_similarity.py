@@ -1,0 +1,56 @@
+"""
+### house_similarity
+
+MLSListings' listing photos, one run per day `dt = {{ ds }}` (stages: `tasks/house_similarity/`):
+
+1. **wait_for_listings**: `raw/listings/dt={{ ds }}/listings.csv` exists.
+2. **ingest**: every CSV row and every photo judged; `curated/listings` gets the listings
+   with their photos, `quarantine/listings` every rejected record with its reason.
+3. **embed**: each new photo through the frozen backbone (`places_backbone`); embeddings
+   of photos seen before (any day, same backbone) come from the cache.
+4. **train**: when the day's `labels.csv` changed, retrain the tag heads (Spark ML) and
+   promote them only if they beat the current ones on held-out labels; the decision is
+   in the manifest. A day without labels keeps the current heads.
+5. **publish**: every photo tagged (exterior, style, stories) into `features/listings`.
+
+Each stage overwrites its own partition atomically: reruns and backfills are safe.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import chain, dag
+
+from lakesight_airflow.operators import LakesightStageOperator
+from lakesight_airflow.sensors import LakePartitionSensor
+
+
+@dag(
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,  # unpausing schedules the latest day only; backfills cover the past
+    tags=["lakesight", "house_similarity"],
+    default_args={"owner": "lakesight", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    max_active_runs=1,  # train may promote new heads: one day at a time
+    doc_md=__doc__,
+)
+def house_similarity():
+    wait_for_listings = LakePartitionSensor(
+        task_id="wait_for_listings",
+        dataset="raw/listings",
+        dt="{{ ds }}",
+        required_file="listings.csv",
+        mode="reschedule",
+        poke_interval=timedelta(minutes=5),
+        timeout=timedelta(hours=12),
+    )
+    stages = [
+        LakesightStageOperator(task_id=stage, stage=f"house_similarity.{stage}", dt="{{ ds }}")
+        for stage in ("ingest", "embed", "train", "publish")
+    ]
+    chain(wait_for_listings, *stages)
+
+
+house_similarity()

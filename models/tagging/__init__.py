@@ -1,0 +1,1 @@
+"""Listing photo taggers (front exterior, style, storeys): generated data, backbone, heads."""

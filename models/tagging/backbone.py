@@ -1,0 +1,112 @@
+"""A frozen image backbone cut at a pooling layer: the features the house taggers learn from.
+
+MLSListings took CNNs pretrained on Places (GoogLeNet cut at ``pool5/drop_7x7_s1``,
+VGG-16 at ``pool5``) and trained new heads on what those layers say about a photo.
+Which network is only configuration: a backbone's card names its format (``onnx``
+or ``caffe``), its files, the layer to cut at, and how to prepare a photo for it
+(input size, channel order, mean, scale: :func:`input_spec`). The shipped ``places_backbone`` is
+lakesight's own stand-in for Places: a small CNN trained on generated scenes of
+place categories (:mod:`.places`), never on the house tags.
+
+A cut layer's output may be a vector (N, C) or a map (N, C, H, W); a map is
+average-pooled over space, as GoogLeNet's own pool5 does. The embedding is
+L2-normalised, so a dot product is the cosine the similarity search ranks by.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lakesight.config import ConfigError
+from lakesight.models.detection.detector import InputSpec, preprocess
+
+DEFAULT_BACKBONE = "places_backbone"
+FORMATS = ("onnx", "caffe")
+
+
+def input_spec(spec: dict) -> InputSpec:
+    """A card's ``input``: ``height`` and ``width`` (or a square ``size``), ``mean`` (one value
+    or one per channel, in ``channel_order``), ``scale``, ``channel_order`` (RGB or BGR)."""
+    try:
+        order = str(spec.get("channel_order", "RGB")).upper()
+        if order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order {order!r}")
+        mean = spec.get("mean", 0.0)
+        mean = float(mean) if isinstance(mean, int | float) else tuple(float(m) for m in mean)
+        if "size" in spec:
+            height = width = int(spec["size"])
+        else:
+            height, width = int(spec["height"]), int(spec["width"])
+        return InputSpec(width, mean, float(spec["scale"]), order, (height, width))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConfigError(f"backbone card: bad input {spec!r} ({err})") from None
+
+
+@dataclass
+class Backbone:
+    """A loaded backbone: ``embed`` maps RGB photos to L2-normalised feature vectors."""
+
+    name: str  # name@version
+    layer: str
+    spec: InputSpec
+    run: Callable[[np.ndarray], list[np.ndarray]]  # NCHW batch -> [cut layer output]
+    batch_size: int = 32
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, D) float32, each row of unit length (a blank response stays zero)."""
+        parts = [
+            pooled(self.run(preprocess(images[i : i + self.batch_size], self.spec))[0])
+            for i in range(0, len(images), self.batch_size)
+        ]
+        if not parts:
+            return np.zeros((0, 0), np.float32)
+        return l2_normalised(np.concatenate(parts))
+
+
+def pooled(output: np.ndarray) -> np.ndarray:
+    """A cut layer's output as (N, C): spatial maps are averaged (global average pooling)."""
+    output = np.asarray(output, np.float32)
+    if output.ndim == 4:
+        return output.mean(axis=(2, 3))
+    return output.reshape(len(output), -1)
+
+
+def l2_normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def backbone_from_card(directory: Path, card: dict, *, threads: int = 1) -> Backbone:
+    """The backbone a registry card describes (its files are checked against their sha256)."""
+    from lakesight.models.runtime import opencv_runner, ort_runner, verified
+
+    fmt = card.get("format")
+    if fmt not in FORMATS:
+        raise ConfigError(f"backbone card {directory}: format {fmt!r} is not one of {FORMATS}")
+    layer = card.get("layer")
+    if not layer:
+        raise ConfigError(f"backbone card {directory}: no 'layer' to cut the network at")
+    spec = input_spec(card.get("input", {}))
+    files = card.get("files", {})
+    if fmt == "onnx":
+        run = ort_runner(verified(directory, card, files["fp32"]), threads, output_names=[layer])
+    else:
+        paths = [verified(directory, card, files[key]) for key in ("prototxt", "weights")]
+        run = opencv_runner(paths, threads, output_names=[layer])
+    return Backbone(f"{card['name']}@{card['version']}", layer, spec, run)
+
+
+@functools.cache
+def load_backbone(
+    ref: str = DEFAULT_BACKBONE, registry: str | None = None, threads: int | None = None
+) -> Backbone:
+    """Load a registry backbone once per process (a Spark Python worker reuses it)."""
+    from lakesight.models.runtime import load_card, resolve, task_threads
+
+    _, directory = resolve(ref, registry)
+    return backbone_from_card(directory, load_card(directory), threads=threads or task_threads())

@@ -1,0 +1,210 @@
+"""house_similarity's commands: sample listings, its demo, similar listings, its models' eval and bench.
+
+:func:`register` adds ``lakesight sample-data listings``, ``lakesight demo house_similarity``,
+``lakesight houses similar``, ``lakesight eval houses`` and ``lakesight bench houses``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from lakesight.cli import DEMO_DT, airflow_dags_test, emit, stdout_to_stderr
+from lakesight.config import ConfigError, load_settings, validate_dt
+from lakesight.progress import Steps
+
+
+def cmd_sample_listings(args: argparse.Namespace) -> int:
+    """``lakesight sample-data listings``: write a day of generated listings and photos."""
+    from lakesight.house_similarity.sample_data import write_sample_listings
+    from lakesight.lake import check_reachable, filesystem_for
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    if args.n < 1:
+        raise ConfigError(f"--n: expected at least 1 listing, got {args.n}")
+    fs = filesystem_for(settings.root, settings)
+    check_reachable(fs, settings.root)
+    steps = Steps("sample-data", quiet=args.json)
+    with steps.step(f"rendering {args.n} listings" + (" with labels" if args.labels else "")):
+        sample = write_sample_listings(fs, settings, dt, seed=args.seed, n=args.n,
+                                       labels=args.labels, bad=not args.no_bad)  # fmt: skip
+    payload = {
+        "dt": dt,
+        "listings": len(sample.listings),
+        "photos": len(sample.photos),
+        "bad_photos": len(sample.bad_photos),
+        "bad_rows": len(sample.bad_rows),
+        "labels": args.labels,
+        "partition_uri": sample.uri,
+        "seconds": steps.total_s,
+    }
+    emit(payload, args.json, lambda d: (
+        f"sample-data listings dt={d['dt']}: {d['listings']} listings, {d['photos']} photos + "
+        f"{d['bad_photos']} broken photos, {d['bad_rows']} bad rows in {d['seconds']:.1f}s"
+        f"{' (labelled)' if d['labels'] else ''}\n  listings: {d['partition_uri']}"
+    ))  # fmt: skip
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    """``lakesight houses similar``: listings that look like a photo."""
+    from lakesight.house_similarity.similar import format_similar_houses, similar_houses
+
+    if not 1 <= args.k <= 1000:
+        raise ConfigError(f"-k: expected 1..1000, got {args.k}")
+    dt = validate_dt(args.dt) if args.dt else None
+    with stdout_to_stderr():
+        payload = similar_houses(load_settings(), args.photo, dt=dt, k=args.k,
+                                 same_style=args.same_style, same_stories=args.same_stories,
+                                 picture=args.picture)  # fmt: skip
+    emit(payload, args.json, format_similar_houses)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Sample listings, the house_similarity DAG through ``airflow dags test``, a query."""
+    from lakesight.config import REPO_ROOT
+    from lakesight.house_similarity import embed, ingest, publish, train
+    from lakesight.house_similarity.sample_data import write_sample_listings
+    from lakesight.house_similarity.similar import format_similar_houses, similar_houses
+    from lakesight.lake import filesystem_for, read_manifest, uri_path
+    from lakesight.spark import check_java
+    from lakesight.stage import StageResult, format_summary
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    check_java()
+    steps = Steps("demo", quiet=args.json)
+    fs = filesystem_for(settings.root, settings)
+    with steps.step(f"sample data: {args.n} listings with labels and broken records"):
+        sample = write_sample_listings(fs, settings, dt, n=args.n, labels=True)
+    log_path = REPO_ROOT / "var" / "logs" / f"demo-house_similarity-{dt}.log"
+    with steps.step(f"airflow dags test house_similarity {dt} (log: {log_path})"):
+        airflow_dags_test("house_similarity", dt, log_path, steps)
+    stages = {m.STAGE.short: m.STAGE for m in (ingest, embed, train, publish)}
+    manifests = {
+        name: read_manifest(fs, s.output.partition(settings, dt)) for name, s in stages.items()
+    }
+    summaries = {
+        name: StageResult.from_manifest(stages[name], m, settings).summary()
+        for name, m in manifests.items()
+    }
+    # The query: a front photo of the first listing, as a buyer would pick one.
+    front = next(p for p, (_, view) in sorted(sample.photos.items()) if view == "front")
+    with steps.step("similarity query"):
+        query_path = uri_path(f"{sample.uri.rstrip('/')}/photos/{front}")
+        result = similar_houses(settings, query_path, dt=dt, k=args.k)
+    payload = {
+        "dt": dt,
+        "root": settings.root,
+        "input": sample.uri,
+        **summaries,
+        "decision": manifests["train"].extra.get("decision", {}),
+        "similar": result,
+        "airflow_log": str(log_path),
+        "seconds": steps.total_s,
+    }
+
+    def human(d: dict) -> str:
+        return "\n".join([
+            f"lakesight demo house_similarity dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
+            f"through airflow dags test (log: {d['airflow_log']})",
+            f"  read:        {d['input']}",
+            *(format_summary(d[name], stage) for name, stage in stages.items()),
+            f"  heads:       {d['decision'].get('why', '')}",
+            format_similar_houses(d["similar"]),
+        ])  # fmt: skip
+
+    emit(payload, args.json, human)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``lakesight eval houses``: taggers and ranking on held-out generated listings."""
+    from lakesight.house_similarity.evaluation import eval_houses, record_metrics
+
+    if args.per_class < 10:
+        raise ConfigError(f"--per-class: expected at least 10, got {args.per_class}")
+    steps = Steps("eval houses", quiet=args.json)
+    with stdout_to_stderr():
+        result = eval_houses(steps, per_class=args.per_class)
+    if args.record:
+        record_metrics(result)
+
+    def human(d: dict) -> str:
+        lines = [f"{d['heads']} on {d['backbone']}, held-out seed {d['eval_seed']}:"]
+        for head, acc in d["accuracy"].items():
+            row = " ".join(
+                f"{n}/class transfer {d['transfer_accuracy'][n][head]:.3f} scratch "
+                f"{d['scratch_accuracy'][n][head]:.3f}"
+                for n in d["transfer_accuracy"]
+            )
+            lines.append(f"  {head:9} accuracy {acc:.3f}   {row}")
+        lines.append(f"  precision@10 {d['precision_at_10']:.3f}")
+        return "\n".join(lines)
+
+    emit(result, args.json, human)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``lakesight bench houses``: embedding on Spark vs a bare loop; query latency."""
+    from lakesight.house_similarity.evaluation import bench_houses
+
+    steps = Steps("bench houses", quiet=args.json)
+    with stdout_to_stderr():
+        result = bench_houses(
+            steps, listings=args.listings, repeats=args.repeats, workdir=args.workdir
+        )
+    emit(result, args.json, lambda d: "\n".join(f"{k:18} {v}" for k, v in d.items()))
+    return 0
+
+
+def register(sub, groups: dict) -> None:
+    """Add house_similarity's commands to the parser and its ``sample-data``, ``demo``,
+    ``eval`` and ``bench`` groups."""
+    from lakesight.house_similarity.sample_data import SAMPLE_SEED
+
+    q = groups["sample-data"].add_parser("listings", help="a day of generated listings and photos")
+    q.add_argument("--dt", required=True)
+    q.add_argument("--n", type=int, default=24, help="listings")
+    q.add_argument("--seed", type=int, default=SAMPLE_SEED)
+    q.add_argument("--labels", action="store_true", help="also write labels.csv")
+    q.add_argument("--no-bad", action="store_true", help="no broken records")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_sample_listings)
+
+    q = groups["demo"].add_parser("house_similarity", help="sample listings, the DAG, a query")
+    q.add_argument("--dt", default=DEMO_DT)
+    q.add_argument("--n", type=int, default=24, help="listings")
+    q.add_argument("-k", type=int, default=6, help="similar listings shown")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_demo)
+
+    houses = sub.add_parser("houses", help="query published listings").add_subparsers(
+        dest="action", required=True
+    )
+    q = houses.add_parser("similar", help="listings that look like a photo")
+    q.add_argument("--photo", required=True, help="a photo file (a house, or any image)")
+    q.add_argument("--dt", help="published day (default: the latest)")
+    q.add_argument("-k", type=int, default=10)
+    q.add_argument("--same-style", action="store_true", help="only listings of the query's style")
+    q.add_argument("--same-stories", action="store_true", help="only listings with as many stories")
+    q.add_argument("--picture", help="contact sheet PNG (default var/pictures/houses_*.png)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_similar)
+
+    q = groups["eval"].add_parser("houses", help="taggers (transfer vs scratch) and precision@10")
+    q.add_argument("--per-class", type=int, default=100, help="held-out photos per class")
+    q.add_argument("--record", action="store_true", help="write the metrics into the heads' card")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_eval)
+
+    q = groups["bench"].add_parser(
+        "houses", help="embedding on Spark vs a bare loop; query latency"
+    )
+    q.add_argument("--listings", type=int, default=120, help="listings of the benchmark day")
+    q.add_argument("--repeats", type=int, default=3, help="timed passes, the median is reported")
+    q.add_argument("--workdir", help="scratch lake (default var/bench-houses)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_bench)

@@ -1,0 +1,166 @@
+"""Embed stage: ``curated/listings/dt=D`` → ``curated/listing_embeddings/dt=D``: each photo through the frozen backbone.
+
+Every accepted photo is embedded once: the L2-normalised output of the backbone
+cut at its pooling layer (:mod:`lakesight.models.tagging.backbone`). Embeddings are
+cached by photo sha256 under a key of the backbone's file and
+:data:`EMBED_VERSION` (:class:`lakesight.spark.KeyedCache`), so a photo re-listed
+on another day, a rerun or a backfill reuses them, and a new backbone recomputes.
+The manifest counts ``reused`` and ``computed``. A photo that no longer decodes
+(its raw file was replaced after ingest) is quarantined with its reason.
+
+Run: ``lakesight stage house_similarity.embed --dt D``, or spark-submit this file.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from lakesight.config import Settings
+from lakesight.house_similarity import datasets
+from lakesight.imaging import ImageRejected
+from lakesight.progress import Steps
+from lakesight.spark import ImageJob, KeyedCache, per_worker, with_file_bytes
+from lakesight.stage import (
+    StageError,
+    StageResult,
+    commit_stage,
+    committed_input,
+    frees_cached_data,
+    model_entries,
+    stage_main,
+)
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+STAGE = datasets.EMBED
+EMBED_VERSION = "house_similarity.embed/v1"  # bump when embed_batch's output changes
+BATCH_ROWS = 64
+
+
+def embedding_key(backbone: dict) -> str:
+    """The cache key: the backbone's file and this stage's version."""
+    payload = json.dumps({"embed": EMBED_VERSION, "backbone": backbone}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def load_backbone_model(ref: str, *, registry: str):
+    from lakesight.models.tagging.backbone import load_backbone
+
+    return load_backbone(ref, registry=registry)
+
+
+def embed_batch(batch: pd.DataFrame, backbone, job: ImageJob) -> pd.DataFrame:
+    """Photos → embeddings. In: ``listing_id``, ``photo_id``, ``path``, ``content``.
+    Out: :data:`datasets.EMBED_SCHEMA` rows."""
+    pixels, rows = [], []
+    for listing_id, photo_id, path, content in zip(
+        batch["listing_id"], batch["photo_id"], batch["path"], batch["content"], strict=True
+    ):
+        row = dict.fromkeys(datasets.EMBED_COLUMNS)
+        row.update(listing_id=listing_id, photo_id=photo_id, path=path)
+        try:
+            pixels.append((len(rows), job.decode(content, path)))
+        except ImageRejected as rejected:
+            row["reason"], row["detail"] = rejected.reason, rejected.detail
+        rows.append(row)
+    if pixels:
+        vectors = backbone.embed([p for _, p in pixels])
+        for (index, _), vector in zip(pixels, vectors, strict=True):
+            rows[index]["embedding"] = vector.tolist()
+    return pd.DataFrame(rows, columns=list(datasets.EMBED_COLUMNS))
+
+
+def photo_index(spark: SparkSession, listings_uri: str) -> DataFrame:
+    """One row per accepted photo: ``listing_id``, ``photo_id``, ``path``."""
+    from pyspark.sql import functions as F
+
+    listings = spark.read.parquet(listings_uri)
+    return listings.select("listing_id", F.explode("photos").alias("p")).select(
+        "listing_id", "p.photo_id", "p.path"
+    )
+
+
+@frees_cached_data
+def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
+        backbone: str | None = None) -> StageResult:  # fmt: skip
+    """Embed one day's photos, reusing cached embeddings."""
+    from pyspark.sql import functions as F
+
+    from lakesight.models.tagging.backbone import DEFAULT_BACKBONE
+    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+
+    steps = steps or Steps(STAGE.short)
+    fs, listings_uri, _ = committed_input(
+        spark, settings, datasets.LISTINGS, dt, made_by="house_similarity.ingest"
+    )
+    models, _ = model_entries([backbone or DEFAULT_BACKBONE])
+    cache = KeyedCache(
+        fs,
+        datasets.EMBEDDING_CACHE.uri(settings),
+        embedding_key(models[0]),
+        datasets.CACHED_COLUMNS,
+    )
+    job = ImageJob.for_models(settings, models[0]["name"])
+    processed_at = datetime.now(UTC).isoformat(timespec="seconds")
+    with steps.step("look up cache"):
+        index = photo_index(spark, listings_uri).cache()
+        n_index = index.count()
+        todo, reused = cache.split(spark, index)
+        n_todo = todo.cache().count()
+    with steps.step("embed"):
+        # An empty day still commits (its manifest says 0 of 0).
+        parts = [spark.createDataFrame([], f"{datasets.EMBED_SCHEMA}, processed_at timestamp")]
+        if reused is not None:
+            no_reason = F.lit(None).cast("string")
+            parts.append(reused.withColumn("reason", no_reason).withColumn("detail", no_reason))
+        if n_todo:
+            files = with_file_bytes(spark, datasets.RAW_LISTINGS.partition(settings, dt), todo)
+            computed = files.mapInPandas(
+                per_worker(load_backbone_model, embed_batch, job, BATCH_ROWS),
+                datasets.EMBED_SCHEMA,
+            ).withColumn("processed_at", F.lit(processed_at).cast("timestamp"))
+            parts.append(computed)
+        rows = functools.reduce(lambda a, b: a.unionByName(b), parts)
+        result = (
+            rows.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
+            .withColumn("dt", F.lit(dt))
+            .cache()
+        )
+        stats = result.agg(
+            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+            *fingerprint_aggregates("path", "photo_id"),
+        ).first()
+    n_in, quarantined = int(stats["_fp_n"] or 0), int(stats["quarantined"] or 0)
+    if n_in != n_index:
+        raise StageError(f"{n_index - n_in} curated photos have no raw file under dt={dt} any more")
+    fresh = result.where(
+        F.col("reason").isNull() & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
+    )
+    computed = n_todo - quarantined
+    with cache.adding(fresh, computed) as cache_writes:
+        return commit_stage(
+            fs, settings, STAGE, dt, result, output_columns=datasets.EMBEDDINGS_COLUMNS,
+            schema_version=datasets.EMBEDDINGS_SCHEMA_VERSION,
+            counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
+                    "reused": n_in - n_todo, "computed": computed},
+            input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
+            extra={"embedding_key": cache.key, "input": listings_uri, "cache": cache.key_uri},
+            extra_writes=cache_writes, quarantine_columns=("listing_id", "photo_id"),
+        )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for spark-submit and ``lakesight stage house_similarity.embed``."""
+    return stage_main(STAGE, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""``lakesight eval houses`` and ``lakesight bench houses``: the taggers and the ranking, measured.
+
+**eval**, on photos of :data:`EVAL_SEED` (a seed neither the backbone, nor the shipped
+heads, nor the small training sets below ever saw):
+
+- ``accuracy``: the shipped heads, per head, on held-out labelled photos;
+- ``transfer_accuracy`` / ``scratch_accuracy``: the same head (Spark ML multinomial
+  logistic regression) trained on 50 and 200 labelled photos per class, once on the
+  frozen backbone's features and once from scratch on the raw pixels (downscaled to
+  :data:`RAW_SIZE`): what the pretrained backbone buys;
+- ``precision_at_10``: held-out generated listings are embedded and tagged as the
+  pipeline does, then each query house's front photo ranks them
+  (:class:`.similar.ListingIndex`); a result is relevant when its house has the
+  query's style and storey count.
+
+**bench**: ``embed_vs_bare``, the embed stage's Spark job on ``local[2]`` (photo bytes
+read by Spark, the backbone in each Python worker) against one process embedding the
+same photos in a loop; and the in-process query latency over 10,000 listings.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from lakesight.progress import Steps
+
+EVAL_SEED = 2027
+SMALL_TRAINING_SEED = 7  # the 50/200-per-class training sets: neither the heads' nor eval's
+TEST_PER_CLASS = 100
+RAW_SIZE = (24, 32)  # scratch heads' input: raw RGB pixels at this size (2304 values)
+INDEX_LISTINGS = 240
+QUERY_HOUSES = 60
+
+
+def raw_pixels(images: np.ndarray) -> np.ndarray:
+    """The scratch baseline's features: downscaled RGB in 0..1, flattened."""
+    h, w = RAW_SIZE
+    return (
+        np.stack(
+            [cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA).ravel() for im in images]
+        ).astype(np.float32)
+        / 255.0
+    )
+
+
+def accuracy(head, features: np.ndarray, labels: np.ndarray) -> float:
+    return round(float((head.probabilities(features).argmax(axis=1) == labels).mean()), 4)
+
+
+def generated_listings(seed: int, n: int, rng_offset: int = 0) -> tuple[list[dict], dict]:
+    """Listings of generated houses: (photo rows with pixels, listing → (style, stories))."""
+    from lakesight.models.tagging.houses import VIEWS, draw_house, render_photo
+
+    rng = np.random.default_rng([seed, rng_offset])
+    photos, truth = [], {}
+    for i in range(n):
+        house = draw_house(rng)
+        listing_id = f"EVAL-{rng_offset}-{i:05d}"
+        truth[listing_id] = (house.style, house.stories)
+        views = ["front"] * int(rng.integers(1, 3)) + list(rng.choice(VIEWS[1:], 2, replace=False))
+        for k, view in enumerate(views):
+            photos.append({"listing_id": listing_id, "photo_id": f"{listing_id}/{k}",
+                           "path": f"{listing_id}/{k}.jpg", "view": view,
+                           "pixels": render_photo(house, view, rng)})  # fmt: skip
+    return photos, truth
+
+
+def precision_at_10(backbone, heads, steps: Steps) -> float:
+    from lakesight.house_similarity.publish import tag_photos
+    from lakesight.house_similarity.similar import ListingIndex, PhotoQuery
+    from lakesight.models.tagging.houses import draw_house, render_photo
+
+    with steps.step(f"index of {INDEX_LISTINGS} held-out listings"):
+        photos, truth = generated_listings(EVAL_SEED, INDEX_LISTINGS)
+        embeddings = backbone.embed([p["pixels"] for p in photos])
+        tags = tag_photos(embeddings, heads)
+        features = pd.DataFrame({
+            "listing_id": [p["listing_id"] for p in photos],
+            "photo_id": [p["photo_id"] for p in photos],
+            "path": [p["path"] for p in photos],
+            **tags,
+            "embedding": list(embeddings),
+        })  # fmt: skip
+        index = ListingIndex(features)
+    with steps.step(f"{QUERY_HOUSES} query houses"):
+        rng = np.random.default_rng([EVAL_SEED, 99])
+        precisions = []
+        for _ in range(QUERY_HOUSES):
+            house = draw_house(rng)
+            embedding = backbone.embed([render_photo(house, "front", rng)])
+            t = tag_photos(embedding, heads)
+            query = PhotoQuery(embedding[0], t["exterior_score"][0], t["style"][0], t["stories"][0])
+            top = index.rank(query, 10)
+            relevant = sum(truth[r["listing_id"]] == (house.style, house.stories) for r in top)
+            precisions.append(relevant / 10)
+    return round(float(np.mean(precisions)), 4)
+
+
+def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS) -> dict:
+    """Every figure of ``lakesight eval houses --json``."""
+    from lakesight.config import load_settings
+    from lakesight.models.tagging.backbone import load_backbone
+    from lakesight.models.tagging.heads import HEADS, fit_head_arrays, load_heads
+    from lakesight.models.tagging.houses import HEAD_CLASSES, render_labelled
+    from lakesight.spark import get_spark
+
+    backbone, heads = load_backbone(), load_heads()
+    with steps.step("start spark"):
+        spark = get_spark("lakesight-eval-houses", load_settings())
+    result = {"backbone": backbone.name, "heads": heads.name, "eval_seed": EVAL_SEED,
+              "accuracy": {}, "transfer_accuracy": {}, "scratch_accuracy": {}}  # fmt: skip
+    for head in HEADS:
+        classes = tuple(HEAD_CLASSES[head])
+        with steps.step(f"{head}: held-out photos"):
+            test_images, test_labels = render_labelled(EVAL_SEED, per_class, head)
+            test_features = backbone.embed(list(test_images))
+            test_raw = raw_pixels(test_images)
+            result["accuracy"][head] = accuracy(heads.heads[head], test_features, test_labels)
+        for n in (50, 200):
+            with steps.step(f"{head}: transfer vs scratch, {n} per class"):
+                images, labels = render_labelled(SMALL_TRAINING_SEED, n, head)
+                transfer = fit_head_arrays(spark, backbone.embed(list(images)), labels, classes)
+                scratch = fit_head_arrays(spark, raw_pixels(images), labels, classes)
+                result["transfer_accuracy"].setdefault(str(n), {})[head] = accuracy(
+                    transfer, test_features, test_labels
+                )
+                result["scratch_accuracy"].setdefault(str(n), {})[head] = accuracy(
+                    scratch, test_raw, test_labels
+                )
+    result["precision_at_10"] = precision_at_10(backbone, heads, steps)
+    result["test_photos_per_class"] = per_class
+    return result
+
+
+def record_metrics(result: dict) -> str:
+    """Write the eval's figures into the shipped heads' card and MODEL_CARD.md."""
+    import json
+
+    from lakesight.models.runtime import load_card, resolve
+    from lakesight.models.tagging.heads import DEFAULT_HEADS, model_card_markdown
+
+    _, directory = resolve(DEFAULT_HEADS)
+    card = load_card(directory)
+    card["metrics"] = {k: result[k] for k in ("accuracy", "transfer_accuracy", "scratch_accuracy",
+                                              "precision_at_10", "eval_seed")}  # fmt: skip
+    (directory / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (directory / "MODEL_CARD.md").write_text(model_card_markdown(card))
+    return str(directory)
+
+
+def query_latency(listings: int = 10_000, photos_per_listing: int = 4, queries: int = 300) -> dict:
+    """In-process ``ListingIndex.rank`` latency over synthetic listings (ms, p50/p99)."""
+    from lakesight.house_similarity.similar import ListingIndex, PhotoQuery
+    from lakesight.models.tagging.houses import STYLES
+
+    rng = np.random.default_rng(0)
+    n = listings * photos_per_listing
+    dim = 192
+    vectors = np.abs(rng.normal(size=(n, dim))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    exterior = rng.random(n) < 0.35
+    features = pd.DataFrame({
+        "listing_id": np.repeat([f"L{i:06d}" for i in range(listings)], photos_per_listing),
+        "photo_id": [f"p{i}" for i in range(n)],
+        "path": [f"p{i}.jpg" for i in range(n)],
+        "exterior": exterior,
+        "exterior_score": rng.random(n),
+        "style": np.where(exterior, rng.choice(STYLES, n), None),
+        "stories": np.where(exterior, rng.integers(1, 4, n), None),
+        "embedding": list(vectors),
+    })  # fmt: skip
+    started = time.perf_counter()
+    index = ListingIndex(features)
+    build_s = time.perf_counter() - started
+    timings = []
+    for i in range(queries):
+        query = PhotoQuery(vectors[i], 0.9, STYLES[i % len(STYLES)], 1 + i % 3)
+        t0 = time.perf_counter()
+        index.rank(query, 10)
+        timings.append((time.perf_counter() - t0) * 1000)
+    timings.sort()
+    return {
+        "listings": listings,
+        "photos": n,
+        "index_build_s": round(build_s, 2),
+        "query_p50_ms": round(statistics.median(timings), 2),
+        "query_p99_ms": round(timings[int(0.99 * (len(timings) - 1))], 2),
+    }
+
+
+def bench_houses(
+    steps: Steps, *, listings: int = 120, repeats: int = 3, workdir: str | None = None
+) -> dict:
+    """Embedding throughput (Spark local[2] vs a bare loop) and query latency."""
+    from pyspark.sql import functions as F
+
+    from lakesight.config import scratch_settings
+    from lakesight.house_similarity import datasets, ingest
+    from lakesight.house_similarity.embed import embed_batch, load_backbone_model, photo_index
+    from lakesight.house_similarity.sample_data import write_sample_listings
+    from lakesight.imaging import DecodeLimits
+    from lakesight.lake import HadoopFileSystem
+    from lakesight.models.tagging.backbone import DEFAULT_BACKBONE, load_backbone
+    from lakesight.spark import ImageJob, get_spark, per_worker, with_file_bytes
+    from lakesight.stage import model_entries
+
+    settings = scratch_settings(workdir, "bench-houses")
+    dt = "2026-10-01"
+    with steps.step("start spark local[2]"):
+        spark = get_spark("lakesight-bench-houses", settings)
+    fs = HadoopFileSystem(spark)
+    with steps.step(f"sample day of {listings} listings, ingested"):
+        write_sample_listings(fs, settings, dt, n=listings, bad=False)
+        ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=True))
+    models, _ = model_entries([DEFAULT_BACKBONE])
+    job = ImageJob.for_models(settings, models[0]["name"])
+    index = photo_index(spark, datasets.LISTINGS.partition(settings, dt)).cache()
+    n_photos = index.count()
+    raw_uri = datasets.RAW_LISTINGS.partition(settings, dt)
+
+    def spark_run() -> float:
+        started = time.perf_counter()
+        files = with_file_bytes(spark, raw_uri, index)
+        rows = files.mapInPandas(
+            per_worker(load_backbone_model, embed_batch, job, 64), datasets.EMBED_SCHEMA
+        )
+        rows.agg(F.count("embedding")).collect()
+        return time.perf_counter() - started
+
+    paths = [r["path"] for r in index.collect()]
+    limits = DecodeLimits.from_settings(settings)
+
+    def bare_run() -> float:
+        backbone = load_backbone(models[0]["name"])  # all cores, as Spark gets
+        started = time.perf_counter()
+        pixels = [limits.decode(fs.read_bytes(p), p).pixels for p in paths]
+        backbone.embed(pixels)
+        return time.perf_counter() - started
+
+    with steps.step(f"embed {n_photos} photos, {repeats}x each way"):
+        spark_run()  # warm the Python workers (the model loads once per worker)
+        spark_s = [spark_run() for _ in range(repeats)]
+        bare_s = [bare_run() for _ in range(repeats)]
+    with steps.step("query latency over 10,000 listings"):
+        latency = query_latency()
+    spark_pps, bare_pps = (
+        n_photos / statistics.median(spark_s),
+        n_photos / statistics.median(bare_s),
+    )
+    return {
+        "photos": n_photos,
+        "embed_spark_pps": round(spark_pps, 1),
+        "embed_bare_pps": round(bare_pps, 1),
+        "embed_vs_bare": round(spark_pps / bare_pps, 3),
+        **latency,
+        "repeats": repeats,
+        "spark_master": spark.sparkContext.master,
+    }
