@@ -8,8 +8,10 @@ or ``caffe``), its files, the layer to cut at, and how to prepare a photo for it
 lakesight's own stand-in for Places: a small CNN trained on generated scenes of
 place categories (:mod:`.places`), never on the house tags.
 
-A cut layer's output may be a vector (N, C) or a map (N, C, H, W); a map is
-average-pooled over space, as GoogLeNet's own pool5 does. The embedding is
+A cut layer's output may be a vector (N, C) or a map (N, C, H, W). The card's
+``pooling`` says what becomes of a map: ``average`` (the default) pools it over
+space, as GoogLeNet's own pool5 does; ``flatten`` keeps every cell, as MLSListings
+used VGG-16's pool5 for visual features. The embedding is
 L2-normalised, so a dot product is the cosine the similarity search ranks by.
 """
 
@@ -27,6 +29,7 @@ from lakesight.models.detection.detector import InputSpec, preprocess
 
 DEFAULT_BACKBONE = "places_backbone"
 FORMATS = ("onnx", "caffe")
+POOLINGS = ("average", "flatten")
 
 
 def input_spec(spec: dict) -> InputSpec:
@@ -55,12 +58,15 @@ class Backbone:
     layer: str
     spec: InputSpec
     run: Callable[[np.ndarray], list[np.ndarray]]  # NCHW batch -> [cut layer output]
+    pooling: str = "average"  # what becomes of a spatial map: "average" or "flatten"
     batch_size: int = 32
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, D) float32, each row of unit length (a blank response stays zero)."""
         parts = [
-            pooled(self.run(preprocess(images[i : i + self.batch_size], self.spec))[0])
+            pooled(
+                self.run(preprocess(images[i : i + self.batch_size], self.spec))[0], self.pooling
+            )
             for i in range(0, len(images), self.batch_size)
         ]
         if not parts:
@@ -68,10 +74,11 @@ class Backbone:
         return l2_normalised(np.concatenate(parts))
 
 
-def pooled(output: np.ndarray) -> np.ndarray:
-    """A cut layer's output as (N, C): spatial maps are averaged (global average pooling)."""
+def pooled(output: np.ndarray, pooling: str = "average") -> np.ndarray:
+    """A cut layer's output as (N, D): a spatial map averaged over space (global average
+    pooling) or flattened cell by cell; a vector as it is."""
     output = np.asarray(output, np.float32)
-    if output.ndim == 4:
+    if output.ndim == 4 and pooling == "average":
         return output.mean(axis=(2, 3))
     return output.reshape(len(output), -1)
 
@@ -92,13 +99,18 @@ def backbone_from_card(directory: Path, card: dict, *, threads: int = 1) -> Back
     if not layer:
         raise ConfigError(f"backbone card {directory}: no 'layer' to cut the network at")
     spec = input_spec(card.get("input", {}))
+    pooling = card.get("pooling", "average")
+    if pooling not in POOLINGS:
+        raise ConfigError(
+            f"backbone card {directory}: pooling {pooling!r} is not one of {POOLINGS}"
+        )
     files = card.get("files", {})
     if fmt == "onnx":
         run = ort_runner(verified(directory, card, files["fp32"]), threads, output_names=[layer])
     else:
         paths = [verified(directory, card, files[key]) for key in ("prototxt", "weights")]
         run = opencv_runner(paths, threads, output_names=[layer])
-    return Backbone(f"{card['name']}@{card['version']}", layer, spec, run)
+    return Backbone(f"{card['name']}@{card['version']}", layer, spec, run, pooling)
 
 
 @functools.cache

@@ -31,7 +31,11 @@ HOLDOUT_SEED = 4  # the source task's own held-out scenes (the card's source acc
 PHOTO_SIZE = (144, 192)  # what the generators render, as the sample listings' photos
 # The network's input: the photos' 3:4 aspect, a quarter of their pixels.
 INPUT = InputSpec(size=128, mean=127.5, scale=1 / 64, channel_order="RGB", shape=(96, 128))
-LAYER = "features"
+# The cut: the last stage's map (6 x 8 at this input) average-pooled 2 x 2 to 3 x 4, kept
+# spatial as VGG's pool5 is: where a roof or a row of windows sits in the frame is what
+# tells a storey count, and a global average would throw it away.
+LAYER = "pool5"
+POOL5_GRID = (3, 4)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,12 @@ def build_network(config: BackboneConfig, classes: int):
         def forward(self, x: torch.Tensor):
             features = self.body(x).mean(dim=(2, 3))
             return features, self.classifier(self.dropout(features))
+
+        def cut(self, x: torch.Tensor):
+            """(pool5, logits): what the exported graph outputs."""
+            stage4 = self.body(x)
+            pool5 = torch.nn.functional.adaptive_avg_pool2d(stage4, POOL5_GRID)
+            return pool5, self.classifier(stage4.mean(dim=(2, 3)))
 
     return PlacesNet()
 
@@ -168,14 +178,22 @@ def source_accuracy(model, per_class: int) -> float:
 
 
 def export_onnx(model, path: Path) -> Path:
-    """ONNX with a dynamic batch: input ``images`` (N, 3, H, W); outputs ``features`` (the
-    cut layer, N x C) and ``logits`` (the source task's, kept for inspection)."""
+    """ONNX with a dynamic batch: input ``images`` (N, 3, H, W); outputs ``pool5`` (the cut
+    layer, N x C x 3 x 4) and ``logits`` (the source task's, kept for inspection)."""
     import torch
 
     from lakesight.models.release import ONNX_OPSET
 
+    class Cut(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, images):
+            return self.inner.cut(images)
+
     torch.onnx.export(
-        model.eval(),
+        Cut(model.eval()).eval(),
         (torch.zeros(1, 3, *INPUT.height_width),),
         str(path),
         dynamo=False,
@@ -195,7 +213,7 @@ def check_parity(model, onnx_path: Path, images: np.ndarray) -> float:
 
     x = preprocess(images, INPUT)
     with torch.no_grad():
-        expected = model(torch.from_numpy(x))[0].numpy()
+        expected = model.cut(torch.from_numpy(x))[0].numpy()
     got = ort_runner(onnx_path, 1, output_names=[LAYER])(x)[0]
     return float(np.abs(expected - got).max())
 
@@ -226,6 +244,7 @@ def release(model, config: TrainConfig, facts: dict, out_dir: Path, *, version: 
         "files": files,
         "sha256": {f: sha256_file(out_dir / f) for f in files.values()},
         "layer": LAYER,
+        "pooling": "flatten",
         "input": {
             "height": INPUT.height_width[0],
             "width": INPUT.height_width[1],
@@ -233,7 +252,7 @@ def release(model, config: TrainConfig, facts: dict, out_dir: Path, *, version: 
             "mean": INPUT.mean,
             "scale": INPUT.scale,
         },
-        "embedding_dim": config.model.channels[-1],
+        "embedding_dim": config.model.channels[-1] * POOL5_GRID[0] * POOL5_GRID[1],
         "source_task": {
             "classes": list(PLACE_CATEGORIES),
             "generator": "lakesight.models.tagging.places",
@@ -258,8 +277,9 @@ def model_card_markdown(card: dict) -> str:
         [
             f"# {card['name']}@{card['version']}: the frozen backbone of the house taggers",
             "",
-            f"{card['architecture']}; cut at `{card['layer']}` ({card['embedding_dim']} floats,",
-            "L2-normalised by lakesight). The stand-in for a Places365 CNN: pretrained on a",
+            f"{card['architecture']}; cut at `{card['layer']}` (the last stage average-pooled to",
+            f"3x4 cells, flattened: {card['embedding_dim']} floats, L2-normalised by lakesight).",
+            "The stand-in for a Places365 CNN: pretrained on a",
             "*source* task that is not the house tags, then frozen.",
             "",
             "## Source task",

@@ -70,13 +70,14 @@ def generated_listings(seed: int, n: int, rng_offset: int = 0) -> tuple[list[dic
     return photos, truth
 
 
-def precision_at_10(backbone, heads, steps: Steps) -> float:
+def precision_at_10(backbone, heads, steps: Steps, *, listings: int = INDEX_LISTINGS,
+                    queries: int = QUERY_HOUSES) -> float:  # fmt: skip
     from lakesight.house_similarity.publish import tag_photos
     from lakesight.house_similarity.similar import ListingIndex, PhotoQuery
     from lakesight.models.tagging.houses import draw_house, render_photo
 
-    with steps.step(f"index of {INDEX_LISTINGS} held-out listings"):
-        photos, truth = generated_listings(EVAL_SEED, INDEX_LISTINGS)
+    with steps.step(f"index of {listings} held-out listings"):
+        photos, truth = generated_listings(EVAL_SEED, listings)
         embeddings = backbone.embed([p["pixels"] for p in photos])
         tags = tag_photos(embeddings, heads)
         features = pd.DataFrame({
@@ -87,10 +88,10 @@ def precision_at_10(backbone, heads, steps: Steps) -> float:
             "embedding": list(embeddings),
         })  # fmt: skip
         index = ListingIndex(features)
-    with steps.step(f"{QUERY_HOUSES} query houses"):
+    with steps.step(f"{queries} query houses"):
         rng = np.random.default_rng([EVAL_SEED, 99])
         precisions = []
-        for _ in range(QUERY_HOUSES):
+        for _ in range(queries):
             house = draw_house(rng)
             embedding = backbone.embed([render_photo(house, "front", rng)])
             t = tag_photos(embedding, heads)
@@ -101,7 +102,8 @@ def precision_at_10(backbone, heads, steps: Steps) -> float:
     return round(float(np.mean(precisions)), 4)
 
 
-def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS) -> dict:
+def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[int, ...] = (50, 200),
+                listings: int = INDEX_LISTINGS) -> dict:  # fmt: skip
     """Every figure of ``lakesight eval houses --json``."""
     from lakesight.config import load_settings
     from lakesight.models.tagging.backbone import load_backbone
@@ -121,18 +123,23 @@ def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS) -> dict:
             test_features = backbone.embed(list(test_images))
             test_raw = raw_pixels(test_images)
             result["accuracy"][head] = accuracy(heads.heads[head], test_features, test_labels)
-        for n in (50, 200):
+        for n in sizes:
             with steps.step(f"{head}: transfer vs scratch, {n} per class"):
                 images, labels = render_labelled(SMALL_TRAINING_SEED, n, head)
-                transfer = fit_head_arrays(spark, backbone.embed(list(images)), labels, classes)
-                scratch = fit_head_arrays(spark, raw_pixels(images), labels, classes)
+                # The same kind of head as the shipped one, on features or on raw pixels.
+                hidden = heads.heads[head].hidden
+                transfer = fit_head_arrays(
+                    spark, backbone.embed(list(images)), labels, classes, hidden=hidden
+                )
+                scratch = fit_head_arrays(spark, raw_pixels(images), labels, classes, hidden=hidden)
                 result["transfer_accuracy"].setdefault(str(n), {})[head] = accuracy(
                     transfer, test_features, test_labels
                 )
                 result["scratch_accuracy"].setdefault(str(n), {})[head] = accuracy(
                     scratch, test_raw, test_labels
                 )
-    result["precision_at_10"] = precision_at_10(backbone, heads, steps)
+    result["precision_at_10"] = precision_at_10(backbone, heads, steps, listings=listings)
+    result["index_listings"] = listings
     result["test_photos_per_class"] = per_class
     return result
 

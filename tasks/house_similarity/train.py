@@ -101,7 +101,7 @@ def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, backbone
         frame = spark.createDataFrame(
             pd.DataFrame({"embedding": rows["embedding"].tolist(), "label": labels})
         ).select(array_to_vector("embedding").alias("features"), "label")
-        heads[tag] = fit_head(frame, head.classes)
+        heads[tag] = fit_head(frame, head.classes, hidden=head.hidden)  # the current kind
     return TagHeads("", backbone, heads), None
 
 

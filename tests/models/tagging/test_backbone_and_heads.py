@@ -96,7 +96,7 @@ def test_a_card_without_a_usable_input_or_layer_fails_in_one_line(tmp_path):
 def test_heads_round_trip_and_predict_the_most_probable_class(tmp_path):
     from lakesight.models.tagging.heads import Head, TagHeads, heads_from_card, write_heads
 
-    head = Head(("a", "b", "c"), np.eye(3, 4, dtype=np.float32) * 5, np.zeros(3, np.float32))
+    head = Head(("a", "b", "c"), ((np.eye(4, 3, dtype=np.float32) * 5, np.zeros(3, np.float32)),))
     heads = TagHeads("", "bb@1", {"style": head})
     card = write_heads(heads, tmp_path, {"name": "house_tags", "version": "9"})
     loaded = heads_from_card(tmp_path, card)
@@ -104,7 +104,7 @@ def test_heads_round_trip_and_predict_the_most_probable_class(tmp_path):
     assert labels[0] == "b" and scores[0] > 0.9
     assert scores[1] == pytest.approx(1 / 3)  # no evidence: uniform
     assert loaded.backbone == "bb@1" and loaded.name == "house_tags@9"
-    assert "style: a, b, c" in (tmp_path / "MODEL_CARD.md").read_text()
+    assert "style: a, b, c (logistic)" in (tmp_path / "MODEL_CARD.md").read_text()
 
 
 @pytest.mark.spark
@@ -118,5 +118,30 @@ def test_spark_ml_heads_learn_separable_classes_and_keep_unseen_ones(spark):
     head = fit_head_arrays(spark, features, labels, ("x", "y", "never_labelled"))
     predicted = head.probabilities(features.astype(np.float32)).argmax(axis=1)
     assert (predicted == labels).mean() > 0.95
-    assert head.weights.shape == (3, 3)
+    assert head.layers[0][0].shape == (3, 3) and head.hidden == 0
     assert (predicted != 2).all()  # a class no label had is never predicted
+
+
+@pytest.mark.spark
+def test_a_perceptron_head_applied_in_numpy_agrees_with_spark(spark):
+    """The weights unpacked from Spark's flat vector give Spark's own probabilities."""
+    from pyspark.ml.classification import MultilayerPerceptronClassifier
+    from pyspark.ml.linalg import Vectors
+
+    from lakesight.models.tagging.heads import fit_head
+
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(150, 5))
+    labels = (features[:, 0] + features[:, 1] > 0).astype(int) + (features[:, 2] > 1)
+    frame = spark.createDataFrame(
+        [(Vectors.dense(f), int(y)) for f, y in zip(features, labels, strict=True)],
+        ["features", "label"],
+    )
+    head = fit_head(frame, ("a", "b", "c"), hidden=4, seed=3)
+    spark_model = MultilayerPerceptronClassifier(layers=[5, 4, 3], maxIter=200, seed=3,
+                                                 blockSize=128).fit(frame)  # fmt: skip
+    expected = np.array(
+        [r["probability"].toArray() for r in spark_model.transform(frame).collect()]
+    )
+    assert head.hidden == 4
+    np.testing.assert_allclose(head.probabilities(features.astype(np.float32)), expected, atol=1e-4)

@@ -115,11 +115,14 @@ def test_worse_current_heads_are_replaced_by_the_retrained_ones(spark, day):
 
     settings, _, _, registry, _ = day
     shipped = load_heads("house_tags@1", registry.as_uri())
+
     # A broken current version: every head always answers its first class.
-    broken = TagHeads("", shipped.backbone, {
-        tag: Head(h.classes, np.zeros_like(h.weights), np.r_[10.0, np.zeros(len(h.classes) - 1)].astype(np.float32))
-        for tag, h in shipped.heads.items()
-    })  # fmt: skip
+    def always_first(h):
+        last_w, _ = h.layers[-1]
+        bias = np.r_[10.0, np.zeros(len(h.classes) - 1)].astype(np.float32)
+        return Head(h.classes, (*h.layers[:-1], (np.zeros_like(last_w), bias)))
+
+    broken = TagHeads("", shipped.backbone, {t: always_first(h) for t, h in shipped.heads.items()})
     versions = sorted(int(v.name) for v in (registry / "house_tags").iterdir() if v.name.isdigit())
     broken_version = str(versions[-1] + 1)
     write_heads(broken, registry / "house_tags" / broken_version,
