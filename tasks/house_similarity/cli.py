@@ -215,7 +215,7 @@ def register(sub, groups: dict) -> None:
     q = groups["bench"].add_parser(
         "houses", help="embedding on Spark vs a bare loop; query latency"
     )
-    q.add_argument("--listings", type=int, default=120, help="listings of the benchmark day")
+    q.add_argument("--listings", type=int, default=600, help="listings of the benchmark day")
     q.add_argument("--repeats", type=int, default=3, help="timed passes, the median is reported")
     q.add_argument("--workdir", help="scratch lake (default var/bench-houses)")
     q.add_argument("--json", action="store_true")
