@@ -202,7 +202,7 @@ def query_latency(listings: int = 10_000, photos_per_listing: int = 4, queries: 
 
 
 def bench_houses(
-    steps: Steps, *, listings: int = 120, repeats: int = 3, workdir: str | None = None
+    steps: Steps, *, listings: int = 600, repeats: int = 3, workdir: str | None = None
 ) -> dict:
     """Embedding throughput (Spark local[2] vs a bare loop) and query latency."""
     from pyspark.sql import functions as F
