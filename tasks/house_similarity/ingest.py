@@ -13,6 +13,7 @@ Run: ``lakesight stage house_similarity.ingest --dt D``, or spark-submit this fi
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -51,11 +52,13 @@ def run(
         if not fs.exists(raw_uri):
             raise StageError(f"input partition missing: {raw_uri}")
         listing = fs.list_files(raw_uri)
-        own_files = {join(raw_uri, name) for name in (datasets.LISTINGS_FILE, datasets.LABELS_FILE)}
-        files = [e for e in listing if uri_path(e.uri) not in {uri_path(u) for u in own_files}]
+        # The two CSVs are read on the driver; every other file is a record of its own.
+        csvs = {uri_path(join(raw_uri, n)) for n in (datasets.LISTINGS_FILE, datasets.LABELS_FILE)}
+        files = [e for e in listing if uri_path(e.uri) not in csvs]
     with steps.step("read listings.csv"):
         data = fs.read_bytes(csv_uri) if fs.exists(csv_uri) else None
         accepted, rejected_rows = parse_listings(data, csv_uri)
+        csv_digest = hashlib.sha256(data).hexdigest()[:16] if data is not None else "missing"
     steps.say(f"{len(accepted)} listings, {len(rejected_rows)} rejected rows, {len(files)} files")
 
     limits = DecodeLimits.from_settings(settings)
@@ -143,7 +146,8 @@ def run(
         counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
                 "listings": len(accepted), "photos": n_files - photos_quarantined,
                 "without_photos": without_photos},
-        input_fingerprint=fingerprint_from(stats) + f":{len(accepted)}:{len(rejected_rows)}",
+        # The files' fingerprint and the CSV's bytes: an edited row changes the input too.
+        input_fingerprint=f"{fingerprint_from(stats)}:csv={csv_digest}",
         steps=steps, extra={"input": raw_uri}, quarantine_columns=("listing_id",),
     )  # fmt: skip
 
