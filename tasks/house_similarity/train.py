@@ -155,6 +155,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         decision["why"] = f"embeddings are of {backbone}, the heads of {current.backbone}"
 
     with steps.step("join labels to embeddings"):
+        # Only a day with labels reads its embeddings to the driver.
         embedded = (
             spark.read.parquet(embeddings_uri)
             .select(
@@ -162,6 +163,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
                 "path", "embedding",
             )
             .toPandas()
+            if usable
+            else pd.DataFrame(columns=["photo", "path", "embedding"])
         )  # fmt: skip
         by_photo = embedded.set_index("photo")
         rows = []
