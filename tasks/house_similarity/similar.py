@@ -105,7 +105,7 @@ class ListingIndex:
         return len(self.starts)
 
     def rank(self, query: PhotoQuery, k: int, *, same_style: bool = False,
-             same_stories: bool = False, exclude: str | None = None) -> list[dict]:  # fmt: skip
+             same_stories: bool = False) -> list[dict]:  # fmt: skip
         """The top ``k`` listings for ``query``: id, score, cosine, tags, best photo."""
         if not len(self):
             return []
@@ -127,8 +127,6 @@ class ListingIndex:
             keep &= self.style == query.style
         if same_stories:
             keep &= self.stories == query.stories
-        if exclude is not None:
-            keep &= self.listing_ids != exclude
         candidates = np.flatnonzero(keep)
         # Highest score first; ties by listing id, so answers are stable.
         order = candidates[np.lexsort((self.listing_ids[candidates], -score[candidates]))][:k]
