@@ -155,8 +155,9 @@ class TaskProgress:
             self.steps.say(f"task {match.group(1)} {self.state} in {elapsed:.1f}s")
 
 
-# The pipelines whose commands the CLI offers; each has a ``cli`` module with ``register``.
-PIPELINE_COMMANDS = ("image_features", "radar_nowcast", "house_similarity")
+# The packages whose commands the CLI offers (the pipelines and the similarity service);
+# each has a ``cli`` module with ``register``.
+COMMAND_PACKAGES = ("image_features", "radar_nowcast", "house_similarity", "serve")
 DEFAULT_DEMO = "image_features"
 
 
@@ -200,8 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("bench", "speed against baselines measured in the same run", "target"),
     ):
         groups[name] = sub.add_parser(name, help=help_text).add_subparsers(dest=dest, required=True)
-    for pipeline in PIPELINE_COMMANDS:
-        importlib.import_module(f"lakesight.{pipeline}.cli").register(sub, groups)
+    for package in COMMAND_PACKAGES:
+        importlib.import_module(f"lakesight.{package}.cli").register(sub, groups)
     return parser
 
 

@@ -239,7 +239,7 @@ def _log_level(raw: str) -> str:
     return level
 
 
-def validate_dt(dt: str) -> str:
+def validate_dt(dt: str, setting: str = "--dt") -> str:
     """Check a partition date is a real ``YYYY-MM-DD``; return it unchanged."""
     from datetime import date
 
@@ -248,7 +248,7 @@ def validate_dt(dt: str) -> str:
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise ConfigError(f"--dt: expected a date YYYY-MM-DD, got {dt!r}")
+        raise ConfigError(f"{setting}: expected a date YYYY-MM-DD, got {dt!r}")
     return dt
 
 

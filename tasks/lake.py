@@ -488,12 +488,12 @@ def list_partitions(fs: LakeFileSystem, dataset_uri: str) -> list[str]:
     return [dt for dt in dates if is_committed(fs, join(dataset_uri, partition_name(dt)))]
 
 
-def read_partition_table(fs: LakeFileSystem, partition_uri: str, columns: list[str] | None = None):
-    """A partition's Parquet files as one pandas DataFrame, read with plain pyarrow (no Spark):
-    what a consumer or a query does. Hidden and staging files are not part of it."""
+def read_partition_arrow(fs: LakeFileSystem, partition_uri: str, columns: list[str] | None = None):
+    """A partition's Parquet files as one pyarrow Table, read with plain pyarrow (no Spark):
+    what a consumer or a query does. Hidden and staging files are not part of it; a
+    partition without data files gives None."""
     import io
 
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -504,7 +504,15 @@ def read_partition_table(fs: LakeFileSystem, partition_uri: str, columns: list[s
         and "/." not in entry.uri
         and "/_" not in entry.uri.rsplit("/", 1)[-1]
     ]
-    return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=columns or [])
+    return pa.concat_tables(tables) if tables else None
+
+
+def read_partition_table(fs: LakeFileSystem, partition_uri: str, columns: list[str] | None = None):
+    """:func:`read_partition_arrow` as a pandas DataFrame (empty, with ``columns``, if no files)."""
+    import pandas as pd
+
+    table = read_partition_arrow(fs, partition_uri, columns)
+    return table.to_pandas() if table is not None else pd.DataFrame(columns=columns or [])
 
 
 def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | None:

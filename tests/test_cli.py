@@ -182,6 +182,17 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             {"LAKESIGHT_ROOT": "webhdfs://127.0.0.1:9/lake"},
             "lakesight: error: LAKESIGHT_ROOT: cannot reach",
         ),
+        (["serve", "--port", "99999"], {}, "lakesight: error: --port:"),
+        (["serve", "--port", "http"], {}, "lakesight: error: serve: argument --port"),
+        (["serve", "--from", "yesterday"], {}, "lakesight: error: --from:"),
+        (["serve", "--from", "2026-02-01", "--to", "2026-01-01"], {}, "lakesight: error: --from"),
+        (["serve", "--max-upload-mb", "0"], {}, "lakesight: error: --max-upload-mb:"),
+        (
+            ["serve"],
+            {"LAKESIGHT_ROOT": "webhdfs://127.0.0.1:9/lake"},
+            "lakesight: error: LAKESIGHT_ROOT: cannot reach",
+        ),
+        (["bench", "serve", "--users", "0"], {}, "lakesight: error: --users:"),
     ],
 )
 def test_bad_settings_fail_fast_with_one_line(args, env, starts):

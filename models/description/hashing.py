@@ -60,7 +60,8 @@ class HammingIndex:
     SAMPLE_STRIDE = 256
 
     def __init__(self, codes: np.ndarray, bits: int) -> None:
-        self.words = as_words(codes)
+        # uint64 words are taken as they are (no copy), so searchers can share one database.
+        self.words = codes if codes.dtype == np.uint64 else as_words(codes)
         self.bits = bits
         dtype = np.uint8 if bits < 256 else np.uint16
         self._xor = np.empty(self.words.shape[0], dtype=np.uint64)
@@ -79,7 +80,12 @@ class HammingIndex:
             self._dist += self._count
         return self._dist
 
-    def _nearest(self, dist: np.ndarray, k: int) -> np.ndarray:
+    def within_kth(self, dist: np.ndarray, k: int) -> np.ndarray:
+        """Positions (ascending) of every code at most as far as the k-th nearest: the k
+        nearest and all that tie with the k-th, for a re-rank that must see every tie."""
+        k = min(k, len(dist))
+        if k == 0:
+            return np.zeros(0, np.int64)
         sample = dist[:: self.SAMPLE_STRIDE]
         rank = min(len(sample) - 1, -(-2 * k // self.SAMPLE_STRIDE))
         bound = int(np.partition(sample, rank)[rank])
@@ -90,6 +96,11 @@ class HammingIndex:
                 mid = (lo + hi) // 2
                 lo, hi = (lo, mid) if np.count_nonzero(dist <= mid) >= k else (mid + 1, hi)
             candidates = np.flatnonzero(dist <= lo)
+        kth = np.partition(dist[candidates], k - 1)[k - 1]
+        return candidates[dist[candidates] <= kth]
+
+    def _nearest(self, dist: np.ndarray, k: int) -> np.ndarray:
+        candidates = self.within_kth(dist, k)
         return candidates[np.argsort(dist[candidates], kind="stable")[:k]]
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

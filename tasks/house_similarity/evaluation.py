@@ -96,7 +96,8 @@ def precision_at_10(backbone, heads, steps: Steps, *, listings: int = INDEX_LIST
             house = draw_house(rng)
             embedding = backbone.embed([render_photo(house, "front", rng)])
             t = tag_photos(embedding, heads)
-            query = PhotoQuery(embedding[0], t["exterior_score"][0], t["style"][0], t["stories"][0])
+            query = PhotoQuery.from_tags(embedding[0], t["exterior"][0], t["exterior_score"][0],
+                                         t["style"][0], t["stories"][0])  # fmt: skip
             top = index.rank(query, 10)
             relevant = sum(truth[r["listing_id"]] == (house.style, house.stories) for r in top)
             precisions.append(relevant / 10)

@@ -17,7 +17,7 @@ TILE = 192
 def query_caption(query) -> str:
     if query.is_house:
         return f"query: {query.style}, {query.stories} st"
-    return f"query: not a house ({query.exterior_score:.2f})"
+    return f"query: not a house ({query.exterior_probability:.2f})"
 
 
 def result_caption(result: dict) -> str:

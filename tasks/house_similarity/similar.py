@@ -44,17 +44,30 @@ INDEX_COLUMNS = ["listing_id", "photo_id", "path", "exterior", "exterior_score",
 
 @dataclass(frozen=True)
 class PhotoQuery:
-    """A query photo: its embedding and its tags."""
+    """A query photo: its embedding, how likely it is a front exterior, and its tags."""
 
     embedding: np.ndarray
-    exterior_score: float
+    exterior_probability: float
     style: str | None
     stories: int | None
     source: dict = field(default_factory=dict)
 
     @property
     def is_house(self) -> bool:
-        return self.exterior_score >= HOUSE_THRESHOLD
+        return self.exterior_probability >= HOUSE_THRESHOLD
+
+    @classmethod
+    def from_tags(cls, embedding: np.ndarray, exterior: bool, exterior_score: float,
+                  style: str | None, stories, source: dict | None = None) -> PhotoQuery:  # fmt: skip
+        """A photo as :func:`~lakesight.house_similarity.publish.tag_photos` and
+        ``features/listings`` tag it. There ``exterior_score`` is the head's confidence in
+        its ``exterior`` decision, whichever way it went (0.99 for a sure interior), so the
+        probability of a front exterior is that score or its complement."""
+        probability = float(exterior_score) if exterior else 1.0 - float(exterior_score)
+        known = stories is not None and stories == stories  # NaN from a pandas column
+        return cls(np.asarray(embedding, np.float32), probability,
+                   style if exterior and isinstance(style, str) else None,
+                   int(stories) if exterior and known else None, dict(source or {}))  # fmt: skip
 
 
 class ListingIndex:
@@ -105,8 +118,10 @@ class ListingIndex:
         return len(self.starts)
 
     def rank(self, query: PhotoQuery, k: int, *, same_style: bool = False,
-             same_stories: bool = False) -> list[dict]:  # fmt: skip
-        """The top ``k`` listings for ``query``: id, score, cosine, tags, best photo."""
+             same_stories: bool = False, exclude: str | None = None) -> list[dict]:  # fmt: skip
+        """The top ``k`` listings for ``query``: id, score, cosine, tags, best photo (and the
+        day it was published, where the rows say). ``exclude`` is a listing never answered:
+        the one a published query photo belongs to."""
         if not len(self):
             return []
         cosine = self.embeddings @ np.asarray(query.embedding, np.float32)
@@ -127,6 +142,8 @@ class ListingIndex:
             keep &= self.style == query.style
         if same_stories:
             keep &= self.stories == query.stories
+        if exclude is not None:
+            keep &= self.listing_ids != exclude
         candidates = np.flatnonzero(keep)
         # Highest score first; ties by listing id, so answers are stable.
         order = candidates[np.lexsort((self.listing_ids[candidates], -score[candidates]))][:k]
@@ -142,6 +159,7 @@ class ListingIndex:
                 "stories": self.stories[listing],
                 "photo_id": photo["photo_id"],
                 "photo": photo["path"],
+                **({"dt": photo["dt"]} if "dt" in photo else {}),
             })  # fmt: skip
         return results
 
@@ -174,8 +192,33 @@ def query_from_pixels(
 
     embedding = backbone.embed([pixels])
     tags = tag_photos(embedding, heads)
-    return PhotoQuery(embedding[0], float(tags["exterior_score"][0]), tags["style"][0],
-                      tags["stories"][0], dict(source or {}))  # fmt: skip
+    return PhotoQuery.from_tags(embedding[0], tags["exterior"][0], tags["exterior_score"][0],
+                                tags["style"][0], tags["stories"][0], source)  # fmt: skip
+
+
+def rank_listings(index: ListingIndex, query: PhotoQuery, k: int, *, same_style: bool = False,
+                  same_stories: bool = False, exclude: str | None = None) -> dict:  # fmt: skip
+    """Every answer's ranking and what it says about itself: ``ranking`` (tags + visual, or
+    visual only for a query that is not a house exterior), ``note`` and ``results``."""
+    if (same_style or same_stories) and not query.is_house:
+        raise ConfigError(
+            f"--same-style/--same-stories: the query is not a house exterior "
+            f"(P(exterior) {query.exterior_probability:.2f}), it has no tags to match"
+        )
+    note = (
+        f"query tagged {query.style}, {query.stories} stories "
+        f"(P(exterior) {query.exterior_probability:.2f})"
+        if query.is_house
+        else f"not a house exterior (P(exterior) {query.exterior_probability:.2f}): ranked by "
+        "visual similarity alone"
+    )
+    results = index.rank(query, k, same_style=same_style, same_stories=same_stories,
+                         exclude=exclude)  # fmt: skip
+    return {
+        "ranking": "tags + visual" if query.is_house else "visual only",
+        "note": note,
+        "results": results,
+    }
 
 
 def similar_houses(settings: Settings, photo: str, *, dt: str | None = None, k: int = 10,
@@ -197,20 +240,8 @@ def similar_houses(settings: Settings, photo: str, *, dt: str | None = None, k: 
     backbone = load_backbone(models[0])
     heads = load_heads(models[1])
     query = query_from_pixels(pixels, backbone, heads, {"path": photo})
-    if (same_style or same_stories) and not query.is_house:
-        raise ConfigError(
-            f"--same-style/--same-stories: the query is not a house exterior "
-            f"(exterior score {query.exterior_score:.2f}), it has no tags to match"
-        )
     index = ListingIndex(features)
-    results = index.rank(query, k, same_style=same_style, same_stories=same_stories)
-    ranking = "tags + visual" if query.is_house else "visual only"
-    note = (
-        f"query tagged {query.style}, {query.stories} stories (exterior {query.exterior_score:.2f})"
-        if query.is_house
-        else f"not a house exterior (exterior score {query.exterior_score:.2f}): ranked by "
-        "visual similarity alone"
-    )
+    answer = rank_listings(index, query, k, same_style=same_style, same_stories=same_stories)
     target = (
         Path(picture)
         if picture
@@ -218,22 +249,25 @@ def similar_houses(settings: Settings, photo: str, *, dt: str | None = None, k: 
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     fs = filesystem_for(FEATURES.partition(settings, dt), settings)
-    target.write_bytes(
-        contact_sheet(
-            pixels, query, results, lambda uri: decode_image(fs.read_bytes(uri), uri).pixels
-        )
-    )
+
+    def read_photo(uri: str) -> np.ndarray:
+        return decode_image(fs.read_bytes(uri), uri).pixels
+
+    target.write_bytes(contact_sheet(pixels, query, answer["results"], read_photo))
     return {
-        "query": {**query.source, "exterior_score": round(query.exterior_score, 4),
-                  "style": query.style, "stories": query.stories},
-        "ranking": ranking,
-        "note": note,
-        "results": results,
+        "query": {**query.source, **query_tags(query)},
+        **answer,
         "picture": str(target),
         "dt": dt,
         "searched": len(index),
         "models": models,
     }  # fmt: skip
+
+
+def query_tags(query: PhotoQuery) -> dict:
+    """What an answer says about its query photo."""
+    return {"exterior_probability": round(query.exterior_probability, 4), "style": query.style,
+            "stories": query.stories}  # fmt: skip
 
 
 def format_similar_houses(payload: dict) -> str:

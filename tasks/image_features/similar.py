@@ -43,20 +43,40 @@ def load_features(settings: Settings, dt: str, columns: list[str] | None = None)
     return read_partition_table(fs, partition, columns)
 
 
+def nearest_images(searcher, embeddings: np.ndarray, query: Query, k: int,
+                   exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The ranking every similarity answer uses: (positions, distances, cosines) of the top
+    ``k`` by Hamming distance on the codes, ties by embedding cosine (higher first), then
+    by position. Only the codes at most as far as the k-th nearest are re-ranked, so a
+    catalogue of millions costs one pass over its codes. ``searcher`` is a
+    :class:`HammingIndex` over the same rows as ``embeddings``; ``exclude`` lists
+    positions that must not be answered (the query itself)."""
+    from lakesight.models.description.hashing import as_words
+
+    exclude = np.zeros(0, np.int64) if exclude is None else np.asarray(exclude, np.int64)
+    query_words = as_words(np.frombuffer(query.code, dtype=np.uint8)[None])[0]
+    distance = searcher.distances_to(query_words)
+    # Asking for len(exclude) more keeps every tie of the k-th among the rest.
+    candidates = searcher.within_kth(distance, k + len(exclude))
+    candidates = candidates[~np.isin(candidates, exclude)]
+    score = embeddings[candidates] @ np.asarray(query.embedding, dtype=np.float32)
+    near = distance[candidates].astype(np.int64)
+    order = np.lexsort((-score, near))[:k]
+    return candidates[order], near[order], score[order]
+
+
 def rank(features: pd.DataFrame, query: Query, k: int) -> pd.DataFrame:
     """Top ``k`` rows by (Hamming distance on code, -cosine of embeddings), with both columns added."""
-    from lakesight.models.description.hashing import HammingIndex, as_words
+    from lakesight.models.description.hashing import HammingIndex
 
     if features.empty:
         return features.assign(distance=[], score=[])
     codes = np.stack([np.frombuffer(c, dtype=np.uint8) for c in features["code"]])
     bits = int(features["code_bits"].iloc[0])
-    query_words = as_words(np.frombuffer(query.code, dtype=np.uint8)[None])[0]
-    distance = HammingIndex(codes, bits).distances_to(query_words).astype(np.int64)
     embeddings = np.stack([np.asarray(e, dtype=np.float32) for e in features["embedding"]])
-    score = embeddings @ np.asarray(query.embedding, dtype=np.float32)
-    order = np.lexsort((-score, distance))[:k]
-    return features.iloc[order].assign(distance=distance[order], score=np.round(score[order], 6))
+    order, distance, score = nearest_images(HammingIndex(codes, bits), embeddings, query, k)
+    # float64 before rounding: a rounded float32 prints as 0.8584610223770142 in JSON.
+    return features.iloc[order].assign(distance=distance, score=np.round(score.astype(float), 6))
 
 
 def query_from_image_id(features: pd.DataFrame, image_id: str) -> Query:
@@ -72,11 +92,21 @@ def query_from_image_id(features: pd.DataFrame, image_id: str) -> Query:
     )
 
 
+def query_from_pixels(pixels: np.ndarray, detector, descriptor,
+                      source: dict | None = None) -> tuple[Query, np.ndarray]:  # fmt: skip
+    """Describe one RGB image as the pipeline does (detect → crop → describe); (query, its crop)."""
+    from lakesight.image_features.analysis import analyze
+
+    result = analyze([pixels], detector, descriptor)[0]
+    x0, y0, x1, y1 = result["crop_box"]
+    query = Query(result["code"], result["embedding"], {**(source or {}), "top": result["top"]})
+    return query, pixels[y0:y1, x0:x1]
+
+
 def query_from_file(path: str, manifest_models: list[str]) -> tuple[Query, np.ndarray]:
     """Describe an image file with the models that made the partition; (query, its crop)."""
     from pathlib import Path
 
-    from lakesight.image_features.analysis import analyze
     from lakesight.imaging import ImageRejected, decode_image
     from lakesight.models.runtime import load_descriptor, load_detector
 
@@ -85,10 +115,7 @@ def query_from_file(path: str, manifest_models: list[str]) -> tuple[Query, np.nd
     except (OSError, ImageRejected) as err:
         raise ConfigError(f"--image: cannot use {path}: {err}") from err
     detector, descriptor = (load_detector(manifest_models[0]), load_descriptor(manifest_models[1]))
-    result = analyze([pixels], detector, descriptor)[0]
-    x0, y0, x1, y1 = result["crop_box"]
-    query = Query(result["code"], result["embedding"], {"path": path, "top": result["top"]})
-    return query, pixels[y0:y1, x0:x1]
+    return query_from_pixels(pixels, detector, descriptor, {"path": path})
 
 
 def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: str | None = None,

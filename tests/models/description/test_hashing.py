@@ -86,3 +86,17 @@ def test_itq_beats_lsh_on_clustered_features():
             method.encode(features[q]), labels[q], method.encode(features[d]), labels[d], 32, 500
         )
     assert scores["itq"] > scores["lsh"] > 0.125  # both beat chance (8 classes)
+
+
+def test_within_kth_keeps_every_tie_of_the_kth_distance():
+    rng = np.random.default_rng(4)
+    db = pack(rng.random((20_000, 64)) > 0.5)
+    index = HammingIndex(db, 64)
+    query = pack(rng.random((1, 64)) > 0.5)
+    dist = index.distances_to(HammingIndex(query, 64).words[0]).copy()
+    kth = np.sort(dist)[9]
+    np.testing.assert_array_equal(index.within_kth(dist, 10), np.flatnonzero(dist <= kth))
+    assert len(index.within_kth(dist, 10)) >= 10
+    assert len(index.within_kth(dist[:3], 10)) == 3
+    # Words given as uint64 are shared, not converted again.
+    assert HammingIndex(index.words, 64).words is index.words

@@ -65,3 +65,17 @@ def test_an_empty_day_answers_nothing():
     empty = pd.DataFrame(columns=["listing_id", "photo_id", "path", "exterior", "exterior_score",
                                   "style", "stories", "embedding"])  # fmt: skip
     assert ListingIndex(empty).rank(PhotoQuery(unit([1, 0]), 0.9, "ranch", 1), 5) == []
+
+
+def test_a_query_is_a_house_by_the_probability_of_exterior_not_the_heads_confidence():
+    # features/listings' exterior_score is the confidence of the exterior decision: a sure
+    # interior scores 0.99 too, and must not be taken for a house.
+    interior = PhotoQuery.from_tags(unit([1, 0]), False, 0.99, None, float("nan"))
+    assert not interior.is_house and interior.exterior_probability == pytest.approx(0.01)
+    assert (interior.style, interior.stories) == (None, None)
+    front = PhotoQuery.from_tags(unit([1, 0]), True, 0.8, "ranch", 2.0, {"path": "a.jpg"})
+    assert front.is_house and (front.style, front.stories, front.source) == (
+        "ranch",
+        2,
+        {"path": "a.jpg"},
+    )

@@ -15,11 +15,11 @@ import numpy as np
 import pyarrow.dataset as ds
 import pytest
 
-from lakesight.config import REPO_ROOT, load_settings
 from lakesight.house_similarity import datasets, embed, ingest, publish, train
 from lakesight.house_similarity.sample_data import write_sample_listings
 from lakesight.lake import LocalFileSystem, read_manifest, uri_path
 from lakesight.progress import Steps
+from tests.support.lakes import scratch_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 DT = "2026-09-01"
@@ -37,13 +37,7 @@ def table(settings, dataset, dt=DT):
 @pytest.fixture(scope="module")
 def day(spark, tmp_path_factory):
     """A labelled day with every kind of bad record, run through all four stages."""
-    base = tmp_path_factory.mktemp("houses")
-    registry = base / "registry"
-    shutil.copytree(REPO_ROOT / "models" / "registry", registry)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("LAKESIGHT_ROOT", (base / "lake").as_uri())
-        env.setenv("LAKESIGHT_MODEL_REGISTRY", registry.as_uri())
-        settings = load_settings()
+    with scratch_lake(tmp_path_factory.mktemp("houses")) as (settings, registry, env):
         sample = write_sample_listings(LocalFileSystem(), settings, DT, n=16, labels=True)
         results = {m.STAGE.short: m.run(spark, settings, DT, steps=QUIET)
                    for m in (ingest, embed, train, publish)}  # fmt: skip

@@ -1,0 +1,404 @@
+"""The catalogue: every published day of both similarity tables, in memory, for the service.
+
+``features/images`` becomes one :class:`ImageCatalogue` (codes, embeddings, ids, paths
+and the day of every image, over all loaded days), ranked by the same
+:func:`~lakesight.image_features.similar.nearest_images` as ``lakesight similar``.
+``features/listings`` becomes one :class:`ListingCatalogue` around the
+:class:`~lakesight.house_similarity.similar.ListingIndex` of ``lakesight houses similar``.
+
+A catalogue is immutable once built. :class:`Catalogues` watches the lake and, when a
+day is committed (its ``_SUCCESS`` appears) or re-committed (a new run id in its
+manifest), builds the next catalogue beside the one being served and swaps the
+reference in one assignment: queries never stop and never see a half-loaded index.
+Days described by other models than the newest day's are left out (their codes are
+not comparable) and health says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from lakesight.config import Settings
+
+log = logging.getLogger("lakesight.serve")
+
+SYNTHETIC_DAY = "synthetic"
+IMAGE_COLUMNS = ["image_id", "path", "code", "code_bits", "embedding"]
+
+
+@dataclass(frozen=True)
+class DayVersion:
+    """What identifies a committed day's content: a rerun commits a new run id."""
+
+    dt: str
+    run_id: str
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImageDay:
+    """One day of ``features/images`` as arrays."""
+
+    version: DayVersion
+    ids: np.ndarray  # (n,) S32: the raw sha256 of each image
+    paths: list  # (n,) str, or None for synthetic rows
+    codes: np.ndarray  # (n, bytes) uint8
+    bits: int
+    embeddings: np.ndarray  # (n, dim) float32, L2-normalised
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def image_day_from_table(version: DayVersion, table) -> ImageDay:
+    """A ``features/images`` partition (pyarrow Table of :data:`IMAGE_COLUMNS`, or None for a
+    day without data files) as arrays."""
+    if table is None:
+        return ImageDay(version, np.zeros(0, "S32"), [], np.zeros((0, 8), np.uint8), 0,
+                        np.zeros((0, 0), np.float32))  # fmt: skip
+    n = table.num_rows
+    codes = np.frombuffer(b"".join(table["code"].to_pylist()), np.uint8).reshape(n, -1)
+    embedding = table["embedding"].combine_chunks()
+    embeddings = embedding.flatten().to_numpy(zero_copy_only=False).astype(np.float32)
+    ids = np.array([bytes.fromhex(i) for i in table["image_id"].to_pylist()], dtype="S32")
+    bits = int(table["code_bits"][0].as_py()) if n else 0
+    return ImageDay(version, ids, table["path"].to_pylist(), codes, bits,
+                    embeddings.reshape(n, -1) if n else np.zeros((0, 0), np.float32))  # fmt: skip
+
+
+def synthetic_images(n: int, bits: int, dim: int, seed: int = 0) -> ImageDay:
+    """``n`` random codes and unit embeddings with random ids: the load test's catalogue of a
+    million images, which no day of generated pictures could publish in a CI minute."""
+    rng = np.random.default_rng(seed)
+    embeddings = rng.standard_normal((n, dim), dtype=np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return ImageDay(
+        DayVersion(SYNTHETIC_DAY, f"seed-{seed}", ()),
+        np.frombuffer(rng.bytes(32 * n), dtype="S32").copy(),
+        [None] * n,
+        rng.integers(0, 256, (n, bits // 8), dtype=np.uint8),
+        bits,
+        embeddings,
+    )
+
+
+def process_rss() -> int:
+    """This process's resident memory, in bytes."""
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+class ImageCatalogue:
+    """Every loaded image: Hamming top-k over all codes, cosine tie-break, ids found by binary
+    search (no dictionary of a million strings). Safe for concurrent queries: each one
+    borrows one of ``searchers`` scratch buffers over the shared codes."""
+
+    def __init__(self, days: list[ImageDay], searchers: int = 2) -> None:
+        from lakesight.models.description.hashing import HammingIndex, as_words
+
+        days = [d for d in days if len(d)]
+        self.days = [d.version for d in days]
+        self.bits = days[0].bits if days else 64
+        self.ids = np.concatenate([d.ids for d in days]) if days else np.zeros(0, "S32")
+        self.paths = [p for d in days for p in d.paths]
+        codes = np.concatenate([d.codes for d in days]) if days else np.zeros((0, 8), np.uint8)
+        self.words = as_words(codes)
+        self.embeddings = (
+            np.concatenate([d.embeddings for d in days]) if days else np.zeros((0, 1), np.float32)
+        )
+        self.day_sizes = [len(d) for d in days]
+        self.day_ends = np.cumsum(self.day_sizes)
+        self.by_id = np.argsort(self.ids, kind="stable")
+        self.sorted_ids = self.ids[self.by_id]
+        self._searchers: queue.Queue = queue.Queue()
+        for _ in range(max(1, searchers)):
+            self._searchers.put(HammingIndex(self.words, self.bits))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def day_views(self) -> list[ImageDay]:
+        """The loaded days as views into this catalogue's arrays (no copies): what the next
+        catalogue is built from, so a day is held in memory once."""
+        views, start = [], 0
+        codes = self.words.view(np.uint8)[:, : self.bits // 8]
+        for version, end in zip(self.days, self.day_ends, strict=True):
+            views.append(ImageDay(version, self.ids[start:end], self.paths[start:end],
+                                  codes[start:end], self.bits, self.embeddings[start:end]))  # fmt: skip
+            start = end
+        return views
+
+    @contextlib.contextmanager
+    def searcher(self) -> Iterator:
+        index = self._searchers.get()
+        try:
+            yield index
+        finally:
+            self._searchers.put(index)
+
+    def positions_of(self, image_id: str) -> np.ndarray:
+        """Every position holding ``image_id`` (an image published on several days), in order."""
+        key = np.array([bytes.fromhex(image_id)], dtype="S32")
+        lo, hi = (
+            np.searchsorted(self.sorted_ids, key[0], "left"),
+            np.searchsorted(self.sorted_ids, key[0], "right"),
+        )
+        return np.sort(self.by_id[lo:hi])
+
+    def dt_of(self, position: int) -> str:
+        return self.days[int(np.searchsorted(self.day_ends, position, "right"))].dt
+
+    def image_id(self, position: int) -> str:
+        # numpy drops an S32 value's trailing zero bytes: put them back (1 id in 256 has one).
+        return self.ids[position].ljust(32, b"\0").hex()
+
+    def describe(self, position: int) -> dict:
+        return {
+            "image_id": self.image_id(position),
+            "path": self.paths[position],
+            "dt": self.dt_of(position),
+        }
+
+    def query_of(self, position: int):
+        from lakesight.image_features.similar import Query
+
+        code = np.ascontiguousarray(self.words[position]).view(np.uint8)[: self.bits // 8]
+        return Query(code.tobytes(), self.embeddings[position], self.describe(position))
+
+    def nearest(self, query, k: int, exclude: np.ndarray | None = None) -> list[dict]:
+        """The top ``k`` images for ``query``: the ranking of ``lakesight similar``."""
+        from lakesight.image_features.similar import nearest_images
+
+        with self.searcher() as index:
+            order, distance, score = nearest_images(index, self.embeddings, query, k, exclude)
+        return [
+            {**self.describe(int(i)), "distance": int(d), "score": round(float(s), 6)}
+            for i, d, s in zip(order, distance, score, strict=True)
+        ]
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models that described the real days (the newest day's: all agree)."""
+        real = [d for d in self.days if d.dt != SYNTHETIC_DAY]
+        return real[-1].models if real else ()
+
+    @property
+    def memory_bytes(self) -> int:
+        """What the index holds: codes, embeddings, ids and the id order (paths excluded:
+        they are the day's own strings, about 100 bytes an image on a real lake)."""
+        return int(self.words.nbytes + self.embeddings.nbytes + self.ids.nbytes
+                   + self.by_id.nbytes + self.sorted_ids.nbytes)  # fmt: skip
+
+
+class ListingCatalogue:
+    """Every loaded listing's photos: the house ranking over all days. A listing published
+    on several days is answered from its latest day (re-listed houses get new photos)."""
+
+    def __init__(self, days: list[tuple[DayVersion, pd.DataFrame]]) -> None:
+        from lakesight.house_similarity.similar import ListingIndex
+
+        self.days = [version for version, table in days if len(table)]
+        frames = [table.assign(dt=version.dt) for version, table in days if len(table)]
+        rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["listing_id", "photo_id", "path", "exterior", "exterior_score", "style",
+                     "style_score", "stories", "stories_score", "embedding", "dt"]
+        )  # fmt: skip
+        latest = rows.groupby("listing_id")["dt"].transform("max")
+        self.index = ListingIndex(rows[rows["dt"] == latest])
+        self.photo_rows = {
+            photo: i for i, photo in enumerate(self.index.rows["photo_id"].to_numpy(object))
+        }
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def photos(self) -> int:
+        return len(self.index.rows)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return self.days[-1].models if self.days else ()
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(self.index.embeddings.nbytes)
+
+
+@dataclass
+class Catalogues:
+    """The served catalogues and what keeps them current.
+
+    ``first``/``last`` bound the days loaded (None: all); ``synthetic`` adds that many
+    random images (the load test's million). :meth:`refresh` rebuilds whatever changed in
+    the lake and swaps it in; :meth:`start` does so every ``interval_s`` seconds.
+    """
+
+    settings: Settings
+    first: str | None = None
+    last: str | None = None
+    synthetic: int = 0
+    searchers: int = 2
+    images: ImageCatalogue = field(init=False)
+    listings: ListingCatalogue = field(init=False)
+    skipped: dict = field(default_factory=dict)
+    refreshes: int = 0
+    refreshed_at: str = ""
+    last_error: str | None = None
+
+    def __post_init__(self) -> None:
+        self._image_days: dict[str, ImageDay] = {}
+        self._listing_days: dict[str, tuple[DayVersion, pd.DataFrame]] = {}
+        self._synthetic: ImageDay | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.images = ImageCatalogue([], self.searchers)
+        self.listings = ListingCatalogue([])
+        self.refresh()
+
+    # ------------------------------------------------------------------ the lake
+    def _committed(self, dataset) -> dict[str, DayVersion]:
+        from lakesight.lake import filesystem_for, list_partitions, read_manifest
+
+        uri = dataset.uri(self.settings)
+        fs = filesystem_for(uri, self.settings)
+        versions = {}
+        for dt in list_partitions(fs, uri):
+            if (self.first and dt < self.first) or (self.last and dt > self.last):
+                continue
+            manifest = read_manifest(fs, dataset.partition(self.settings, dt))
+            if manifest is not None:  # re-committed between the listing and the read
+                versions[dt] = DayVersion(dt, manifest.run_id,
+                                          tuple(m["name"] for m in manifest.models))  # fmt: skip
+        return versions
+
+    def _comparable(self, kind: str, versions: dict[str, DayVersion]) -> dict[str, DayVersion]:
+        """The days described by the newest day's models; the others go to ``skipped``."""
+        if not versions:
+            return {}
+        models = versions[max(versions)].models
+        for dt, version in versions.items():
+            if version.models != models:
+                self.skipped[f"{kind}/{dt}"] = (
+                    f"models {', '.join(version.models)} differ from the newest day's "
+                    f"{', '.join(models)}: codes are not comparable"
+                )
+        return {dt: v for dt, v in versions.items() if v.models == models}
+
+    def _read(self, dataset, version: DayVersion, columns: list[str]):
+        from lakesight.lake import filesystem_for, read_partition_arrow
+
+        partition = dataset.partition(self.settings, version.dt)
+        return read_partition_arrow(filesystem_for(partition, self.settings), partition, columns)
+
+    def refresh(self) -> bool:
+        """Load what was committed, re-committed or removed since the last refresh; swap in
+        new catalogues if anything changed. Returns whether it did."""
+        from lakesight.house_similarity.datasets import FEATURES as LISTINGS
+        from lakesight.house_similarity.similar import INDEX_COLUMNS
+        from lakesight.image_features.datasets import FEATURES as IMAGES
+
+        self.skipped = {}
+        images = self._comparable("images", self._committed(IMAGES))
+        listings = self._comparable("listings", self._committed(LISTINGS))
+        changed = False
+        if {dt: d.version for dt, d in self._image_days.items()} != images:
+            loaded = {}
+            for dt, version in sorted(images.items()):
+                current = self._image_days.get(dt)
+                if current is not None and current.version == version:
+                    loaded[dt] = current
+                    continue
+                table = self._read(IMAGES, version, IMAGE_COLUMNS)
+                loaded[dt] = image_day_from_table(version, table)
+            self._image_days = loaded
+            changed = True
+        if self.synthetic and self._synthetic is None:
+            real = next(iter(self._image_days.values()), None)
+            bits, dim = (real.bits, real.embeddings.shape[1]) if real else (64, 256)
+            self._synthetic = synthetic_images(self.synthetic, bits, dim)
+            changed = True
+        if changed:
+            days = [*self._image_days.values(), *([self._synthetic] if self._synthetic else [])]
+            self.images = ImageCatalogue(days, self.searchers)  # the swap: one assignment
+            # Keep the days as views of what is served, not as second copies.
+            views = {day.version.dt: day for day in self.images.day_views()}
+            self._synthetic = views.pop(SYNTHETIC_DAY, None)
+            # (an empty day is not in the catalogue: it stays as it was loaded)
+            self._image_days = {dt: views.get(dt, day) for dt, day in self._image_days.items()}
+        if {dt: v for dt, (v, _) in self._listing_days.items()} != listings:
+            loaded = {}
+            for dt, version in sorted(listings.items()):
+                current = self._listing_days.get(dt)
+                if current is not None and current[0] == version:
+                    loaded[dt] = current
+                    continue
+                table = self._read(LISTINGS, version, INDEX_COLUMNS)
+                rows = table.to_pandas() if table is not None else pd.DataFrame()
+                loaded[dt] = (version, rows)
+            self._listing_days = loaded
+            self.listings = ListingCatalogue(list(loaded.values()))
+            changed = True
+        self.refreshes += 1
+        self.refreshed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return changed
+
+    # ------------------------------------------------------------------ background refresh
+    def start(self, interval_s: float) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    if self.refresh():
+                        log.info("catalogue refreshed: %d images, %d listings",
+                                 len(self.images), len(self.listings))  # fmt: skip
+                    self.last_error = None
+                except Exception as err:  # keep serving the last good catalogue
+                    self.last_error = f"{type(err).__name__}: {err}"
+                    log.exception("catalogue refresh failed; still serving the previous one")
+
+        self._thread = threading.Thread(target=loop, name="catalogue-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ health
+    def health(self) -> dict:
+        images, listings = self.images, self.listings
+        real = [d for d in images.days if d.dt != SYNTHETIC_DAY]
+        return {
+            "status": "ok",
+            "images": {
+                "images": len(images),
+                "days": [d.dt for d in real],
+                "synthetic": sum(size for day, size in zip(images.days, images.day_sizes,
+                                                           strict=True) if day.dt == SYNTHETIC_DAY),
+                "code_bits": images.bits,
+                "models": list(images.models),
+                "memory_bytes": images.memory_bytes,
+                "bytes_per_million": round(images.memory_bytes / len(images) * 1e6)
+                if len(images) else None,
+            },
+            "listings": {
+                "listings": len(listings),
+                "photos": listings.photos,
+                "days": [d.dt for d in listings.days],
+                "models": list(listings.models),
+                "memory_bytes": listings.memory_bytes,
+            },
+            "skipped": self.skipped,
+            "refreshes": self.refreshes,
+            "refreshed_at": self.refreshed_at,
+            "last_error": self.last_error,
+            "process_rss_bytes": process_rss(),
+        }  # fmt: skip

@@ -1,0 +1,25 @@
+"""A lake of its own for a module of tests: a fresh root and a copy of the shipped registry."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakesight.config import REPO_ROOT, Settings, load_settings
+
+
+@contextlib.contextmanager
+def scratch_lake(base: Path) -> Iterator[tuple[Settings, Path, pytest.MonkeyPatch]]:
+    """(settings, registry, env) with LAKESIGHT_ROOT and LAKESIGHT_MODEL_REGISTRY under
+    ``base`` for the block: promotions write to the copy, never to the repository's
+    registry, and subprocesses started in the block see the same lake."""
+    registry = base / "registry"
+    shutil.copytree(REPO_ROOT / "models" / "registry", registry)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LAKESIGHT_ROOT", (base / "lake").as_uri())
+        env.setenv("LAKESIGHT_MODEL_REGISTRY", registry.as_uri())
+        yield load_settings(), registry, env

@@ -1,0 +1,281 @@
+"""``lakesight serve`` on loopback over a lake that the real stages published: answers equal to
+``lakesight similar`` / ``lakesight houses similar`` for the same query, the refresh on a
+newly committed day (with queries running through it), bad input answered in one line
+while the service goes on, and a smoke run of ``lakesight bench serve`` with Locust."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from lakesight.cli import main as lakesight
+from lakesight.house_similarity import embed, ingest, publish, train
+from lakesight.house_similarity.sample_data import write_sample_listings
+from lakesight.image_features import analyze
+from lakesight.image_features import ingest as image_ingest
+from lakesight.image_features import publish as image_publish
+from lakesight.image_features.sample_data import write_images_partition
+from lakesight.image_features.similar import load_features
+from lakesight.lake import LocalFileSystem, uri_path
+from lakesight.progress import Steps
+from tests.support.lakes import scratch_lake
+from tests.support.processes import StartedProcesses, free_port
+
+pytestmark = [pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
+DAY, NEXT_DAY, HOUSES_DAY = "2026-10-01", "2026-10-02", "2026-10-01"
+QUIET = Steps("test", quiet=True)
+UPLOAD_LIMIT_MB = 1
+
+
+class Service(StartedProcesses):
+    """``lakesight serve`` as users start it, in its own process."""
+
+    def __init__(self, env: dict, *args: str) -> None:
+        self.env, self.args, self.process = env, args, None
+        self.url = f"http://127.0.0.1:{free_port()}"
+
+    def start(self) -> None:
+        port = self.url.rsplit(":", 1)[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lakesight.cli", "serve", "--port", port, *self.args],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.process.stdout.read()
+            try:
+                httpx.get(f"{self.url}/v1/health", timeout=5).raise_for_status()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise TimeoutError(f"lakesight serve did not answer on {self.url}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+    def get(self, path: str, **params) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", params=params, timeout=60)
+
+    def post(self, path: str, field: str, name: str, data: bytes, **params) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", params=params, files={field: (name, data)},
+                          timeout=60)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lake(spark, tmp_path_factory):
+    """A day of images and a day of listings, published by the real stages."""
+    with scratch_lake(tmp_path_factory.mktemp("serve")) as (settings, _, _):
+        fs = LocalFileSystem()
+        write_images_partition(fs, settings, DAY, n=20, bad=2, seed=31)
+        for stage in (image_ingest, analyze, image_publish):
+            stage.run(spark, settings, DAY, steps=QUIET)
+        listings = write_sample_listings(fs, settings, HOUSES_DAY, n=10)
+        for stage in (ingest, embed, train, publish):
+            stage.run(spark, settings, HOUSES_DAY, steps=QUIET)
+        yield settings, listings, dict(os.environ)
+
+
+@pytest.fixture(scope="module")
+def service(lake):
+    *_, env = lake
+    # --to: the day published during the refresh test stays out of this one's answers.
+    with Service(env, "--to", DAY, "--max-upload-mb", str(UPLOAD_LIMIT_MB)) as running:
+        yield running
+
+
+def cli_json(capsys, *args: str) -> dict:
+    capsys.readouterr()
+    assert lakesight([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_health_says_what_is_loaded(lake, service):
+    health = service.get("/v1/health").json()
+    assert health["images"]["images"] == 20 and health["images"]["days"] == [DAY]
+    assert health["images"]["models"] == ["ssd_scenes@1", "deepbit_scenes@1"]
+    assert health["images"]["code_bits"] == 64
+    # 8 bytes of code, 256 floats, 32 bytes of id and the id order: about 1.1 GB a million.
+    assert 1.0e9 < health["images"]["bytes_per_million"] < 1.2e9
+    assert health["listings"]["days"] == [HOUSES_DAY] and health["listings"]["listings"] == 9
+    assert health["listings"]["models"] == ["places_backbone@1", "house_tags@1"]
+    assert service.get("/openapi.json").json()["paths"].keys() >= {
+        "/v1/images/similar", "/v1/houses/similar", "/v1/health",
+    }  # fmt: skip
+
+
+def test_image_id_answers_are_lakesight_similar(lake, service, capsys, tmp_path):
+    settings, *_ = lake
+    features = load_features(settings, DAY, ["image_id", "path"])
+    for image_id in features["image_id"][:4]:
+        expected = cli_json(capsys, "similar", "--dt", DAY, "--image-id", image_id, "-k", "7",
+                            "--picture", str(tmp_path / "sheet.png"))  # fmt: skip
+        answer = service.get("/v1/images/similar", image_id=image_id, k=7).json()
+        assert answer["query"]["image_id"] == image_id and answer["query"]["dt"] == DAY
+        assert answer["searched"] == 20
+        assert [
+            (r["image_id"], r["path"], r["distance"], r["score"]) for r in answer["results"]
+        ] == [(r["image_id"], r["path"], r["distance"], r["score"]) for r in expected["results"]]
+        assert {r["dt"] for r in answer["results"]} == {DAY}
+
+
+def test_upload_answers_are_lakesight_similar_for_the_file(lake, service, capsys, tmp_path):
+    settings, *_ = lake
+    path = uri_path(load_features(settings, DAY, ["path"])["path"][3])
+    expected = cli_json(capsys, "similar", "--dt", DAY, "--image", path, "-k", "5",
+                        "--picture", str(tmp_path / "sheet.png"))  # fmt: skip
+    with open(path, "rb") as f:
+        answer = service.post("/v1/images/similar", "image", "query.jpg", f.read(), k=5).json()
+    assert answer["query"]["upload"] == "query.jpg"
+    assert [(r["image_id"], r["distance"], r["score"]) for r in answer["results"]] == [
+        (r["image_id"], r["distance"], r["score"]) for r in expected["results"]
+    ]
+    assert answer["results"][0]["distance"] == 0  # the file itself is published
+
+
+def test_house_answers_are_lakesight_houses_similar(lake, service, capsys, tmp_path):
+    _, listings, _ = lake
+    front = next(p for p, (_, view) in sorted(listings.photos.items()) if view == "front")
+    path = uri_path(f"{listings.uri.rstrip('/')}/photos/{front}")
+    expected = cli_json(capsys, "houses", "similar", "--photo", path, "-k", "6",
+                        "--picture", str(tmp_path / "houses.png"))  # fmt: skip
+    with open(path, "rb") as f:
+        uploaded = service.post("/v1/houses/similar", "photo", "front.jpg", f.read(), k=6).json()
+    assert uploaded["ranking"] == expected["ranking"] == "tags + visual"
+    assert [(r["listing_id"], r["score"], r["photo_id"]) for r in uploaded["results"]] == [
+        (r["listing_id"], r["score"], r["photo_id"]) for r in expected["results"]
+    ]
+    assert {r["dt"] for r in uploaded["results"]} == {HOUSES_DAY}
+    # The same photo by id: the same ranking, without the listing it belongs to.
+    own = front.split("/")[0]
+    photo_id = uploaded["results"][0]["photo_id"]
+    assert uploaded["results"][0]["listing_id"] == own
+    by_id = service.get("/v1/houses/similar", photo_id=photo_id, k=5).json()
+    assert by_id["query"]["listing_id"] == own
+    assert [r["listing_id"] for r in by_id["results"]] == [
+        r["listing_id"] for r in uploaded["results"] if r["listing_id"] != own
+    ][:5]
+    assert by_id["query"]["style"] == uploaded["query"]["style"]
+
+
+@pytest.mark.parametrize(
+    ("request_", "status", "says"),
+    [
+        (("get", "/v1/images/similar", {"image_id": "../../etc/passwd"}), 422, "image_id:"),
+        (("get", "/v1/images/similar", {"image_id": "ab" * 32}), 404, "not in the catalogue"),
+        (("get", "/v1/images/similar", {"image_id": "ab" * 32, "k": 0}), 422, "k:"),
+        (("get", "/v1/images/similar", {"image_id": "ab" * 32, "k": 101}), 422, "k:"),
+        (("get", "/v1/images/similar", {"image_id": "ab" * 32, "k": "ten"}), 422, "k:"),
+        (("get", "/v1/houses/similar", {"photo_id": "cd" * 32}), 404, "not in the catalogue"),
+        (("get", "/v1/houses/similar", {}), 422, "photo_id:"),
+        (("post", "/v1/images/similar", b"%PDF-1.4 not an image"), 415, "not_an_image"),
+        (("post", "/v1/houses/similar", b"\x89PNG\r\n\x1a\n truncated"), 415, "photo:"),
+        (("post", "/v1/images/similar", b"\xff" * (UPLOAD_LIMIT_MB * 2**20 + 1)), 413, "limit"),
+    ],
+    ids=[
+        "traversal-id",
+        "unknown-image",
+        "k-0",
+        "k-101",
+        "k-word",
+        "unknown-photo",
+        "no-photo-id",
+        "pdf",
+        "truncated-png",
+        "oversized",
+    ],
+)
+def test_bad_input_is_a_4xx_in_one_line_and_the_service_goes_on(service, request_, status, says):
+    method, path, payload = request_
+    if method == "get":
+        response = service.get(path, **payload)
+    else:
+        field = "image" if "images" in path else "photo"
+        response = service.post(path, field, "upload.bin", payload)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and says in detail
+    assert service.get("/v1/health").status_code == 200
+
+
+def test_streamed_uploads_stop_at_the_limit_and_tag_filters_need_a_house(lake, service):
+    def chunks():
+        yield b'--x\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+        for _ in range(20 * UPLOAD_LIMIT_MB):  # 1.25 MB of a file in 64 KiB pieces
+            yield b"\0" * 2**16
+
+    # No Content-Length (chunked): refused once the bytes pass the limit.
+    response = httpx.post(f"{service.url}/v1/images/similar", content=chunks(),
+                          headers={"Content-Type": "multipart/form-data; boundary=x"})  # fmt: skip
+    assert response.status_code == 413 and "limit" in response.json()["detail"]
+    # A photo that is no house exterior (an interior) has no tags to filter on.
+    _, listings, _ = lake
+    inside = next(p for p, (_, view) in sorted(listings.photos.items()) if view == "interior")
+    with open(uri_path(f"{listings.uri.rstrip('/')}/photos/{inside}"), "rb") as f:
+        data = f.read()
+    plain = service.post("/v1/houses/similar", "photo", "inside.jpg", data).json()
+    assert plain["ranking"] == "visual only" and len(plain["results"]) == 9
+    filtered = service.post("/v1/houses/similar", "photo", "inside.jpg", data, same_style=True)
+    assert filtered.status_code == 400 and "not a house exterior" in filtered.json()["detail"]
+
+
+def test_a_newly_committed_day_is_served_without_stopping_queries(spark, lake):
+    settings, _, env = lake
+    image_id = load_features(settings, DAY, ["image_id"])["image_id"][0]
+    with Service(env, "--from", DAY, "--refresh-s", "0.5") as running:
+        seen, failures, stop = set(), [], threading.Event()
+
+        def query_all_the_time() -> None:
+            while not stop.is_set():
+                response = running.get("/v1/images/similar", image_id=image_id, k=50)
+                if response.status_code != 200:
+                    failures.append(response.text)
+                else:
+                    seen.add(response.json()["searched"])
+
+        querying = threading.Thread(target=query_all_the_time)
+        querying.start()
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv("LAKESIGHT_ROOT", settings.root)
+                patch.setenv("LAKESIGHT_MODEL_REGISTRY", env["LAKESIGHT_MODEL_REGISTRY"])
+                write_images_partition(LocalFileSystem(), settings, NEXT_DAY, n=8, bad=0, seed=32)
+                for stage in (image_ingest, analyze, image_publish):
+                    stage.run(spark, settings, NEXT_DAY, steps=QUIET)
+            deadline = time.monotonic() + 60
+            while running.get("/v1/health").json()["images"]["days"] != [DAY, NEXT_DAY]:
+                assert time.monotonic() < deadline, "the new day was never loaded"
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            querying.join()
+        answer = running.get("/v1/images/similar", image_id=image_id, k=50).json()
+    assert not failures
+    # Every answer searched one whole catalogue: the old day, or both days, nothing between.
+    assert seen == {20, 28}
+    assert answer["searched"] == 28 and {r["dt"] for r in answer["results"]} == {DAY, NEXT_DAY}
+
+
+def test_bench_serve_reports_locust_and_in_process_figures(lake, capsys):
+    payload = cli_json(capsys, "bench", "serve", "--synthetic", "20000", "--users", "2",
+                       "--seconds", "3", "--upload-users", "1", "--upload-seconds", "2",
+                       "--queries", "50")  # fmt: skip
+    # The lake's every published day (the refresh test may have added one) + the synthetic.
+    settings, *_ = lake
+    real = sum(len(load_features(settings, dt, ["image_id"])) for dt in payload["real_days"])
+    assert DAY in payload["real_days"] and payload["images"] == 20_000 + real
+    for run in ("images_by_id", "images_by_upload", "houses_by_id"):
+        assert payload[run]["requests"] > 0 and payload[run]["failures"] == 0, payload[run][
+            "errors"
+        ]
+        assert payload[run]["rps"] > 0 and payload[run]["p99_ms"] >= payload[run]["p50_ms"]
+    assert 0 < payload["in_process"]["id_query_ms"]["p50"] < 1000
+    assert payload["index_bytes_per_million"] > 1e9
