@@ -19,6 +19,7 @@ tagged by the backbone and heads the partition's manifest names.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,24 @@ class ListingIndex:
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    @functools.cached_property
+    def photo_positions(self) -> dict[str, int]:
+        """Row of each published photo, by photo_id."""
+        return {photo: i for i, photo in enumerate(self.rows["photo_id"].to_numpy(object))}
+
+    def query_of(self, photo_id: str) -> PhotoQuery | None:
+        """A published photo as a query (its stored embedding and tags), or None if unknown;
+        ``source`` says which photo, listing, path (and day) it is."""
+        position = self.photo_positions.get(photo_id)
+        if position is None:
+            return None
+        row = self.rows.iloc[position]
+        source = {"photo_id": photo_id, "listing_id": row["listing_id"], "path": row["path"]}
+        if "dt" in row:
+            source["dt"] = row["dt"]
+        return PhotoQuery.from_tags(self.embeddings[position], bool(row["exterior"]),
+                                    row["exterior_score"], row["style"], row["stories"], source)  # fmt: skip
 
     def rank(self, query: PhotoQuery, k: int, *, same_style: bool = False,
              same_stories: bool = False, exclude: str | None = None) -> list[dict]:  # fmt: skip

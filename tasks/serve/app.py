@@ -163,21 +163,14 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         same_stories: bool = False,
     ) -> dict:
         """Listings that look like a published photo (its own listing excluded)."""
-        from lakesight.house_similarity.similar import PhotoQuery, query_tags, rank_listings
+        from lakesight.house_similarity.similar import query_tags, rank_listings
 
         catalogue = catalogues.listings
-        position = catalogue.photo_rows.get(photo_id)
-        if position is None:
+        query = catalogue.index.query_of(photo_id)
+        if query is None:
             raise HTTPException(404, f"photo_id: {photo_id} is not in the catalogue")
-        row = catalogue.index.rows.iloc[position]
-        query = PhotoQuery.from_tags(
-            catalogue.index.embeddings[position], bool(row["exterior"]), row["exterior_score"],
-            row["style"], row["stories"],
-            {"photo_id": photo_id, "listing_id": row["listing_id"], "path": row["path"],
-             "dt": row["dt"]},
-        )  # fmt: skip
         answer = rank_listings(catalogue.index, query, k, same_style=same_style,
-                               same_stories=same_stories, exclude=row["listing_id"])  # fmt: skip
+                               same_stories=same_stories, exclude=query.source["listing_id"])  # fmt: skip
         return {"query": {**query.source, **query_tags(query)}, **answer,
                 "searched": len(catalogue), "models": list(catalogue.models)}  # fmt: skip
 

@@ -146,7 +146,7 @@ def bench_serve(settings: Settings, *, synthetic: int = 1_000_000, users: int = 
         data_file.write_text(json.dumps({
             "image_ids": [images.image_id(int(i)) for i in picks],
             "uploads": sorted(str(p) for p in workdir.glob("upload_*")),
-            "photo_ids": list(catalogues.listings.photo_rows)[:1000],
+            "photo_ids": list(catalogues.listings.index.photo_positions)[:1000],
         }))  # fmt: skip
         port = free_port()
         log = workdir / "serve.log"

@@ -215,9 +215,6 @@ class ListingCatalogue:
         )  # fmt: skip
         latest = rows.groupby("listing_id")["dt"].transform("max")
         self.index = ListingIndex(rows[rows["dt"] == latest])
-        self.photo_rows = {
-            photo: i for i, photo in enumerate(self.index.rows["photo_id"].to_numpy(object))
-        }
 
     def __len__(self) -> int:
         return len(self.index)

@@ -91,7 +91,7 @@ def test_a_relisted_house_is_answered_from_its_latest_day():
         (version("2026-01-02"), photos("2026-01-02", "A", "a2", "victorian")),
     ])  # fmt: skip
     assert len(catalogue) == 2 and catalogue.photos == 2
-    assert set(catalogue.photo_rows) == {"a2", "b1"}
+    assert set(catalogue.index.photo_positions) == {"a2", "b1"}
     from lakesight.house_similarity.similar import PhotoQuery
 
     results = catalogue.index.rank(PhotoQuery(np.array([1.0, 0.0], np.float32), 0.99, "victorian", 2), 5)  # fmt: skip
