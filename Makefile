@@ -15,7 +15,7 @@ export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: setup java demo test lint format constraints clean help
+.PHONY: setup java browser demo test lint format constraints clean help
 
 help:
 	@echo "make demo   run image_features end to end on embedded defaults (local Spark, var/lake)"
@@ -28,6 +28,10 @@ WITH_JAVA = JH="$$(scripts/ensure-java.sh)" || exit 1; if [ -n "$$JH" ]; then ex
 
 java:
 	@scripts/ensure-java.sh >/dev/null
+
+# The explorer's browser tests: Debian's chromium + chromedriver, installed where apt may.
+browser:
+	@scripts/ensure-browser.sh
 
 setup: java $(STAMP)
 
@@ -44,7 +48,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	@$(WITH_JAVA) $(BIN)/lakesight demo
 
-test: setup lint
+test: setup browser lint
 	@# pytest exits 5 when it collected nothing; an empty suite must never pass as green.
 	@$(WITH_JAVA) $(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "lakesight: pytest collected no tests" >&2; exit 1; fi; exit $$rc
