@@ -102,6 +102,27 @@ def wait(browser, condition, what: str):
     return WebDriverWait(browser, WAIT_S, poll_frequency=0.3).until(condition, message=what)
 
 
+def click_until(browser, selector: str, done, what: str) -> None:
+    """Click the element ``selector`` finds, again every few seconds, until ``done``."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            for element in browser.find_elements(By.CSS_SELECTOR, selector)[:1]:
+                element.click()
+        except WebDriverException:  # re-rendered or covered while we clicked: try again
+            pass
+        settle = time.monotonic() + 5
+        while time.monotonic() < settle:
+            if done(browser):
+                return
+            time.sleep(0.3)
+    screenshot(browser, "failed-" + what.split()[0])
+    raise AssertionError(f"timed out waiting for {what} (at {browser.current_url})")
+
+
 def screenshot(browser, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"explorer-{name}.png"
@@ -212,10 +233,11 @@ def test_log_in_and_open_the_overview_from_the_navigation(lake, airflow, browser
     browser.find_element(By.NAME, "password").send_keys(airflow.password)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait(browser, lambda b: "/auth/login" not in b.current_url, "the UI after login")
-    nav = wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "a[href$='plugin/lakesight'], a[title='lakesight'], button[title='lakesight']"),
-               "lakesight in the UI's navigation")  # fmt: skip
-    nav[0].click()
-    wait(browser, lambda b: b.current_url.endswith("/plugin/lakesight"), "the plugin page")
+    # The UI renders its navigation, then renders it again once the plugins are listed:
+    # click the item until the page it leads to is there.
+    click_until(browser, "a[href$='plugin/lakesight']",
+                lambda b: b.current_url.endswith("/plugin/lakesight"),
+                "lakesight in the UI's navigation leading to its page")  # fmt: skip
     in_frame(browser)
     sections = {s.get_attribute("id") for s in css(browser, "section")}
     assert sections == {"image_features", "radar_nowcast", "house_similarity"}
