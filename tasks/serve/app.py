@@ -65,6 +65,19 @@ class UploadLimit:
         return await self.app(scope, limited_receive, send)
 
 
+def decode_upload(upload: UploadFile, field: str, settings) -> np.ndarray:
+    """An uploaded file's RGB pixels, judged by the pipeline's own decoder and limits; an
+    upload it rejects is a 415 that says why."""
+    from lakesight.imaging import ImageRejected, decode_image
+
+    try:
+        return decode_image(upload.file.read(), upload.filename or field,
+                            max_pixels=settings.max_image_pixels,
+                            min_side=settings.min_image_side).pixels  # fmt: skip
+    except ImageRejected as err:
+        raise HTTPException(415, f"{field}: not an image lakesight accepts ({err})") from None
+
+
 def one_line(error: RequestValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"] if part not in ("query", "body"))
@@ -97,16 +110,6 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
     async def not_answerable(request: Request, error: ConfigError):
         return JSONResponse({"detail": str(error).splitlines()[0]}, 400)
 
-    def decode_upload(upload: UploadFile, field: str) -> np.ndarray:
-        from lakesight.imaging import ImageRejected, decode_image
-
-        try:
-            return decode_image(upload.file.read(), upload.filename or field,
-                                max_pixels=settings.max_image_pixels,
-                                min_side=settings.min_image_side).pixels  # fmt: skip
-        except ImageRejected as err:
-            raise HTTPException(415, f"{field}: not an image lakesight accepts ({err})") from None
-
     @app.get("/v1/health")
     def health() -> dict:
         """Index sizes, days loaded, model versions, memory."""
@@ -136,7 +139,7 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         from lakesight.image_features.similar import query_from_pixels
         from lakesight.models.runtime import load_descriptor, load_detector
 
-        pixels = decode_upload(image, "image")
+        pixels = decode_upload(image, "image", settings)
         catalogue = catalogues.images
         if not catalogue.models:
             raise HTTPException(503, "images: no published day is loaded yet")
@@ -190,7 +193,7 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         from lakesight.models.tagging.backbone import load_backbone
         from lakesight.models.tagging.heads import load_heads
 
-        pixels = decode_upload(photo, "photo")
+        pixels = decode_upload(photo, "photo", settings)
         catalogue = catalogues.listings
         if not catalogue.models:
             raise HTTPException(503, "houses: no published day is loaded yet")

@@ -213,6 +213,13 @@ def test_bad_parameters_are_400_or_404(airflow, path, statuses):
     assert "root:" not in response.text  # never a file's content
 
 
+def test_an_upload_that_is_no_image_is_refused_with_its_reason(airflow):
+    response = airflow.client.post(
+        f"/lakesight/images/{DT}/search", files={"image": ("x.pdf", b"%PDF-1.4 not an image")}
+    )
+    assert response.status_code == 415 and "not_an_image" in response.json()["detail"]
+
+
 def test_names_with_html_are_escaped(lake, airflow):
     page = airflow.client.get(f"/lakesight/images/{DT}", headers={"Accept": "text/html"}).text
     assert "&lt;b&gt;bold&lt;i&gt;x.png" in page

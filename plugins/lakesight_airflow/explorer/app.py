@@ -186,15 +186,11 @@ def create_app() -> FastAPI:
     @app.post("/images/{dt}/search", response_class=HTMLResponse)
     def images_search(request: Request, dt: DT, image: Annotated[UploadFile, File()],
                       k: Annotated[int, Query(ge=1, le=50)] = 8):  # fmt: skip
-        from lakesight.imaging import ImageRejected, decode_image
+        from lakesight.serve.app import decode_upload
 
         lake = settings()
         checked_day(dt)
-        try:
-            pixels = decode_image(image.file.read(), image.filename or "upload",
-                                  max_pixels=lake.max_image_pixels).pixels  # fmt: skip
-        except ImageRejected as err:
-            raise HTTPException(415, f"image: not an image lakesight accepts ({err})") from None
+        pixels = decode_upload(image, "image", lake)
         answer = data.images_like_upload(lake, dt, pixels, k)
         return html(pages.search_results(base_of(request), dt, image.filename or "upload", answer))
 
