@@ -8,9 +8,10 @@ MLSListings' listing photos, one run per day `dt = {{ ds }}` (stages: `tasks/hou
    with their photos, `quarantine/listings` every rejected record with its reason.
 3. **embed**: each new photo through the frozen backbone (`places_backbone`); embeddings
    of photos seen before (any day, same backbone) come from the cache.
-4. **train**: when the day's `labels.csv` changed, retrain the tag heads (Spark ML) and
-   promote them only if they beat the current ones on held-out labels; the decision is
-   in the manifest. A day without labels keeps the current heads.
+4. **train**: when the day's `labels.csv` changed, retrain the tag heads, each as its
+   current kind (Spark ML, or fine-tuning under TorchDistributor), and promote them only
+   if they beat the current ones on held-out labels; the decision is in the manifest. A
+   day without labels keeps the current heads.
 5. **publish**: every photo tagged (exterior, style, stories) into `features/listings`.
 
 Each stage overwrites its own partition atomically: reruns and backfills are safe.

@@ -101,3 +101,18 @@ def warmup_cosine(step: int, peak: float, warmup: int, steps: int) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def start_rank(distributed: bool, seed: int, threads: int) -> tuple[int, int]:
+    """A training process's (rank, world size), the same for every lakesight trainer: under
+    TorchDistributor it joins the gloo process group; torch is seeded and gets its share
+    of ``threads``."""
+    rank, world = 0, 1
+    if distributed:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, threads // world))
+    return rank, world

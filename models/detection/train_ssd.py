@@ -104,14 +104,9 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
     import torch.distributed as dist
 
     from lakesight.models.detection.ssd import SSD, multibox_loss
-    from lakesight.models.nn import warmup_cosine
+    from lakesight.models.nn import start_rank, warmup_cosine
 
-    rank, world = 0, 1
-    if distributed:
-        dist.init_process_group("gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(max(1, config.threads // world))
+    rank, world = start_rank(distributed, config.seed, config.threads)
     model = SSD(config.ssd)
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(model)

@@ -103,15 +103,10 @@ def train(
     import torch
     import torch.distributed as dist
 
-    from lakesight.models.nn import warmup_cosine
+    from lakesight.models.nn import start_rank, warmup_cosine
     from lakesight.models.nowcasting.convlstm import EncoderForecaster, nowcast_loss
 
-    rank, world = 0, 1
-    if distributed:
-        dist.init_process_group("gloo")
-        rank, world = dist.get_rank(), dist.get_world_size()
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(max(1, config.threads // world))
+    rank, world = start_rank(distributed, config.seed, config.threads)
     data = TrainingSet.read(training_uri)
     model = EncoderForecaster(config.model)
     if distributed:

@@ -9,10 +9,16 @@ applied in numpy (:meth:`TagHeads.predict`): a few matrix products need no JVM, 
 the same heads tag photos inside Spark's Python workers and answer a query in
 the CLI.
 
-Registry entry ``house_tags/<version>``: ``heads.npz`` (per head and layer ``<head>.W<i>``
-(in, out) and ``<head>.b<i>`` (out,)) and a card naming the backbone the heads were fit on (by
-``name@version`` and file sha256: features of another backbone are meaningless
-to them), the classes, the labels' sha256 and the training counts.
+Where a head over the frozen features is not good enough, the backbone's last stage
+is fine-tuned with the head under TorchDistributor (:mod:`.tuning`): a
+:class:`TunedHead` answers from the photo itself, through one ONNX graph. Which kind
+each tag gets is chosen on held-out photos and written in the card's ``kinds``.
+
+Registry entry ``house_tags/<version>``: ``heads.npz`` (per head over features and layer
+``<head>.W<i>`` (in, out) and ``<head>.b<i>`` (out,)), ``<head>.onnx`` per fine-tuned head,
+and a card naming the backbone the heads were fit on (by ``name@version`` and file
+sha256: features of another backbone are meaningless to them), the classes, each
+head's kind, the labels' sha256 and the training counts.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from __future__ import annotations
 import functools
 import io
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +37,8 @@ from lakesight.config import ConfigError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from lakesight.models.detection.detector import InputSpec
 
 DEFAULT_HEADS = "house_tags"
 HEADS = ("exterior", "style", "stories")
@@ -64,6 +73,58 @@ class Head:
         """Units of the hidden layer (0: a logistic regression)."""
         return self.layers[0][0].shape[1] if len(self.layers) > 1 else 0
 
+    @property
+    def kind(self) -> str:
+        return "perceptron" if self.hidden else "logistic"
+
+    needs_photos = False  # it answers from the backbone's features
+
+
+@dataclass
+class TunedHead:
+    """A fine-tuned head (:mod:`.tuning`): one ONNX graph from a photo (prepared as
+    ``spec`` says) to the probabilities of ``classes``. Pickles without its session, so
+    Spark ships it to the workers as bytes."""
+
+    classes: tuple[str, ...]
+    onnx: bytes
+    spec: InputSpec
+    facts: dict = field(default_factory=dict)
+    batch_size: int = 32
+    _run: object = field(default=None, repr=False, compare=False)
+
+    kind = "tuned"
+    hidden = 0
+    needs_photos = True  # it answers from the photo's pixels
+
+    def probabilities(self, photos: Sequence[np.ndarray]) -> np.ndarray:
+        """(N, classes) for RGB photos of any sizes."""
+        from lakesight.models.detection.detector import preprocess
+
+        if self._run is None:
+            self._run = _onnx_runner(self.onnx)
+        parts = [
+            self._run(preprocess(photos[i : i + self.batch_size], self.spec))[0]
+            for i in range(0, len(photos), self.batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.classes)), np.float32)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_run": None}
+
+
+def _onnx_runner(model: bytes):
+    import onnxruntime as ort
+
+    from lakesight.models.runtime import task_threads
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = task_threads()
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: batch})
+
 
 @dataclass(frozen=True)
 class TagHeads:
@@ -71,20 +132,43 @@ class TagHeads:
 
     name: str  # name@version in the registry ("" before release)
     backbone: str  # name@version of the backbone the features come from
-    heads: dict[str, Head]
+    heads: dict[str, Head | TunedHead]
 
-    def predict(self, features: np.ndarray) -> dict[str, tuple[list[str], np.ndarray]]:
+    @property
+    def needs_photos(self) -> bool:
+        """Whether some head answers from the photos, not only from their features."""
+        return any(head.needs_photos for head in self.heads.values())
+
+    def probabilities(
+        self, tag: str, features: np.ndarray, photos: Sequence[np.ndarray] | None = None
+    ) -> np.ndarray:
+        """One head's (N, classes): from the features, or from the photos for a tuned head."""
+        head = self.heads[tag]
+        if not head.needs_photos:
+            return head.probabilities(features)
+        if photos is None:
+            raise ValueError(f"the {tag} head of {self.name or 'these heads'} needs the photos")
+        return head.probabilities(photos)
+
+    def predict(
+        self, features: np.ndarray, photos: Sequence[np.ndarray] | None = None
+    ) -> dict[str, tuple[list[str], np.ndarray]]:
         """Per head: the most probable class of each row and its probability."""
-        out = {}
-        for tag, head in self.heads.items():
-            p = head.probabilities(features)
-            best = p.argmax(axis=1)
-            out[tag] = ([head.classes[i] for i in best], p[np.arange(len(p)), best])
-        return out
+        return {tag: self.predict_tag(tag, features, photos) for tag in self.heads}
+
+    def predict_tag(
+        self, tag: str, features: np.ndarray, photos: Sequence[np.ndarray] | None = None
+    ) -> tuple[list[str], np.ndarray]:
+        p = self.probabilities(tag, features, photos)
+        best = p.argmax(axis=1)
+        return [self.heads[tag].classes[i] for i in best], p[np.arange(len(p)), best]
 
     def to_npz(self) -> bytes:
+        """The heads over features (the tuned ones are ONNX files of their own)."""
         arrays = {}
         for tag, head in self.heads.items():
+            if head.needs_photos:
+                continue
             for i, (weights, bias) in enumerate(head.layers):
                 arrays[f"{tag}.W{i}"], arrays[f"{tag}.b{i}"] = weights, bias
         buf = io.BytesIO()
@@ -144,21 +228,45 @@ def fit_head_arrays(
     return fit_head(frame, classes, reg=reg, hidden=hidden)
 
 
+def refit(spark: SparkSession, like: Head | TunedHead, labels: np.ndarray, *,
+          features: np.ndarray | None = None, photos: Sequence[np.ndarray] | None = None,
+          tunable=None, tune=None, processes: int = 1) -> Head | TunedHead:  # fmt: skip
+    """A new head of ``like``'s kind (and size) fit on new labels: Spark ML on the
+    ``features``, or fine-tuning ``tunable`` (a :class:`.tuning.TunableBackbone`) on the
+    ``photos`` under TorchDistributor."""
+    if like.needs_photos:
+        from lakesight.models.tagging.tuning import fine_tune
+
+        if tunable is None or photos is None:
+            raise ValueError("a fine-tuned head is refit from the photos of a tunable backbone")
+        return fine_tune(tunable, photos, labels, like.classes, tune, processes=processes)
+    return fit_head_arrays(spark, features, labels, like.classes, hidden=like.hidden)
+
+
 def write_heads(heads: TagHeads, out_dir: Path, card: dict) -> dict:
     """Write ``heads.npz`` and ``card.json`` (+ ``MODEL_CARD.md``) of a registry entry."""
     from lakesight.models.runtime import sha256_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "heads.npz").write_bytes(heads.to_npz())
+    files, tuned = {"fp32": "heads.npz"}, {}
+    for tag, head in heads.heads.items():
+        if head.needs_photos:
+            (out_dir / f"{tag}.onnx").write_bytes(head.onnx)
+            files[f"tuned_{tag}"] = f"{tag}.onnx"
+            tuned[tag] = {"file": f"{tag}.onnx", "input": spec_dict(head.spec),
+                          "training": head.facts}  # fmt: skip
     card = {
         **card,
         "task": "tagging",
         "format": "npz",
-        "files": {"fp32": "heads.npz"},
-        "sha256": {"heads.npz": sha256_file(out_dir / "heads.npz")},
+        "files": files,
+        "sha256": {name: sha256_file(out_dir / name) for name in files.values()},
         "backbone": heads.backbone,
         "classes": {tag: list(head.classes) for tag, head in heads.heads.items()},
+        "kinds": {tag: head.kind for tag, head in heads.heads.items()},
         "hidden": {tag: head.hidden for tag, head in heads.heads.items()},
+        "tuned": tuned,
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     (out_dir / "MODEL_CARD.md").write_text(model_card_markdown(card))
@@ -174,8 +282,27 @@ def heads_from_card(directory: Path, card: dict) -> TagHeads:
         count = sum(1 for key in arrays.files if key.startswith(f"{tag}.W"))
         return tuple((arrays[f"{tag}.W{i}"], arrays[f"{tag}.b{i}"]) for i in range(count))
 
-    heads = {tag: Head(tuple(classes), layers(tag)) for tag, classes in card["classes"].items()}
+    def head(tag: str, classes: list[str]) -> Head | TunedHead:
+        tuned = card.get("tuned", {}).get(tag)
+        if tuned is None:
+            return Head(tuple(classes), layers(tag))
+        from lakesight.models.tagging.backbone import input_spec
+
+        onnx = verified(directory, card, tuned["file"]).read_bytes()
+        return TunedHead(
+            tuple(classes), onnx, input_spec(tuned["input"]), tuned.get("training", {})
+        )
+
+    heads = {tag: head(tag, classes) for tag, classes in card["classes"].items()}
     return TagHeads(f"{card['name']}@{card['version']}", card["backbone"], heads)
+
+
+def spec_dict(spec: InputSpec) -> dict:
+    """An input spec as a card's ``input`` (what :func:`.backbone.input_spec` reads)."""
+    height, width = spec.height_width
+    mean = spec.mean if isinstance(spec.mean, int | float) else list(spec.mean)
+    return {"height": height, "width": width, "channel_order": spec.channel_order,
+            "mean": mean, "scale": spec.scale}  # fmt: skip
 
 
 @functools.cache
@@ -190,6 +317,15 @@ def load_heads(ref: str = DEFAULT_HEADS, registry: str | None = None) -> TagHead
     return heads_from_card(directory, card)
 
 
+def head_kind_text(card: dict, tag: str) -> str:
+    if card.get("kinds", {}).get(tag) == "tuned":
+        tuned = card["tuned"][tag]
+        source = tuned.get("training", {}).get("tuned_from", "the backbone")
+        return f"fine-tuned last stage of {source}, `{tuned['file']}`"
+    hidden = card.get("hidden", {}).get(tag)
+    return f"{hidden} hidden units" if hidden else "logistic"
+
+
 def model_card_markdown(card: dict) -> str:
     training = card.get("training", {})
     lines = [
@@ -198,16 +334,12 @@ def model_card_markdown(card: dict) -> str:
         "One head per tag over the frozen features of",
         f"`{card['backbone']}`, trained with Spark ML: a multinomial logistic regression, or a",
         "perceptron with one sigmoid layer where that validated better; applied in numpy.",
+        "Where fine-tuning validated better still, the backbone's last stage was fine-tuned",
+        "with the head under TorchDistributor, and the head is an ONNX graph from the photo.",
         "",
         "## Heads",
         *[
-            f"- {tag}: {', '.join(classes)} ("
-            + (
-                f"{card['hidden'][tag]} hidden units"
-                if card.get("hidden", {}).get(tag)
-                else "logistic"
-            )
-            + ")"
+            f"- {tag}: {', '.join(classes)} ({head_kind_text(card, tag)})"
             for tag, classes in card["classes"].items()
         ],
         "",

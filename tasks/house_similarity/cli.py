@@ -123,17 +123,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``lakesight eval houses``: taggers and ranking on held-out generated listings."""
     from lakesight.house_similarity.evaluation import eval_houses, record_metrics
 
-    if args.per_class < 10:
+    options = {k: v for k, v in (("per_class", args.per_class), ("listings", args.listings))
+               if v is not None}  # fmt: skip
+    if args.per_class is not None and args.per_class < 10:
         raise ConfigError(f"--per-class: expected at least 10, got {args.per_class}")
     try:
         sizes = tuple(int(n) for n in args.sizes.split(","))
     except ValueError:
         raise ConfigError(f"--sizes: expected numbers like 50,200, got {args.sizes!r}") from None
-    if not sizes or min(sizes) < 2 or args.listings < 10:
+    if not sizes or min(sizes) < 2 or options.get("listings", 10) < 10:
         raise ConfigError("--sizes/--listings: expected sizes >= 2 and >= 10 listings")
     steps = Steps("eval houses", quiet=args.json)
     with stdout_to_stderr():
-        result = eval_houses(steps, per_class=args.per_class, sizes=sizes, listings=args.listings)
+        result = eval_houses(steps, sizes=sizes, **options)
     if args.record:
         record_metrics(result)
 
@@ -201,12 +203,12 @@ def register(sub, groups: dict) -> None:
     q.set_defaults(func=cmd_similar)
 
     q = groups["eval"].add_parser("houses", help="taggers (transfer vs scratch) and precision@10")
-    q.add_argument("--per-class", type=int, default=100, help="held-out photos per class")
+    q.add_argument("--per-class", type=int, help="held-out photos per class (default 300)")
     q.add_argument(
         "--sizes", default="50,200", help="labelled photos per class: transfer vs scratch"
     )
     q.add_argument(
-        "--listings", type=int, default=240, help="held-out listings ranked for precision@10"
+        "--listings", type=int, help="held-out listings ranked for precision@10 (default 240)"
     )
     q.add_argument("--record", action="store_true", help="write the metrics into the heads' card")
     q.add_argument("--json", action="store_true")

@@ -12,7 +12,8 @@
 - ``pictures/house_similarity``: the day's listings with their tags, PNG;
 - ``quarantine/listings`` (ingest's rejected rows and photos), ``quarantine/listing_embeddings``
   (photos that no longer decode), ``quarantine/listing_labels`` (label rows that name no
-  accepted photo, or a tag that does not exist).
+  accepted photo, or a tag that does not exist), ``quarantine/listing_features`` (photos a
+  fine-tuned head could no longer decode at publish).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PICTURES = Dataset("pictures", "house_similarity")
 QUARANTINED_LISTINGS = Dataset("quarantine", "listings")
 QUARANTINED_EMBEDDINGS = Dataset("quarantine", "listing_embeddings")
 QUARANTINED_LABELS = Dataset("quarantine", "listing_labels")
+QUARANTINED_FEATURES = Dataset("quarantine", "listing_features")
 
 LISTINGS_FILE = "listings.csv"
 LABELS_FILE = "labels.csv"
@@ -107,5 +109,10 @@ TRAIN = Stage(
     quarantine=QUARANTINED_LABELS,
 )
 PUBLISH = Stage(
-    "house_similarity.publish", output=FEATURES, label="features", noun="photos", verb="published"
+    "house_similarity.publish",
+    output=FEATURES,
+    label="features",
+    noun="photos",
+    verb="published",
+    quarantine=QUARANTINED_FEATURES,
 )

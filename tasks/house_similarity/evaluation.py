@@ -4,10 +4,12 @@
 heads, nor the small training sets below ever saw):
 
 - ``accuracy``: the shipped heads, per head, on held-out labelled photos;
-- ``transfer_accuracy`` / ``scratch_accuracy``: the same head (Spark ML multinomial
-  logistic regression) trained on 50 and 200 labelled photos per class, once on the
-  frozen backbone's features and once from scratch on the raw pixels (downscaled to
-  :data:`RAW_SIZE`): what the pretrained backbone buys;
+- ``transfer_accuracy`` / ``scratch_accuracy``: the same kind of head as the shipped one,
+  trained on 50 and 200 labelled photos per class, once on what the backbone learnt and
+  once from nothing: a Spark ML head on the frozen backbone's features against the same
+  head on the raw pixels (downscaled to :data:`RAW_SIZE`); a fine-tuned head
+  (:mod:`lakesight.models.tagging.tuning`) against the same network, every layer trained
+  from random weights for the same steps: what the pretrained backbone buys;
 - ``precision_at_10``: held-out generated listings are embedded and tagged as the
   pipeline does, then each query house's front photo ranks them
   (:class:`.similar.ListingIndex`); a result is relevant when its house has the
@@ -32,10 +34,10 @@ from lakesight.progress import Steps
 
 EVAL_SEED = 2027
 SMALL_TRAINING_SEED = 7  # the 50/200-per-class training sets: neither the heads' nor eval's
-TEST_PER_CLASS = 100
+TEST_PER_CLASS = 300  # held-out photos per class: 900 for the storey head
 RAW_SIZE = (24, 32)  # scratch heads' input: raw RGB pixels at this size (2304 values)
 INDEX_LISTINGS = 240
-QUERY_HOUSES = 60
+QUERY_HOUSES = 200
 
 
 def raw_pixels(images: np.ndarray) -> np.ndarray:
@@ -49,8 +51,8 @@ def raw_pixels(images: np.ndarray) -> np.ndarray:
     )
 
 
-def accuracy(head, features: np.ndarray, labels: np.ndarray) -> float:
-    return round(float((head.probabilities(features).argmax(axis=1) == labels).mean()), 4)
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return round(float((probabilities.argmax(axis=1) == labels).mean()), 4)
 
 
 def generated_listings(seed: int, n: int, rng_offset: int = 0) -> tuple[list[dict], dict]:
@@ -79,8 +81,9 @@ def precision_at_10(backbone, heads, steps: Steps, *, listings: int = INDEX_LIST
 
     with steps.step(f"index of {listings} held-out listings"):
         photos, truth = generated_listings(EVAL_SEED, listings)
-        embeddings = backbone.embed([p["pixels"] for p in photos])
-        tags = tag_photos(embeddings, heads)
+        pixels = [p["pixels"] for p in photos]
+        embeddings = backbone.embed(pixels)
+        tags = tag_photos(embeddings, heads, pixels)
         features = pd.DataFrame({
             "listing_id": [p["listing_id"] for p in photos],
             "photo_id": [p["photo_id"] for p in photos],
@@ -94,8 +97,9 @@ def precision_at_10(backbone, heads, steps: Steps, *, listings: int = INDEX_LIST
         precisions = []
         for _ in range(queries):
             house = draw_house(rng)
-            embedding = backbone.embed([render_photo(house, "front", rng)])
-            t = tag_photos(embedding, heads)
+            photo = render_photo(house, "front", rng)
+            embedding = backbone.embed([photo])
+            t = tag_photos(embedding, heads, [photo])
             query = PhotoQuery.from_tags(embedding[0], t["exterior"][0], t["exterior_score"][0],
                                          t["style"][0], t["stories"][0])  # fmt: skip
             top = index.rank(query, 10)
@@ -111,34 +115,49 @@ def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[i
     from lakesight.models.tagging.backbone import load_backbone
     from lakesight.models.tagging.heads import HEADS, fit_head_arrays, load_heads
     from lakesight.models.tagging.houses import HEAD_CLASSES, render_labelled
+    from lakesight.models.tagging.tuning import TunableBackbone, TuneConfig, fine_tune
     from lakesight.spark import get_spark
 
     backbone, heads = load_backbone(), load_heads()
+    tunable = TunableBackbone.available(heads.backbone) if heads.needs_photos else None
     with steps.step("start spark"):
         spark = get_spark("lakesight-eval-houses", load_settings())
     result = {"backbone": backbone.name, "heads": heads.name, "eval_seed": EVAL_SEED,
+              "kinds": {tag: head.kind for tag, head in heads.heads.items()},
               "accuracy": {}, "transfer_accuracy": {}, "scratch_accuracy": {}}  # fmt: skip
     for head in HEADS:
-        classes = tuple(HEAD_CLASSES[head])
+        classes, shipped = tuple(HEAD_CLASSES[head]), heads.heads[head]
         with steps.step(f"{head}: held-out photos"):
             test_images, test_labels = render_labelled(EVAL_SEED, per_class, head)
             test_features = backbone.embed(list(test_images))
             test_raw = raw_pixels(test_images)
-            result["accuracy"][head] = accuracy(heads.heads[head], test_features, test_labels)
+            result["accuracy"][head] = accuracy(
+                heads.probabilities(head, test_features, test_images), test_labels
+            )
         for n in sizes:
-            with steps.step(f"{head}: transfer vs scratch, {n} per class"):
+            with steps.step(f"{head}: transfer vs scratch, {n} per class ({shipped.kind})"):
                 images, labels = render_labelled(SMALL_TRAINING_SEED, n, head)
-                # The same kind of head as the shipped one, on features or on raw pixels.
-                hidden = heads.heads[head].hidden
-                transfer = fit_head_arrays(
-                    spark, backbone.embed(list(images)), labels, classes, hidden=hidden
-                )
-                scratch = fit_head_arrays(spark, raw_pixels(images), labels, classes, hidden=hidden)
+                # The same kind of head as the shipped one, once on what the backbone
+                # learnt and once from nothing: a fine-tuned head against the same network
+                # from random weights, a head over features against one over raw pixels.
+                if shipped.needs_photos:
+                    transfer = fine_tune(tunable, images, labels, classes).probabilities(
+                        test_images
+                    )
+                    scratch = fine_tune(
+                        tunable, images, labels, classes, TuneConfig(pretrained=False)
+                    ).probabilities(test_images)
+                else:
+                    transfer = fit_head_arrays(spark, backbone.embed(list(images)), labels,
+                                               classes, hidden=shipped.hidden)  # fmt: skip
+                    transfer = transfer.probabilities(test_features)
+                    scratch = fit_head_arrays(spark, raw_pixels(images), labels, classes,
+                                              hidden=shipped.hidden).probabilities(test_raw)  # fmt: skip
                 result["transfer_accuracy"].setdefault(str(n), {})[head] = accuracy(
-                    transfer, test_features, test_labels
+                    transfer, test_labels
                 )
                 result["scratch_accuracy"].setdefault(str(n), {})[head] = accuracy(
-                    scratch, test_raw, test_labels
+                    scratch, test_labels
                 )
     result["precision_at_10"] = precision_at_10(backbone, heads, steps, listings=listings)
     result["index_listings"] = listings

@@ -1,7 +1,10 @@
 """Publish stage: ``curated/listing_embeddings/dt=D`` → ``features/listings/dt=D``, every photo tagged.
 
 The current tag heads (``house_tags``, the newest version: the one the train stage
-may just have promoted) are applied to each photo's embedding. ``style`` and
+may just have promoted) are applied to each photo's embedding; a head fine-tuned on
+pixels (:class:`lakesight.models.tagging.heads.TunedHead`) reads the photo itself, and a
+photo that no longer decodes then (its raw file replaced since embed) is quarantined
+with its reason. ``style`` and
 ``stories`` are what a front exterior shows: they are set for photos tagged
 ``exterior`` and null for the others (their scores too). The contract columns are
 :data:`datasets.CONTRACT_COLUMNS`; ``models`` names the backbone and the heads.
@@ -12,6 +15,7 @@ Run: ``lakesight stage house_similarity.publish --dt D``, or spark-submit this f
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +23,9 @@ import pandas as pd
 
 from lakesight.config import Settings
 from lakesight.house_similarity import datasets
+from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
+from lakesight.spark import ImageJob, with_file_bytes
 from lakesight.stage import (
     StageError,
     StageResult,
@@ -34,36 +40,63 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 STAGE = datasets.PUBLISH
+BATCH_ROWS = 64  # photos per call of the heads (a fine-tuned head decodes and runs them)
 TAG_SCHEMA = (
     "photo_id string, exterior boolean, exterior_score float, style string, style_score float, "
-    "stories int, stories_score float"
+    "stories int, stories_score float, reason string, detail string"
 )
 
 
-def tag_photos(embeddings: np.ndarray, heads) -> dict[str, list]:
-    """Tags of (N, D) embeddings: ``exterior`` and its score for every photo; ``style``,
-    ``stories`` and their scores for the photos tagged exterior, None for the others."""
-    predicted = heads.predict(embeddings)
-    labels, scores = predicted["exterior"]
+def tag_photos(
+    embeddings: np.ndarray, heads, photos: Sequence[np.ndarray] | None = None
+) -> dict[str, list]:
+    """Tags of (N, D) embeddings (and of their photos, for heads fine-tuned on pixels):
+    ``exterior`` and its score for every photo; ``style``, ``stories`` and their scores for
+    the photos tagged exterior, None for the others (their heads see only those)."""
+    labels, scores = heads.predict_tag("exterior", embeddings, photos)
     exterior = [label == "exterior" for label in labels]
     out = {"exterior": exterior, "exterior_score": scores.tolist()}
+    fronts = np.flatnonzero(exterior)
     for tag in ("style", "stories"):
-        names, tag_scores = predicted[tag]
-        values = names if tag == "style" else [int(n) for n in names]
-        out[tag] = [v if e else None for v, e in zip(values, exterior, strict=True)]
-        out[f"{tag}_score"] = [
-            float(s) if e else None for s, e in zip(tag_scores, exterior, strict=True)
-        ]
+        names, tag_scores = heads.predict_tag(
+            tag, embeddings[fronts], None if photos is None else [photos[i] for i in fronts]
+        )
+        values, value_scores = [None] * len(exterior), [None] * len(exterior)
+        for i, name, score in zip(fronts, names, tag_scores, strict=True):
+            values[i] = name if tag == "style" else int(name)
+            value_scores[i] = float(score)
+        out[tag], out[f"{tag}_score"] = values, value_scores
     return out
 
 
-def tag_batch(batch: pd.DataFrame, heads) -> pd.DataFrame:
-    """In: ``photo_id``, ``embedding``. Out: :data:`TAG_SCHEMA` rows."""
+def tag_batch(batch: pd.DataFrame, heads, job: ImageJob | None = None) -> pd.DataFrame:
+    """In: ``photo_id``, ``embedding`` (and ``path``, ``content`` when a head needs the
+    photos). Out: :data:`TAG_SCHEMA` rows; a photo that no longer decodes gets its reason."""
+    columns = [c.split()[0] for c in TAG_SCHEMA.split(", ")]
     if batch.empty:
-        return pd.DataFrame(columns=[c.split()[0] for c in TAG_SCHEMA.split(", ")])
+        return pd.DataFrame(columns=columns)
     features = np.stack(batch["embedding"].to_numpy()).astype(np.float32)
-    out = pd.DataFrame({"photo_id": batch["photo_id"].to_numpy(), **tag_photos(features, heads)})
-    return out.astype({"stories": "Int32"})
+    reasons = [None] * len(batch)
+    photos = None
+    if heads.needs_photos:
+        photos = []
+        for i, (path, content) in enumerate(zip(batch["path"], batch["content"], strict=True)):
+            try:
+                photos.append(job.decode(content, path))
+            except ImageRejected as rejected:
+                reasons[i] = (rejected.reason, rejected.detail)
+        keep = np.array([r is None for r in reasons])
+        features = features[keep]
+    tags = pd.DataFrame(tag_photos(features, heads, photos))
+    out = pd.DataFrame(index=range(len(batch)), columns=columns)
+    out["photo_id"] = batch["photo_id"].to_numpy()
+    decoded = [i for i, r in enumerate(reasons) if r is None]
+    for column in tags.columns:
+        out.loc[decoded, column] = tags[column].to_numpy()
+    out["reason"] = [r and r[0] for r in reasons]
+    out["detail"] = [r and r[1] for r in reasons]
+    return out.astype({"exterior": "boolean", "exterior_score": "float32", "style_score": "float32",
+                       "stories": "Int32", "stories_score": "float32"})  # fmt: skip
 
 
 @frees_cached_data
@@ -88,13 +121,19 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             f"{backbone}: retrain the heads (house_similarity.train) or re-embed"
         )
 
+    job = ImageJob.for_models(settings, *(m["name"] for m in entries))
+
     def tag(batches):
         for batch in batches:
-            yield tag_batch(batch, tag_heads)
+            for start in range(0, len(batch), BATCH_ROWS):
+                yield tag_batch(batch.iloc[start : start + BATCH_ROWS], tag_heads, job)
 
     with steps.step("tag and publish"):
         embedded = spark.read.parquet(embeddings_uri)
-        tags = embedded.select("photo_id", "embedding").mapInPandas(tag, TAG_SCHEMA)
+        inputs = embedded.select("photo_id", "path", "embedding")
+        if tag_heads.needs_photos:  # a fine-tuned head answers from the photo itself
+            inputs = with_file_bytes(spark, datasets.RAW_LISTINGS.partition(settings, dt), inputs)
+        tags = inputs.mapInPandas(tag, TAG_SCHEMA)
         result = (
             embedded.join(tags.dropDuplicates(["photo_id"]), "photo_id", "inner")
             .withColumn(
@@ -103,17 +142,21 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             .withColumn("dt", F.lit(dt))
             .cache()
         )
-        stats = result.agg(*fingerprint_aggregates("path", "photo_id")).first()
-    n = int(stats["_fp_n"] or 0)
+        stats = result.agg(
+            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
+            *fingerprint_aggregates("path", "photo_id"),
+        ).first()
+    n, quarantined = int(stats["_fp_n"] or 0), int(stats["quarantined"] or 0)
     if n != embed_manifest.counts["out"]:
         raise StageError(f"{embed_manifest.counts['out'] - n} embedded photos lost their tags")
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=(*datasets.CONTRACT_COLUMNS, "dt"),
         schema_version=datasets.CONTRACT_SCHEMA_VERSION,
-        counts={"in": n, "out": n, "quarantined": 0,
+        counts={"in": n, "out": n - quarantined, "quarantined": quarantined,
                 "exterior": result.where("exterior").count()},
         input_fingerprint=fingerprint_from(stats), steps=steps,
         models=[*embed_manifest.models, *entries], extra={"input": embeddings_uri},
+        quarantine_columns=("listing_id", "photo_id"),
     )  # fmt: skip
 
 

@@ -210,7 +210,7 @@ def query_from_pixels(
     from lakesight.house_similarity.publish import tag_photos
 
     embedding = backbone.embed([pixels])
-    tags = tag_photos(embedding, heads)
+    tags = tag_photos(embedding, heads, [pixels])
     return PhotoQuery.from_tags(embedding[0], tags["exterior"][0], tags["exterior_score"][0],
                                 tags["style"][0], tags["stories"][0], source)  # fmt: skip
 

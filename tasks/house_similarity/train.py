@@ -9,7 +9,10 @@ current heads. Otherwise:
    (``bad_label``) goes to ``quarantine/listing_labels``;
 2. the labelled photos are split by listing (a hash, so all photos of a listing fall
    on one side and reruns split the same way): 80 % to train, 20 % held out;
-3. the three heads are fit with Spark ML (:func:`lakesight.models.tagging.heads.fit_head`);
+3. the three heads are refit, each of its current kind
+   (:func:`lakesight.models.tagging.heads.refit`): Spark ML over the embeddings, or, for a
+   head fine-tuned on pixels, the backbone's last stage fine-tuned again on the labelled
+   photos under TorchDistributor (the photos are then read on the driver);
 4. candidate and current heads are scored on the held-out photos (mean accuracy over
    the heads): the candidate is promoted, as the next version of ``house_tags`` in the
    registry, only if it is at least as good. A few dozen labels of a new market do not
@@ -39,6 +42,7 @@ from lakesight.house_similarity.listings import parse_labels, split_of
 from lakesight.lake import join
 from lakesight.progress import Steps
 from lakesight.stage import (
+    StageError,
     StageResult,
     commit_stage,
     committed_input,
@@ -70,7 +74,7 @@ def label_index(tag: str, values: pd.Series, classes: tuple[str, ...]) -> np.nda
     return np.array([lookup[v] for v in names], np.int64)
 
 
-def holdout_accuracy(heads, labelled: pd.DataFrame) -> dict:
+def holdout_accuracy(heads, labelled: pd.DataFrame, photos: PhotoReader) -> dict:
     """Per head, accuracy on the held-out photos, and their mean (None without any)."""
     scores = {}
     for tag, head in heads.heads.items():
@@ -78,7 +82,8 @@ def holdout_accuracy(heads, labelled: pd.DataFrame) -> dict:
         if rows.empty:
             continue
         features = np.stack(rows["embedding"].to_numpy()).astype(np.float32)
-        predicted = head.probabilities(features).argmax(axis=1)
+        pixels = photos.of(rows["path"]) if head.needs_photos else None
+        predicted = heads.probabilities(tag, features, pixels).argmax(axis=1)
         scores[tag] = round(
             float((predicted == label_index(tag, rows[tag], head.classes)).mean()), 4
         )
@@ -86,11 +91,33 @@ def holdout_accuracy(heads, labelled: pd.DataFrame) -> dict:
     return scores
 
 
-def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, backbone: str):
-    """New heads fit with Spark ML on the training photos; None for a head with one class."""
-    from pyspark.ml.functions import array_to_vector
+class PhotoReader:
+    """The labelled photos' pixels, read and decoded once on the driver (only heads
+    fine-tuned on pixels ask for them; label sets are thousands of photos, not millions)."""
 
-    from lakesight.models.tagging.heads import TagHeads, fit_head
+    def __init__(self, fs, settings: Settings) -> None:
+        from lakesight.imaging import DecodeLimits
+
+        self.fs, self.limits, self.pixels = fs, DecodeLimits.from_settings(settings), {}
+
+    def of(self, paths) -> list[np.ndarray]:
+        from lakesight.imaging import ImageRejected
+
+        for path in paths:
+            if path not in self.pixels:
+                try:
+                    self.pixels[path] = self.limits.decode(self.fs.read_bytes(path), path).pixels
+                except (OSError, ImageRejected) as err:
+                    raise StageError(f"labelled photo {path} changed since embed: {err}") from None
+        return [self.pixels[p] for p in paths]
+
+
+def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, photos: PhotoReader,
+                  tunable=None):  # fmt: skip
+    """New heads of the current heads' kinds fit on the training photos: Spark ML over the
+    embeddings, or fine-tuning under TorchDistributor for a head fine-tuned on pixels.
+    None (and why) when a head has fewer than two classes to learn."""
+    from lakesight.models.tagging.heads import TagHeads, refit
 
     heads = {}
     for tag, head in current.heads.items():
@@ -98,11 +125,10 @@ def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, backbone
         labels = label_index(tag, rows[tag], head.classes) if len(rows) else np.array([])
         if len(set(labels.tolist())) < 2:
             return None, f"the {tag} head has fewer than 2 classes among the training labels"
-        frame = spark.createDataFrame(
-            pd.DataFrame({"embedding": rows["embedding"].tolist(), "label": labels})
-        ).select(array_to_vector("embedding").alias("features"), "label")
-        heads[tag] = fit_head(frame, head.classes, hidden=head.hidden)  # the current kind
-    return TagHeads("", backbone, heads), None
+        features = np.stack(rows["embedding"].to_numpy()).astype(np.float32)
+        pixels = photos.of(rows["path"]) if head.needs_photos else None
+        heads[tag] = refit(spark, head, labels, features=features, photos=pixels, tunable=tunable)
+    return TagHeads("", current.backbone, heads), None
 
 
 def last_training(fs, settings: Settings, dt: str) -> tuple[str | None, str | None]:
@@ -128,6 +154,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from lakesight.lake import filesystem_for
     from lakesight.models.runtime import promote_release
     from lakesight.models.tagging.heads import DEFAULT_HEADS, load_heads, write_heads
+    from lakesight.models.tagging.tuning import TunableBackbone
 
     steps = steps or Steps(STAGE.short)
     fs, embeddings_uri, embed_manifest = committed_input(
@@ -182,16 +209,23 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     if data is not None and "why" not in decision:
         training = labelled[labelled["split"] == "train"]
         holdout = labelled[labelled["split"] == "holdout"]
-        with steps.step("fit heads (Spark ML)"):
+        photos = PhotoReader(fs, settings)
+        tunable = (
+            TunableBackbone.from_registry(current.backbone, settings.model_registry)
+            if current.needs_photos
+            else None
+        )
+        kinds = "/".join(sorted({h.kind for h in current.heads.values()}))
+        with steps.step(f"fit heads ({kinds})"):
             started = time.perf_counter()
-            candidate, problem = fit_candidate(spark, training, current, current.backbone)
+            candidate, problem = fit_candidate(spark, training, current, photos, tunable)
             seconds = round(time.perf_counter() - started, 1)
         if candidate is None:
             decision["why"] = problem
         else:
             decision["retrained"] = True
-            scores = {"candidate": holdout_accuracy(candidate, holdout),
-                      "current": holdout_accuracy(current, holdout)}  # fmt: skip
+            scores = {"candidate": holdout_accuracy(candidate, holdout, photos),
+                      "current": holdout_accuracy(current, holdout, photos)}  # fmt: skip
             better = scores["candidate"]["mean"] is not None and (
                 scores["candidate"]["mean"] >= (scores["current"]["mean"] or 0.0)
             )

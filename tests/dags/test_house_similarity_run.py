@@ -29,5 +29,5 @@ def test_the_daily_dag_publishes_tagged_listings_and_keeps_heads_without_labels(
     assert decision["retrained"] is False and decision["why"].startswith("no labels.csv")
     published = read_manifest(fs, datasets.FEATURES.partition(settings, dt))
     assert published.counts["out"] == len(sample.photos)
-    assert [m["name"] for m in published.models] == ["places_backbone@1", "house_tags@1"]
-    assert sorted(p.name for p in (registry / "house_tags").iterdir()) == ["1"]
+    assert [m["name"] for m in published.models] == ["places_backbone@1", "house_tags@2"]
+    assert sorted(p.name for p in (registry / "house_tags").iterdir()) == ["2"]

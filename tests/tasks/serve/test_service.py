@@ -106,7 +106,7 @@ def test_health_says_what_is_loaded(lake, service):
     # 8 bytes of code, 256 floats, 32 bytes of id and the id order: about 1.1 GB a million.
     assert 1.0e9 < health["images"]["bytes_per_million"] < 1.2e9
     assert health["listings"]["days"] == [HOUSES_DAY] and health["listings"]["listings"] == 9
-    assert health["listings"]["models"] == ["places_backbone@1", "house_tags@1"]
+    assert health["listings"]["models"] == ["places_backbone@1", "house_tags@2"]
     assert service.get("/openapi.json").json()["paths"].keys() >= {
         "/v1/images/similar", "/v1/houses/similar", "/v1/health",
     }  # fmt: skip
