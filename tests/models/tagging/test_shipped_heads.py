@@ -12,6 +12,7 @@ from lakesight.models.runtime import load_card, resolve, sha256_file
 def test_registry_entry_is_complete_and_its_recorded_eval_meets_the_targets():
     ref, directory = resolve("house_tags")
     card = load_card(directory)
+    assert str(ref) == "house_tags@2"
     for name, digest in card["sha256"].items():
         assert sha256_file(directory / name) == digest
     assert card["backbone"] == "places_backbone@1"
