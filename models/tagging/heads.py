@@ -47,6 +47,7 @@ HEADS = ("exterior", "style", "stories")
 DEFAULT_REG = 0.01
 LR_BLOCK_MB = 16.0
 HIDDEN_ITERATIONS = 200  # L-BFGS iterations of a perceptron head (Spark ML has no L2 there)
+PERCEPTRON_HIDDEN = 128  # sigmoid units of a perceptron head
 
 
 @dataclass(frozen=True)
@@ -228,19 +229,21 @@ def fit_head_arrays(
     return fit_head(frame, classes, reg=reg, hidden=hidden)
 
 
-def refit(spark: SparkSession, like: Head | TunedHead, labels: np.ndarray, *,
-          features: np.ndarray | None = None, photos: Sequence[np.ndarray] | None = None,
-          tunable=None, tune=None, processes: int = 1) -> Head | TunedHead:  # fmt: skip
-    """A new head of ``like``'s kind (and size) fit on new labels: Spark ML on the
-    ``features``, or fine-tuning ``tunable`` (a :class:`.tuning.TunableBackbone`) on the
-    ``photos`` under TorchDistributor."""
-    if like.needs_photos:
+def fit_kind(spark: SparkSession, kind: str, classes: tuple[str, ...], labels: np.ndarray, *,
+             features: np.ndarray | None = None, photos: Sequence[np.ndarray] | None = None,
+             tunable=None, reg: float = DEFAULT_REG, hidden: int = PERCEPTRON_HIDDEN,
+             processes: int = 1) -> Head | TunedHead:  # fmt: skip
+    """One head of ``kind`` fit on ``labels``: ``logistic`` or ``perceptron`` (``hidden``
+    sigmoid units), Spark ML on the ``features``; or ``tuned``, ``tunable``'s last stage (a
+    :class:`.tuning.TunableBackbone`) fine-tuned on the ``photos`` under TorchDistributor."""
+    if kind == "tuned":
         from lakesight.models.tagging.tuning import fine_tune
 
         if tunable is None or photos is None:
-            raise ValueError("a fine-tuned head is refit from the photos of a tunable backbone")
-        return fine_tune(tunable, photos, labels, like.classes, tune, processes=processes)
-    return fit_head_arrays(spark, features, labels, like.classes, hidden=like.hidden)
+            raise ValueError("a fine-tuned head is fit on the photos of a tunable backbone")
+        return fine_tune(tunable, photos, labels, classes, processes=processes)
+    hidden = hidden if kind == "perceptron" else 0
+    return fit_head_arrays(spark, features, labels, classes, reg=reg, hidden=hidden)
 
 
 def write_heads(heads: TagHeads, out_dir: Path, card: dict) -> dict:

@@ -26,7 +26,6 @@ from lakesight.models.tagging.heads import DEFAULT_HEADS, DEFAULT_REG, HEADS, Ta
 
 HEADS_SEED = 5  # the labelled photos of the shipped heads
 PER_CLASS = 1000
-HIDDEN_CHOICES = (0, 128)  # logistic regression, or one sigmoid layer: chosen per head
 VALIDATION_SHARE = 0.2
 # A fine-tuned head costs a pass of the photo through the network at tagging time (a head
 # over the features costs a matrix product): it is chosen only when it validates at least
@@ -49,19 +48,6 @@ def labels_digest(labels: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def fit_kind(spark, kind: str, classes: tuple[str, ...], labels: np.ndarray, features: np.ndarray,
-             photos: np.ndarray, tunable, reg: float = DEFAULT_REG, processes: int = 1):  # fmt: skip
-    """One head of ``kind``: ``logistic`` or ``perceptron`` (Spark ML on the features) or
-    ``tuned`` (the backbone's last stage fine-tuned on the photos, under TorchDistributor)."""
-    from lakesight.models.tagging.heads import fit_head_arrays
-    from lakesight.models.tagging.tuning import fine_tune
-
-    if kind == "tuned":
-        return fine_tune(tunable, photos, labels, classes, processes=processes)
-    hidden = HIDDEN_CHOICES[1] if kind == "perceptron" else 0
-    return fit_head_arrays(spark, features, labels, classes, reg=reg, hidden=hidden)
-
-
 def choose_kind(scores: dict[str, float]) -> str:
     """The kind that validated best: ties go to the simpler head, and a fine-tuned head
     must beat the best head over the features by :data:`TUNED_MIN_GAIN`."""
@@ -79,6 +65,7 @@ def fit_heads(spark, backbone, seed: int, per_class: int, reg: float = DEFAULT_R
     a :class:`.tuning.TunableBackbone`) is fit on 80 % of the photos and scored on the
     other 20 % (same seed: the evaluation's seed stays unseen); the chosen kind
     (:func:`choose_kind`) is refit on all of them."""
+    from lakesight.models.tagging.heads import fit_kind
     from lakesight.models.tagging.houses import HEAD_CLASSES
 
     started = time.perf_counter()
@@ -92,15 +79,17 @@ def fit_heads(spark, backbone, seed: int, per_class: int, reg: float = DEFAULT_R
         held = rng.random(len(y)) < VALIDATION_SHARE
         scores = {}
         for kind in kinds:
-            trial = fit_kind(spark, kind, classes, y[~held], features[~held], images[~held],
-                             tunable, reg, processes)  # fmt: skip
+            trial = fit_kind(spark, kind, classes, y[~held], features=features[~held],
+                             photos=images[~held], tunable=tunable, reg=reg,
+                             processes=processes)  # fmt: skip
             inputs = images[held] if trial.needs_photos else features[held]
             predicted = trial.probabilities(inputs).argmax(axis=1)
             scores[kind] = round(float((predicted == y[held]).mean()), 4)
             print(f"[train_heads] {head} {kind}: {scores[kind]}", file=sys.stderr, flush=True)
         best = choose_kind(scores)
         chosen[head] = {"kind": best, "validation_accuracy": scores}
-        heads[head] = fit_kind(spark, best, classes, y, features, images, tunable, reg, processes)
+        heads[head] = fit_kind(spark, best, classes, y, features=features, photos=images,
+                               tunable=tunable, reg=reg, processes=processes)  # fmt: skip
         labels[head], photos = y, photos + len(y)
     facts = {"photos": photos, "per_class": per_class, "seed": seed, "reg": reg, "heads": chosen,
              "tuned_min_gain": TUNED_MIN_GAIN, "processes": processes,

@@ -10,7 +10,7 @@ current heads. Otherwise:
 2. the labelled photos are split by listing (a hash, so all photos of a listing fall
    on one side and reruns split the same way): 80 % to train, 20 % held out;
 3. the three heads are refit, each of its current kind
-   (:func:`lakesight.models.tagging.heads.refit`): Spark ML over the embeddings, or, for a
+   (:func:`lakesight.models.tagging.heads.fit_kind`): Spark ML over the embeddings, or, for a
    head fine-tuned on pixels, the backbone's last stage fine-tuned again on the labelled
    photos under TorchDistributor (the photos are then read on the driver);
 4. candidate and current heads are scored on the held-out photos (mean accuracy over
@@ -117,7 +117,7 @@ def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, photos: 
     """New heads of the current heads' kinds fit on the training photos: Spark ML over the
     embeddings, or fine-tuning under TorchDistributor for a head fine-tuned on pixels.
     None (and why) when a head has fewer than two classes to learn."""
-    from lakesight.models.tagging.heads import TagHeads, refit
+    from lakesight.models.tagging.heads import PERCEPTRON_HIDDEN, TagHeads, fit_kind
 
     heads = {}
     for tag, head in current.heads.items():
@@ -127,7 +127,9 @@ def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, photos: 
             return None, f"the {tag} head has fewer than 2 classes among the training labels"
         features = np.stack(rows["embedding"].to_numpy()).astype(np.float32)
         pixels = photos.of(rows["path"]) if head.needs_photos else None
-        heads[tag] = refit(spark, head, labels, features=features, photos=pixels, tunable=tunable)
+        heads[tag] = fit_kind(spark, head.kind, head.classes, labels, features=features,
+                              photos=pixels, tunable=tunable,
+                              hidden=head.hidden or PERCEPTRON_HIDDEN)  # fmt: skip
     return TagHeads("", current.backbone, heads), None
 
 
