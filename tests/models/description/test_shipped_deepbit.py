@@ -11,18 +11,16 @@ import numpy as np
 import pytest
 
 from lakesight.models.description.hashing import hamming
-from lakesight.models.runtime import describe, load_card, resolve, sha256_file
+from lakesight.models.runtime import describe
+from tests.support.registry import intact_entry
 
 LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
 
 
 @pytest.mark.unit
 def test_registry_entry_is_complete_and_intact():
-    ref, directory = resolve("deepbit_scenes")
-    card = load_card(directory)
-    assert str(ref) == "deepbit_scenes@1"
-    for name, digest in card["sha256"].items():
-        assert sha256_file(directory / name) == digest
+    ref, _, card = intact_entry("deepbit_scenes")
+    assert ref == "deepbit_scenes@1"
     assert {int(k): len(v) for k, v in card["thresholds"].items()} == {32: 32, 64: 64, 128: 128}
     deepbit, itq, lsh = (card["metrics"]["map_at_1000"][m] for m in ("deepbit", "itq", "lsh"))
     for bits in ("32", "64"):

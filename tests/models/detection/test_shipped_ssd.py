@@ -10,18 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lakesight.models.runtime import detect, load_card, resolve, sha256_file
+from lakesight.models.runtime import detect
+from tests.support.registry import intact_entry
 
 LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
 
 
 @pytest.mark.unit
 def test_registry_entry_is_complete_and_intact():
-    ref, directory = resolve("ssd_scenes")
-    card = load_card(directory)
-    assert str(ref) == "ssd_scenes@1"
-    for name, digest in card["sha256"].items():
-        assert sha256_file(directory / name) == digest
+    ref, directory, card = intact_entry("ssd_scenes")
+    assert ref == "ssd_scenes@1"
     for key in ("classes", "input", "postprocess", "metrics", "training", "rebuild_command"):
         assert card[key]
     assert card["evaluation"]["seed"] != card["training"]["seed"]

@@ -12,6 +12,7 @@ from lakesight.models.nowcasting.convlstm import ConvLSTMConfig
 from lakesight.models.nowcasting.forecaster import load_nowcaster, nowcaster_from_card
 from lakesight.models.nowcasting.train_convlstm import TrainConfig, TrainingSet, release, train
 from lakesight.models.runtime import load_card, resolve, sha256_file
+from tests.support.registry import intact_entry
 
 TINY = ConvLSTMConfig(grid=32, inputs=3, outputs=4, stem=4, hidden=(8, 8))
 
@@ -74,10 +75,7 @@ def test_the_same_loop_runs_under_torch_distributor(spark, tmp_path):
 
 @pytest.mark.unit
 def test_the_shipped_nowcaster_is_registered_with_its_card():
-    ref, directory = resolve("convlstm_radar")
-    card = load_card(directory)
-    for name, digest in card["sha256"].items():
-        assert sha256_file(directory / name) == digest, name
+    ref, directory, card = intact_entry("convlstm_radar")
     assert card["model_config"]["inputs"] == 5 and card["model_config"]["outputs"] == 10
     assert card["cadence_min"] == 6 and card["training"]["seed"] != 2026  # never the eval seed
     assert card["training"]["seconds"] <= 20 * 60
