@@ -53,10 +53,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _version_key(version: str):
-    return (0, int(version), "") if version.isdigit() else (1, 0, version)
-
-
 def resolve(ref: str, registry: str | None = None) -> tuple[ModelRef, Path]:
     """``name[@version]`` → (ref, local directory holding the card and files)."""
     from lakesight.lake import filesystem_for, join, uri_path
@@ -66,7 +62,8 @@ def resolve(ref: str, registry: str | None = None) -> tuple[ModelRef, Path]:
     name, _, version = ref.partition("@")
     fs = filesystem_for(registry, settings)
     if not version:
-        versions = sorted(fs.list_dirs(join(registry, name)), key=_version_key)
+        # Only complete versions: a promotion copies into _staging.<run> and renames last.
+        versions = sorted((v for v in fs.list_dirs(join(registry, name)) if v.isdigit()), key=int)
         if not versions:
             raise ConfigError(f"LAKESIGHT_MODEL_REGISTRY: no model {name!r} under {registry}")
         version = versions[-1]
@@ -110,21 +107,29 @@ def verified(directory: Path, card: dict, filename: str) -> Path:
 
 def promote_release(fs, registry: str, name: str, release_dir: Path) -> str:
     """Copy a released model (a local directory with its card) into the registry as the
-    next version; returns ``name@version``."""
-    from lakesight.lake import join
+    next version; returns ``name@version``.
 
-    listed = fs.list_dirs(join(registry, name)) if fs.exists(join(registry, name)) else []
-    numbered = [int(v) for v in listed if v.isdigit()]  # not a half-copied _staging.N
-    version = str(max(numbered, default=0) + 1)
-    card = json.loads((release_dir / "card.json").read_text())
-    card["version"] = version
-    (release_dir / "card.json").write_text(json.dumps(card, indent=2))
-    staging = join(registry, name, f"_staging.{version}")
-    fs.mkdirs(staging)
-    for path in sorted(release_dir.iterdir()):
-        fs.write_bytes(join(staging, path.name), path.read_bytes())
-    # The card last and a rename: a reader never sees a half-copied version.
-    fs.rename(staging, join(registry, name, version))
+    Promotions of one model hold its lease (:class:`lakesight.lake.Lease`, key
+    ``promote``), so two of them never pick the same number; each copies into a staging
+    directory of its own and renames it into place last, so a version is visible only
+    once it is complete (and :func:`resolve` never takes a staging directory for one)."""
+    from lakesight.config import load_settings
+    from lakesight.lake import Lease, LeasePolicy, join, new_run_id
+
+    run_id = new_run_id()
+    with Lease(fs, join(registry, name), "promote", run_id,
+               LeasePolicy.from_settings(load_settings())) as lease:  # fmt: skip
+        listed = fs.list_dirs(join(registry, name)) if fs.exists(join(registry, name)) else []
+        version = str(max((int(v) for v in listed if v.isdigit()), default=0) + 1)
+        card = json.loads((release_dir / "card.json").read_text())
+        card["version"] = version
+        (release_dir / "card.json").write_text(json.dumps(card, indent=2))
+        staging = join(registry, name, f"_staging.{run_id}")
+        fs.mkdirs(staging)
+        for path in sorted(release_dir.iterdir()):
+            fs.write_bytes(join(staging, path.name), path.read_bytes())
+        lease.check()  # the fence: still ours, so nobody else took this number
+        fs.rename(staging, join(registry, name, version))
     return f"{name}@{version}"
 
 

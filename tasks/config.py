@@ -85,6 +85,17 @@ class Settings:
     spark_log_level: str = "WARN"
     # Minutes between radar frames (HKO-7: 6); frames are named HHMM at multiples of it.
     radar_cadence_min: int = 6
+    # A writer's lease on (dataset, dt) lives this long without renewal (renewed every
+    # third of it), so a killed writer holds a day at most this long (lakesight.lake.Lease).
+    lease_ttl_s: float = 120.0
+    # How long a second writer of the same day waits for the first; 0 fails fast.
+    lease_wait_s: float = 600.0
+    # The file a producer writes last into a raw drop (dt=D/) to say the day is whole;
+    # the DAGs' sensors wait for it when a producer writes one.
+    drop_marker: str = "_SUCCESS"
+    # Without that marker, a raw drop is whole once nothing in it was added or changed
+    # for this many minutes and no file is still in flight (0: as soon as none is).
+    drop_quiet_min: float = 10.0
 
     def dataset_uri(self, zone: str, dataset: str) -> str:
         """URI of a dataset, e.g. ``dataset_uri("raw", "images")``."""
@@ -162,6 +173,21 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, *, zero_ok: bool = False) -> float:
+    """A duration in seconds (``default`` when unset); positive, or also 0 if ``zero_ok``."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 or (zero_ok and value == 0)):
+        kind = "a number of seconds >= 0" if zero_ok else "a positive number of seconds"
+        raise ConfigError(f"{name}: expected {kind}, got {raw!r}")
+    return value
+
+
 def _spark_master(raw: str) -> str:
     master = raw.strip()
     known = ("local", "local[", "local-cluster[", "spark://", "yarn", "k8s://", "mesos://")
@@ -217,7 +243,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or str(Path.home() / ".cache" / "lakesight" / "models"),
         spark_log_level=_log_level(env.get("LAKESIGHT_SPARK_LOG_LEVEL") or "WARN"),
         radar_cadence_min=_radar_cadence(env),
+        lease_ttl_s=_seconds(env, "LAKESIGHT_LEASE_TTL_S", 120.0),
+        lease_wait_s=_seconds(env, "LAKESIGHT_LEASE_WAIT_S", 600.0, zero_ok=True),
+        drop_marker=_file_name(env, "LAKESIGHT_DROP_MARKER", "_SUCCESS"),
+        drop_quiet_min=_quiet_minutes(env.get("LAKESIGHT_DROP_QUIET_MIN")),
     )
+
+
+def _file_name(env: Mapping[str, str], name: str, default: str) -> str:
+    """A bare file name (no folder), ``default`` when unset."""
+    raw = (env.get(name) or "").strip() or default
+    if "/" in raw or "\\" in raw or raw in (".", ".."):
+        raise ConfigError(f"{name}: expected a file name without a folder, got {raw!r}")
+    return raw
+
+
+def _quiet_minutes(raw: str | None) -> float:
+    if raw is None or raw.strip() == "":
+        return 10.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:  # NaN fails too
+        raise ConfigError(f"LAKESIGHT_DROP_QUIET_MIN: expected minutes >= 0, got {raw!r}")
+    return value
 
 
 def _radar_cadence(env: Mapping[str, str]) -> int:

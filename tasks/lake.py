@@ -62,6 +62,9 @@ class FileEntry:
 
     uri: str
     size: int
+    # Last modification, seconds since the epoch, where the listing gives it (the DAGs'
+    # sensors judge a raw drop's quiet period by it); not part of equality.
+    mtime: float | None = field(default=None, compare=False)
 
 
 class LakeFileSystem(Protocol):
@@ -87,6 +90,10 @@ class LakeFileSystem(Protocol):
 
     def write_bytes(self, uri: str, data: bytes) -> None: ...
     def read_bytes(self, uri: str) -> bytes: ...
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        """Create a file holding ``data`` only if nothing is there: True if this call
+        created it, False if it existed. Atomic against other writers (leases rely on it)."""
+        ...
 
 
 def join(uri: str, *parts: str) -> str:
@@ -159,12 +166,17 @@ class LocalFileSystem:
     def list_files(self, uri: str) -> list[FileEntry]:
         root = self._path(uri)
         if root.is_file():
-            return [FileEntry(root.as_uri(), root.stat().st_size)]
+            st = root.stat()
+            return [FileEntry(root.as_uri(), st.st_size, st.st_mtime)]
         entries = []
         for dirpath, _dirnames, filenames in os.walk(root):
             for name in filenames:
                 path = Path(dirpath, name)
-                entries.append(FileEntry(path.as_uri(), path.stat().st_size))
+                try:
+                    st = path.stat()
+                except FileNotFoundError:  # renamed away since the walk saw it (a temp file)
+                    continue
+                entries.append(FileEntry(path.as_uri(), st.st_size, st.st_mtime))
         return sorted(entries, key=lambda e: e.uri)
 
     def list_dirs(self, uri: str) -> list[str]:
@@ -200,6 +212,20 @@ class LocalFileSystem:
 
     def read_bytes(self, uri: str) -> bytes:
         return self._path(uri).read_bytes()
+
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        path = self._path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # link(2) fails if the name exists, and the file it publishes is already whole.
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_bytes(data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+        return True
 
 
 # --------------------------------------------------------------------------- webhdfs
@@ -242,6 +268,12 @@ def make_webhdfs_client(url: str, *, auth: str = "insecure", user: str | None = 
     return hdfs.InsecureClient(url, user=user or os.environ.get("USER") or "lakesight")
 
 
+def _hdfs_mtime(status: dict) -> float | None:
+    """A WebHDFS FileStatus's modificationTime (milliseconds) in seconds."""
+    millis = status.get("modificationTime")
+    return millis / 1000 if millis is not None else None
+
+
 class WebHdfsFileSystem:
     """``webhdfs://`` and ``hdfs://`` URIs through the namenode's REST API."""
 
@@ -268,13 +300,17 @@ class WebHdfsFileSystem:
         if status is None:
             return []
         if status["type"] == "FILE":
-            return [FileEntry(uri, int(status["length"]))]
+            return [FileEntry(uri, int(status["length"]), _hdfs_mtime(status))]
         parsed = urlparse(uri)
         prefix = f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme else ""
         entries = []
         for dirpath, _dirs, files in self.client.walk(self._path(uri), status=True):
             for name, st in files:
-                entries.append(FileEntry(f"{prefix}{join(dirpath[0], name)}", int(st["length"])))
+                entries.append(
+                    FileEntry(
+                        f"{prefix}{join(dirpath[0], name)}", int(st["length"]), _hdfs_mtime(st)
+                    )
+                )
         return sorted(entries, key=lambda e: e.uri)
 
     def list_dirs(self, uri: str) -> list[str]:
@@ -302,6 +338,20 @@ class WebHdfsFileSystem:
     def read_bytes(self, uri: str) -> bytes:
         with self.client.read(self._path(uri)) as reader:
             return reader.read()
+
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        from hdfs.util import HdfsError
+
+        # The namenode creates the file in CREATE's first step, atomically: a second
+        # CREATE with overwrite=false answers FileAlreadyExistsException. Not retried
+        # blindly: a retry after a lost answer would meet its own file.
+        try:
+            self.client.write(self._path(uri), data=data, overwrite=False)
+        except HdfsError as err:
+            if "AlreadyExists" in str(err) or "already exists" in str(err):
+                return False
+            raise
+        return True
 
 
 # --------------------------------------------------------------------------- hadoop (JVM)
@@ -365,6 +415,22 @@ class HadoopFileSystem:
             stream.write(bytearray(data))
         finally:
             stream.close()
+
+    def create_exclusive(self, uri: str, data: bytes) -> bool:
+        from py4j.protocol import Py4JJavaError
+
+        fs, path = self._fs_path(uri)
+        try:
+            stream = fs.create(path, False)  # overwrite=false: the namenode's atomic create
+        except Py4JJavaError as err:
+            if "FileAlreadyExistsException" in str(err.java_exception.getClass().getName()):
+                return False
+            raise
+        try:
+            stream.write(bytearray(data))
+        finally:
+            stream.close()
+        return True
 
     def read_bytes(self, uri: str) -> bytes:
         fs, path = self._fs_path(uri)
@@ -470,22 +536,68 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
 
 
-def is_committed(fs: LakeFileSystem, partition_uri: str) -> bool:
-    """Whether a partition carries ``_SUCCESS``, i.e. is complete and readable."""
+def _has_success(fs: LakeFileSystem, partition_uri: str) -> bool:
     return fs.exists(join(partition_uri, SUCCESS_MARKER))
 
 
-def read_manifest(fs: LakeFileSystem, partition_uri: str) -> Manifest | None:
-    """The manifest of a committed partition, or None if it is not committed."""
-    if not is_committed(fs, partition_uri):
+def _split_partition_uri(partition_uri: str) -> tuple[str, str] | None:
+    """``(dataset URI, dt)`` of ``<dataset>/dt=D``, or None for any other URI."""
+    dataset_uri, _, name = partition_uri.rstrip("/").rpartition("/")
+    return (dataset_uri, name[3:]) if name.startswith("dt=") and dataset_uri else None
+
+
+def resolve_partition(fs: LakeFileSystem, partition_uri: str) -> str | None:
+    """Where a reader finds the committed state of a partition, or None if it has none.
+
+    Normally the partition itself. A writer killed between moving the old partition
+    aside and moving the new one in (no ``except`` ran) leaves ``dt=D`` missing while
+    the last good copy waits in ``_trash/`` for the next writer to put it back; readers
+    read that copy meanwhile, so the day never looks missing or empty."""
+    if _has_success(fs, partition_uri):
+        return partition_uri
+    parts = _split_partition_uri(partition_uri)
+    if parts is None:
         return None
-    return Manifest.from_json(fs.read_bytes(join(partition_uri, MANIFEST_NAME)).decode())
+    dataset_uri, dt = parts
+    trash_root = join(dataset_uri, TRASH_DIR)
+    prefix = partition_name(dt) + "."
+    for name in sorted((d for d in fs.list_dirs(trash_root) if d.startswith(prefix)), reverse=True):
+        if _has_success(fs, join(trash_root, name)):
+            return join(trash_root, name)
+    return None
+
+
+def is_committed(fs: LakeFileSystem, partition_uri: str) -> bool:
+    """Whether a partition has a committed state to read (see :func:`resolve_partition`)."""
+    return resolve_partition(fs, partition_uri) is not None
+
+
+class ManifestError(StorageError):
+    """A committed partition's ``_manifest.json`` cannot be read or parsed."""
+
+
+def read_manifest(fs: LakeFileSystem, partition_uri: str) -> Manifest | None:
+    """The manifest of a committed partition, or None if it is not committed.
+
+    A manifest that cannot be parsed raises :class:`ManifestError` (one line naming the
+    file): callers that can recompute treat it as absent, the service reports the day."""
+    source = resolve_partition(fs, partition_uri)
+    if source is None:
+        return None
+    uri = join(source, MANIFEST_NAME)
+    try:
+        return Manifest.from_json(fs.read_bytes(uri).decode())
+    except (ValueError, TypeError, KeyError) as err:  # JSONDecodeError and UnicodeError too
+        raise ManifestError(f"unreadable manifest {uri}: {type(err).__name__}: {err}") from err
 
 
 def list_partitions(fs: LakeFileSystem, dataset_uri: str) -> list[str]:
-    """Dates of the committed partitions of a dataset, oldest first."""
-    dates = [d[3:] for d in fs.list_dirs(dataset_uri) if d.startswith("dt=")]
-    return [dt for dt in dates if is_committed(fs, join(dataset_uri, partition_name(dt)))]
+    """Dates of the committed partitions of a dataset, oldest first (a partition whose
+    commit was cut short between its two renames counts: its last good copy is read)."""
+    dates = {d[3:] for d in fs.list_dirs(dataset_uri) if d.startswith("dt=")}
+    trash_root = join(dataset_uri, TRASH_DIR)
+    dates |= {d[3:].split(".", 1)[0] for d in fs.list_dirs(trash_root) if d.startswith("dt=")}
+    return [dt for dt in sorted(dates) if is_committed(fs, join(dataset_uri, partition_name(dt)))]
 
 
 def read_partition_arrow(fs: LakeFileSystem, partition_uri: str, columns: list[str] | None = None):
@@ -497,9 +609,12 @@ def read_partition_arrow(fs: LakeFileSystem, partition_uri: str, columns: list[s
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    source = resolve_partition(fs, partition_uri)
+    if source is None:
+        return None
     tables = [
         pq.read_table(io.BytesIO(fs.read_bytes(entry.uri)), columns=columns)
-        for entry in fs.list_files(partition_uri)
+        for entry in fs.list_files(source)
         if entry.uri.endswith(".parquet")
         and "/." not in entry.uri
         and "/_" not in entry.uri.rsplit("/", 1)[-1]
@@ -518,6 +633,9 @@ def read_partition_table(fs: LakeFileSystem, partition_uri: str, columns: list[s
 def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | None:
     """Repair what a crash mid-commit left behind; return what was done, if anything.
 
+    Only the holder of the day's lease may call it (:class:`PartitionWriter` does, first
+    thing): another writer's ``_trash/`` copy may be part of a commit in flight.
+
     If the live partition is missing or lacks ``_SUCCESS`` while a committed copy
     sits in ``_trash/``, that copy is the last good state: put it back. Leftover
     trash of this date is then removed.
@@ -529,8 +647,8 @@ def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | No
     if not trashed:
         return None
     action = None
-    if not is_committed(fs, final):
-        good = [d for d in trashed if is_committed(fs, join(trash_root, d))]
+    if not _has_success(fs, final):
+        good = [d for d in trashed if _has_success(fs, join(trash_root, d))]
         if good:
             if fs.exists(final):
                 fs.delete(final)  # a new partition whose commit never finished
@@ -542,15 +660,208 @@ def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | No
     return action
 
 
-class PartitionWriter:
-    """Stage one date partition of a dataset and commit it atomically.
+# --------------------------------------------------------------------------- leases
 
-    Use as a context manager: write files under :attr:`staging_uri`, then call
-    :meth:`commit`. Leaving the block with an exception, or without committing,
-    deletes the staging directory and leaves the committed partition untouched.
+LEASES_DIR = "_leases"
+
+
+class LeaseError(StorageError):
+    """Another run holds (or took over) the right to write a partition; one line."""
+
+
+@dataclass(frozen=True)
+class LeasePolicy:
+    """How long a lease lives without renewal, and how long a writer waits for one."""
+
+    # A holder renews every ttl/3; a holder silent for a whole ttl (killed, partitioned
+    # away) loses the day to the next writer. Commits take seconds, so 2 min is generous.
+    ttl_s: float = 120.0
+    # 0: fail fast naming the holder; otherwise poll this long for the holder to finish.
+    wait_s: float = 600.0
+    poll_s: float = 1.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LeasePolicy:
+        return cls(ttl_s=settings.lease_ttl_s, wait_s=settings.lease_wait_s)
+
+
+class Lease:
+    """The exclusive right to write one ``(dataset, key)``, e.g. a date partition.
+
+    Leases are numbered files, ``<dataset>/_leases/<key>/<generation>.json``, each
+    created exclusively (``O_EXCL``; HDFS ``CREATE overwrite=false``), so of two writers
+    racing for generation N+1 exactly one gets it. The holder of the highest generation
+    holds the lease while its ``expires_at`` is in the future and it has not released
+    it; it renews by rewriting its own file. The generation is the fencing token: a
+    writer that stalled past its expiry and was overtaken finds a higher generation at
+    :meth:`check` and must not commit. A holder on this host whose process is gone
+    (SIGKILL, OOM) is treated as expired at once, so a laptop rerun does not wait.
     """
 
-    def __init__(self, fs: LakeFileSystem, dataset_uri: str, dt: str, run_id: str | None = None):
+    def __init__(self, fs: LakeFileSystem, dataset_uri: str, key: str, run_id: str,
+                 policy: LeasePolicy | None = None) -> None:  # fmt: skip
+        self.fs = fs
+        self.dataset_uri = dataset_uri.rstrip("/")
+        self.key = key
+        self.run_id = run_id
+        self.policy = policy or LeasePolicy()
+        self.dir_uri = join(self.dataset_uri, LEASES_DIR, key)
+        self.generation: int | None = None
+        self.owned = False  # False when adopted from an enclosing holder of the same run
+        self._stop = None
+        self._renewer = None
+
+    def __str__(self) -> str:
+        return f"{self.dataset_uri} {self.key}"
+
+    # -- reading the state
+    def _generations(self) -> list[int]:
+        names = [e.uri.rsplit("/", 1)[-1] for e in self.fs.list_files(self.dir_uri)]
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def _read(self, generation: int) -> dict:
+        try:
+            return json.loads(self.fs.read_bytes(self._uri(generation)))
+        except ValueError:
+            # Mid-creation (HDFS shows a file before its bytes) or torn: nobody can prove
+            # they hold it. Taking it over is safe: fencing stops the older generation.
+            return {}
+
+    def _uri(self, generation: int) -> str:
+        return join(self.dir_uri, f"{generation:012d}.json")
+
+    @staticmethod
+    def _alive(state: dict) -> bool:
+        if not state or state.get("released") or state.get("expires_at", 0) <= time.time():
+            return False
+        if state.get("host") == _HOST:
+            try:
+                os.kill(int(state["pid"]), 0)
+            except ProcessLookupError:
+                return False
+            except (PermissionError, KeyError, ValueError):
+                pass
+        return True
+
+    def holder(self) -> tuple[int, dict] | None:
+        """``(generation, state)`` of the live lease, if anyone holds it."""
+        return self._look()[1]
+
+    def _look(self) -> tuple[list[int], tuple[int, dict] | None]:
+        generations = self._generations()
+        if not generations:
+            return generations, None
+        state = self._read(generations[-1])
+        return generations, ((generations[-1], state) if self._alive(state) else None)
+
+    def _state(self, released: bool = False) -> bytes:
+        now = time.time()
+        return json.dumps(
+            {"run_id": self.run_id, "generation": self.generation, "host": _HOST,
+             "pid": os.getpid(), "renewed_at": now, "expires_at": now + self.policy.ttl_s,
+             "released": released},
+            sort_keys=True,
+        ).encode()  # fmt: skip
+
+    # -- acquiring, renewing, checking, releasing
+    def acquire(self) -> Lease:
+        deadline = time.monotonic() + self.policy.wait_s
+        while True:
+            generations, held = self._look()
+            if held is not None and held[1].get("run_id") == self.run_id:
+                self.generation, self.owned = held[0], False  # an enclosing writer of this run
+                return self
+            if held is None:
+                # The successor of the generation just seen to be free: if anyone created
+                # it meanwhile, the exclusive create fails and we look again.
+                self.generation = (generations[-1] if generations else 0) + 1
+                if self.fs.create_exclusive(self._uri(self.generation), self._state()):
+                    self.owned = True
+                    self._start_renewing()
+                    self._forget_old(generations)
+                    return self
+                continue  # another writer took this generation first: look again
+            if time.monotonic() >= deadline:
+                state = held[1]
+                until = datetime.fromtimestamp(state["expires_at"], UTC).isoformat(
+                    timespec="seconds"
+                )
+                raise LeaseError(
+                    f"{self} is being written by run {state.get('run_id')} "
+                    f"(pid {state.get('pid')} on {state.get('host')}, lease until {until}); "
+                    f"LAKESIGHT_LEASE_WAIT_S={self.policy.wait_s:g}"
+                )
+            time.sleep(self.policy.poll_s)
+
+    def _start_renewing(self) -> None:
+        import threading
+
+        self._stop = threading.Event()
+
+        def renew() -> None:
+            while not self._stop.wait(self.policy.ttl_s / 3):
+                with contextlib.suppress(Exception):  # a missed renewal is caught by check()
+                    self.fs.write_bytes(self._uri(self.generation), self._state())
+
+        self._renewer = threading.Thread(target=renew, name=f"lease {self}", daemon=True)
+        self._renewer.start()
+
+    def _forget_old(self, generations: list[int]) -> None:
+        for generation in generations[:-4]:  # keep a few for the post-mortem
+            with contextlib.suppress(Exception):
+                self.fs.delete(self._uri(generation))
+
+    def check(self) -> None:
+        """The fencing check before a commit: this run still holds the newest generation."""
+        generations = self._generations()
+        state = self._read(generations[-1]) if generations else {}
+        if (
+            self.generation is None
+            or generations[-1:] != [self.generation]
+            or state.get("run_id") != self.run_id
+            or state.get("expires_at", 0) <= time.time()
+        ):
+            raise LeaseError(
+                f"{self}: run {self.run_id} lost its lease (generation {self.generation}) to "
+                f"run {state.get('run_id')} (generation {generations[-1] if generations else None}); "
+                "not committing"
+            )
+
+    def release(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._renewer.join()
+        if self.owned and self.generation is not None:
+            with contextlib.suppress(Exception):  # an unreleased lease just expires
+                self.fs.write_bytes(self._uri(self.generation), self._state(released=True))
+        self.owned = False
+
+    def __enter__(self) -> Lease:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+_HOST = os.uname().nodename
+
+
+# --------------------------------------------------------------------------- commit
+
+
+class PartitionWriter:
+    """Stage one date partition of a dataset and commit it atomically, under its lease.
+
+    Use as a context manager: write files under :attr:`staging_uri`, then call
+    :meth:`commit`. Entering takes the ``(dataset, dt)`` lease (:class:`Lease`; a writer
+    of the same run id that already holds it, such as a stage merging an interval into
+    its day, is reused) and repairs a crash of an earlier commit. Leaving the block with
+    an exception, or without committing, deletes the staging directory and leaves the
+    committed partition untouched; the lease is released either way.
+    """
+
+    def __init__(self, fs: LakeFileSystem, dataset_uri: str, dt: str, run_id: str | None = None,
+                 policy: LeasePolicy | None = None) -> None:  # fmt: skip
         self.fs = fs
         self.dataset_uri = dataset_uri.rstrip("/")
         self.dt = dt
@@ -560,34 +871,57 @@ class PartitionWriter:
             self.dataset_uri, STAGING_DIR, f"{partition_name(dt)}.{self.run_id}"
         )
         self.trash_uri = join(self.dataset_uri, TRASH_DIR, f"{partition_name(dt)}.{self.run_id}")
+        self.lease = Lease(fs, self.dataset_uri, partition_name(dt), self.run_id, policy)
         self.committed = False
 
     def __enter__(self) -> PartitionWriter:
-        # Repair a crash of an earlier commit of this date before anything else.
-        recover_partition(self.fs, self.dataset_uri, self.dt)
-        self.fs.mkdirs(join(self.dataset_uri, STAGING_DIR))
+        self.lease.acquire()
+        try:
+            # Repair a crash of an earlier commit of this date before anything else.
+            recover_partition(self.fs, self.dataset_uri, self.dt)
+            self.fs.mkdirs(join(self.dataset_uri, STAGING_DIR))
+        except BaseException:
+            self.lease.release()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if not self.committed:
-            self.fs.delete(self.staging_uri)
+        try:
+            if not self.committed:
+                self.fs.delete(self.staging_uri)
+        finally:
+            self.lease.release()
 
     def commit(self, manifest: Manifest) -> Manifest:
-        """Swap the staged partition into place, then write the manifest and ``_SUCCESS``."""
+        """Complete the staged partition (manifest, then ``_SUCCESS``), then swap it in.
+
+        The staged copy is whole before it moves, so the only moment ``dt=D`` is absent
+        is between the two renames, and readers then read the old copy in ``_trash/``
+        (:func:`resolve_partition`). Any failure before the new partition is in place
+        puts the old one back before the error propagates.
+        """
         manifest.check()
+        started = time.perf_counter()
+        self.lease.check()
         if not self.fs.exists(self.staging_uri):
             # A stage with nothing to write still publishes an (empty) partition.
             self.fs.mkdirs(self.staging_uri)
-        started = time.perf_counter()
-        recover_partition(self.fs, self.dataset_uri, self.dt)
-        if self.fs.exists(self.final_uri):
-            self.fs.rename(self.final_uri, self.trash_uri)
-        self.fs.rename(self.staging_uri, self.final_uri)
         manifest.run_id = self.run_id
         manifest.created_at = datetime.now(UTC).isoformat(timespec="seconds")
         manifest.timings["commit_s"] = round(time.perf_counter() - started, 3)
-        self.fs.write_bytes(join(self.final_uri, MANIFEST_NAME), manifest.to_json().encode())
-        self.fs.write_bytes(join(self.final_uri, SUCCESS_MARKER), b"")
+        self.fs.write_bytes(join(self.staging_uri, MANIFEST_NAME), manifest.to_json().encode())
+        self.fs.write_bytes(join(self.staging_uri, SUCCESS_MARKER), b"")
+        self.lease.check()  # the fence: nobody took the day while we staged
+        try:
+            if self.fs.exists(self.final_uri):
+                self.fs.rename(self.final_uri, self.trash_uri)
+            self.fs.rename(self.staging_uri, self.final_uri)
+        except BaseException:
+            # Disk full, an HDFS error, a timeout: the old partition goes back first.
+            with contextlib.suppress(Exception):
+                recover_partition(self.fs, self.dataset_uri, self.dt)
+            raise
         self.committed = True
-        self.fs.delete(self.trash_uri)
+        with contextlib.suppress(Exception):  # leftover trash is removed by the next commit
+            self.fs.delete(self.trash_uri)
         return manifest

@@ -21,6 +21,7 @@ summary printed by the stage and one rebuilt later from the lake are the same.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib
 import re
@@ -270,6 +271,7 @@ def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None, *,
 
     from lakesight.cli import OneLineParser
     from lakesight.config import load_settings, validate_dt
+    from lakesight.lake import StorageError
     from lakesight.progress import Steps
     from lakesight.spark import check_java, get_spark
 
@@ -299,6 +301,9 @@ def stage_main(stage: Stage, run: Callable, argv: list[str] | None = None, *,
     except (ConfigError, StageError) as err:
         print(f"lakesight: error: {err}", file=sys.stderr)
         return 2
+    except StorageError as err:  # a busy day (lease), unreachable storage: not a usage error
+        print(f"lakesight: error: {err}", file=sys.stderr)
+        return 1
     print(json.dumps(result.summary(), ensure_ascii=False) if args.json else result.format())
     return 0
 
@@ -325,15 +330,16 @@ def committed_input(spark: SparkSession, settings: Settings, dataset: Dataset, d
     """A stage's start: its file system (the driver JVM's Hadoop client), checked to reach
     the root, and its input partition's URI and manifest. Fails fast, in one line, when
     the input is not committed, naming the stage ``made_by`` that writes it."""
-    from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
+    from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest, resolve_partition
 
     fs = HadoopFileSystem(spark)
     check_reachable(fs, settings.root)
-    source = dataset.partition(settings, dt)
-    manifest = read_manifest(fs, source)
+    partition = dataset.partition(settings, dt)
+    manifest = read_manifest(fs, partition)
     if manifest is None:
-        raise StageError(f"input partition not committed: {source} (run {made_by} first)")
-    return fs, source, manifest
+        raise StageError(f"input partition not committed: {partition} (run {made_by} first)")
+    # Its last good copy when a commit of it was cut short (lakesight.lake.resolve_partition).
+    return fs, resolve_partition(fs, partition), manifest
 
 
 def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
@@ -381,6 +387,7 @@ def commit_stage(
     extra_writes: Sequence[tuple] = (),
     more_outputs: dict[str, str] | None = None,
     quarantine_columns: Sequence[str] = QUARANTINE_IDS,
+    run_id: str | None = None,
 ) -> StageResult:
     """Write and commit a stage's rows: those with a ``reason`` to its quarantine, the rest
     (``output_columns`` of them) to its output.
@@ -395,7 +402,7 @@ def commit_stage(
     """
     from pyspark.sql import functions as F
 
-    from lakesight.lake import Manifest, PartitionWriter
+    from lakesight.lake import LeasePolicy, Manifest, PartitionWriter
     from lakesight.spark import output_files, spark_facts, write_parquet_side_by_side
 
     outputs = {stage.label: stage.output.partition(settings, dt)}
@@ -418,9 +425,10 @@ def commit_stage(
     }
     rejects = "reason" in result.columns
     kept = (result.where(F.col("reason").isNull()) if rejects else result).select(*output_columns)
-    output_writer = PartitionWriter(fs, stage.output.uri(settings), dt)
+    policy, run_id = LeasePolicy.from_settings(settings), run_id or _DAY_RUN.get()
+    output_writer = PartitionWriter(fs, stage.output.uri(settings), dt, run_id, policy)
     quarantine_writer = (
-        PartitionWriter(fs, stage.quarantine.uri(settings), dt, output_writer.run_id)
+        PartitionWriter(fs, stage.quarantine.uri(settings), dt, output_writer.run_id, policy)
         if stage.quarantine is not None
         else contextlib.nullcontext()
     )
@@ -453,6 +461,47 @@ def commit_stage(
     return StageResult(stage, manifest, outputs)
 
 
+# The run id of the enclosing writing_day, which commit_stage then commits under.
+_DAY_RUN: contextvars.ContextVar[str | None] = contextvars.ContextVar("day_run", default=None)
+
+
+def merges_into_day(run: Callable) -> Callable:
+    """Decorate an interval stage's ``run(spark, settings, dt, ...)``: the whole run, from
+    reading the committed day to committing it, holds the day (:func:`writing_day`)."""
+
+    @functools.wraps(run)
+    def run_holding_day(spark: SparkSession, settings: Settings, dt: str, *args, **kwargs):
+        from lakesight.lake import HadoopFileSystem
+
+        stage = sys.modules[run.__module__].STAGE
+        with writing_day(HadoopFileSystem(spark), settings, stage, dt) as run_id:
+            token = _DAY_RUN.set(run_id)
+            try:
+                return run(spark, settings, dt, *args, **kwargs)
+            finally:
+                _DAY_RUN.reset(token)
+
+    return run_holding_day
+
+
+@contextlib.contextmanager
+def writing_day(fs: LakeFileSystem, settings: Settings, stage: Stage, dt: str):
+    """Hold the leases on a stage's output and quarantine partitions of ``dt`` across a
+    read-merge-commit (radar runs merge their interval into the committed day): yields the
+    run id to pass to :func:`commit_stage`. Two runs of one day then take turns, and each
+    merges into what the other committed instead of both rewriting the day they read."""
+    from lakesight.lake import Lease, LeasePolicy, new_run_id, partition_name, recover_partition
+
+    run_id, policy = new_run_id(), LeasePolicy.from_settings(settings)
+    datasets = [stage.output] + ([stage.quarantine] if stage.quarantine is not None else [])
+    with contextlib.ExitStack() as held:
+        for dataset in datasets:  # always in this order: two runs cannot deadlock
+            held.enter_context(Lease(fs, dataset.uri(settings), partition_name(dt), run_id, policy))
+            # The day is read next: put back a copy an interrupted commit left in _trash/.
+            recover_partition(fs, dataset.uri(settings), dt)
+        yield run_id
+
+
 def commit_pictures(fs: LakeFileSystem, settings: Settings, dataset: Dataset, dt: str, *,
                     stage: str, files: dict[str, bytes], input_fingerprint: str,
                     pictured: int | None = None, extra: dict | None = None) -> Manifest:  # fmt: skip
@@ -460,9 +509,10 @@ def commit_pictures(fs: LakeFileSystem, settings: Settings, dataset: Dataset, dt
     like any partition: staged, renamed into place, then its manifest and ``_SUCCESS``.
     Its counts are of what was drawn: ``pictured`` records, by default one per file."""
     n = len(files) if pictured is None else pictured
-    from lakesight.lake import Manifest, PartitionWriter, join
+    from lakesight.lake import LeasePolicy, Manifest, PartitionWriter, join
 
-    with PartitionWriter(fs, dataset.uri(settings), dt) as writer:
+    policy = LeasePolicy.from_settings(settings)
+    with PartitionWriter(fs, dataset.uri(settings), dt, policy=policy) as writer:
         fs.mkdirs(writer.staging_uri)
         for name, data in files.items():
             fs.write_bytes(join(writer.staging_uri, name), data)

@@ -44,6 +44,7 @@ from lakesight.stage import (
     committed_input,
     day_time,
     frees_cached_data,
+    merges_into_day,
     model_entries,
     schema_columns,
     stage_main,
@@ -146,6 +147,7 @@ def skipped_rows(incomplete: DataFrame, raw_uri: str, dt: str) -> DataFrame:
     )
 
 
+@merges_into_day
 @frees_cached_data
 def run(
     spark: SparkSession,

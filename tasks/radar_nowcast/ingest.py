@@ -44,6 +44,7 @@ from lakesight.stage import (
     commit_stage,
     day_time,
     frees_cached_data,
+    merges_into_day,
     stage_main,
 )
 
@@ -160,6 +161,7 @@ def judged(validated: DataFrame, size: tuple[int, int] | None) -> DataFrame:
     )
 
 
+@merges_into_day
 @frees_cached_data
 def run(
     spark: SparkSession,

@@ -43,6 +43,7 @@ from lakesight.stage import (
     committed_input,
     day_time,
     frees_cached_data,
+    merges_into_day,
     schema_columns,
     stage_main,
 )
@@ -78,6 +79,7 @@ def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@merges_into_day
 @frees_cached_data
 def run(
     spark: SparkSession,

@@ -144,14 +144,21 @@ class WebHdfsHandler(BaseHTTPRequestHandler):
             if "datanode" not in params:
                 self._read_body()  # the namenode step carries no data
                 overwrite = params.get("overwrite", "false").lower() == "true"
-                if local.exists() and not overwrite:
-                    return self._error(
-                        403, "FileAlreadyExistsException", f"{hdfs_path} already exists"
-                    )
                 if local.is_dir():
                     return self._error(
                         403, "FileAlreadyExistsException", f"{hdfs_path} is a directory"
                     )
+                if not overwrite:
+                    # As the namenode does, the file exists from this step on, created
+                    # atomically: of two racing creates exactly one succeeds (leases).
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        with open(local, "xb"):
+                            pass
+                    except FileExistsError:
+                        return self._error(
+                            403, "FileAlreadyExistsException", f"{hdfs_path} already exists"
+                        )
                 return self._redirect(hdfs_path, urlparse(self.path).query)
             data = self._read_body()
             local.parent.mkdir(parents=True, exist_ok=True)
