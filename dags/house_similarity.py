@@ -1,9 +1,9 @@
 """
 ### house_similarity
 
-MLSListings' listing photos, one run per day `dt = {{ ds }}` (stages: `tasks/house_similarity/`):
+MLSListings' listing photos, one run per day D once it has ended (`tasks/house_similarity/`):
 
-1. **wait_for_listings**: `raw/listings/dt={{ ds }}/listings.csv` exists.
+1. **wait_for_listings**: `raw/listings/dt=D/` holds `listings.csv` and is whole.
 2. **ingest**: every CSV row and every photo judged; `curated/listings` gets the listings
    with their photos, `quarantine/listings` every rejected record with its reason.
 3. **embed**: each new photo through the frozen backbone (`places_backbone`); embeddings
@@ -23,13 +23,15 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import chain, dag
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from lakesight_airflow.operators import LakesightStageOperator
-from lakesight_airflow.sensors import LakePartitionSensor
+from lakesight_airflow.sensors import DAY, LakePartitionSensor
 
 
 @dag(
-    schedule="@daily",
+    # A run per day D, made once D has ended (at D+1 00:00 UTC), for dt=D.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,  # unpausing schedules the latest day only; backfills cover the past
     tags=["lakesight", "house_similarity"],
@@ -41,14 +43,14 @@ def house_similarity():
     wait_for_listings = LakePartitionSensor(
         task_id="wait_for_listings",
         dataset="raw/listings",
-        dt="{{ ds }}",
+        dt=DAY,
         required_file="listings.csv",
         mode="reschedule",
         poke_interval=timedelta(minutes=5),
         timeout=timedelta(hours=12),
     )
     stages = [
-        LakesightStageOperator(task_id=stage, stage=f"house_similarity.{stage}", dt="{{ ds }}")
+        LakesightStageOperator(task_id=stage, stage=f"house_similarity.{stage}", dt=DAY)
         for stage in ("ingest", "embed", "train", "publish")
     ]
     chain(wait_for_listings, *stages)

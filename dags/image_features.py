@@ -1,9 +1,9 @@
 """
 ### image_features
 
-JD.com's image pipeline, one run per day `dt = {{ ds }}` (stages: `tasks/image_features/`):
+JD.com's image pipeline, one run per day D once it has ended (stages: `tasks/image_features/`):
 
-1. **wait_for_images**: `raw/images/dt={{ ds }}/` exists.
+1. **wait_for_images**: `raw/images/dt=D/` is whole (the producer's `_SUCCESS`, or quiet).
 2. **ingest**: every file validated by its content; `curated/images` gets the images,
    `quarantine/images` every rejected file with its reason (`in = out + quarantined`).
 3. **analyze**: SSD → best crop → DeepBit in one Spark job into `curated/descriptors`;
@@ -21,13 +21,15 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import chain, dag
+from airflow.timetables.interval import CronDataIntervalTimetable
 
 from lakesight_airflow.operators import LakesightStageOperator
-from lakesight_airflow.sensors import LakePartitionSensor
+from lakesight_airflow.sensors import DAY, LakePartitionSensor
 
 
 @dag(
-    schedule="@daily",
+    # A run per day D, made once D has ended (at D+1 00:00 UTC), for dt=D.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,  # unpausing schedules the latest day only; backfills cover the past
     tags=["lakesight", "image_features"],
@@ -39,13 +41,13 @@ def image_features():
     wait_for_images = LakePartitionSensor(
         task_id="wait_for_images",
         dataset="raw/images",
-        dt="{{ ds }}",
+        dt=DAY,
         mode="reschedule",  # free the worker slot between pokes
         poke_interval=timedelta(minutes=5),
         timeout=timedelta(hours=12),
     )
     stages = [
-        LakesightStageOperator(task_id=stage, stage=f"image_features.{stage}", dt="{{ ds }}")
+        LakesightStageOperator(task_id=stage, stage=f"image_features.{stage}", dt=DAY)
         for stage in ("ingest", "analyze", "publish")
     ]
     chain(wait_for_images, *stages)

@@ -44,9 +44,9 @@ INTERVALS = {"ingest": ("{{ params.start or '' }}", END), "forecast": (START, EN
     doc_md=__doc__,
 )
 def radar_nowcast():
-    wait = LakePartitionSensor(
-        task_id="wait_for_frames", dataset="raw/radar", dt=DAY, mode="reschedule",
-        poke_interval=timedelta(minutes=2), timeout=timedelta(hours=2),
+    wait = LakePartitionSensor(  # frames arrive all day: the folder is enough (whole=False)
+        task_id="wait_for_frames", dataset="raw/radar", dt=DAY, whole=False,
+        mode="reschedule", poke_interval=timedelta(minutes=2), timeout=timedelta(hours=2),
     )  # fmt: skip
     chain(wait, *[
         LakesightStageOperator(task_id=name, stage=f"radar_nowcast.{name}", dt=DAY,

@@ -48,6 +48,8 @@ BACKFILL_TIMEOUT_S = 15 * 60
 def airflow(settings: Settings, tmp_path: Path) -> Iterator[AirflowServer]:
     env = {
         "LAKESIGHT_ROOT": settings.root,
+        # The days were written whole before the backfill: no quiet period to wait for.
+        "LAKESIGHT_DROP_QUIET_MIN": "0",
         # As the test session's Spark: no UI, so no port and a faster JVM start.
         "LAKESIGHT_SPARK_CONF": os.environ.get("LAKESIGHT_SPARK_CONF")
         or '{"spark.ui.enabled": "false"}',

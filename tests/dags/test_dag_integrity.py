@@ -75,15 +75,21 @@ def test_conventions(dagbag):
 
 
 def test_image_features_waits_then_ingests(dagbag):
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    from lakesight_airflow.sensors import DAY
+
     dag = dagbag.dags["image_features"]
-    assert dag.timetable.expression == "0 0 * * *"  # @daily
+    # Daily data intervals: the run for D is made at D+1 00:00 (tests/dags/test_schedules.py).
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.summary == "0 0 * * *"
     assert dag.get_task("ingest").upstream_task_ids == {"wait_for_images"}
     assert dag.get_task("analyze").upstream_task_ids == {"ingest"}
     assert dag.get_task("publish").upstream_task_ids == {"analyze"}
     assert [t.task_id for t in dag.topological_sort()] == [
         "wait_for_images", "ingest", "analyze", "publish",
     ]  # fmt: skip
-    assert dag.get_task("ingest").dt == "{{ ds }}"
+    assert {t.dt for t in dag.tasks} == {DAY}
     from lakesight.stage import stage_application
 
     for task_id in ("ingest", "analyze", "publish"):
@@ -130,10 +136,15 @@ def test_no_heavy_imports_at_parse_time(dag_file):
 
 
 def test_house_similarity_waits_for_the_listings_then_runs_its_stages_in_order(dagbag):
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
     from lakesight.stage import stage_application
+    from lakesight_airflow.sensors import DAY
 
     dag = dagbag.dags["house_similarity"]
-    assert dag.timetable.expression == "0 0 * * *"  # @daily
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.summary == "0 0 * * *"
+    assert {t.dt for t in dag.tasks} == {DAY}
     assert [t.task_id for t in dag.topological_sort()] == [
         "wait_for_listings", "ingest", "embed", "train", "publish",
     ]  # fmt: skip

@@ -50,13 +50,16 @@ def test_hook_without_connection_uses_local_fs_for_file_root(lake_root, monkeypa
 
 
 def test_sensor_pokes_partition(settings, monkeypatch):
+    # The full rules of a whole drop: tests/plugins/test_drop_sensor.py.
     monkeypatch.delenv("AIRFLOW_CONN_WEBHDFS_DEFAULT", raising=False)
     sensor = LakePartitionSensor(task_id="wait", dataset="raw/images", dt="2026-02-03")
-    assert sensor.poke({}) is False
+    folder = LakePartitionSensor(task_id="w", dataset="raw/images", dt="2026-02-03", whole=False)
+    assert sensor.poke({}) is False and folder.poke({}) is False
     LocalFileSystem().write_bytes(
         join(settings.partition_uri("raw", "images", "2026-02-03"), "a.jpg"), b"x"
     )
-    assert sensor.poke({}) is True
+    assert folder.poke({}) is True
+    assert sensor.poke({}) is False  # just written: not quiet for 10 minutes yet
     strict = LakePartitionSensor(
         task_id="wait2", dataset="raw/images", dt="2026-02-03", require_success=True
     )

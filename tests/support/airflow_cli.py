@@ -29,8 +29,10 @@ def dags_test(settings, airflow_home: Path, dag_id: str, when: str, conf: dict |
         LAKESIGHT_ROOT=settings.root,
         # What a user's shell has: the venv is not activated, so PATH lacks spark-submit.
         PATH="/usr/local/bin:/usr/bin:/bin",
-        **env_extra,
+        # The test wrote the day whole just before: no quiet period to wait for.
+        LAKESIGHT_DROP_QUIET_MIN="0",
     )
+    env.update(env_extra)
     subprocess.run(
         [airflow, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
     )
