@@ -306,3 +306,45 @@ def test_lease_generations_are_exclusive_under_a_thread_race(store):
     assert len(won) == 1 and len(lost) == n - 1
     won[0].check()
     won[0].release()
+
+
+def _promote(registry: str, release: str, barrier) -> None:
+    from pathlib import Path
+
+    from lakesight.models.runtime import promote_release
+
+    barrier.wait()
+    print(promote_release(LocalFileSystem(), registry, "m", Path(release)))
+
+
+def test_concurrent_promotions_get_distinct_complete_versions(tmp_path, monkeypatch):
+    from lakesight.models.runtime import resolve
+
+    registry = tmp_path / "registry"
+    (registry / "m" / "1").mkdir(parents=True)
+    (registry / "m" / "1" / "card.json").write_text('{"name": "m", "version": "1"}')
+    ctx = multiprocessing.get_context("spawn")
+    n = 4
+    barrier = ctx.Barrier(n)
+    procs = []
+    for i in range(n):
+        release = tmp_path / f"release{i}"
+        release.mkdir()
+        (release / "card.json").write_text('{"name": "m", "version": "candidate"}')
+        (release / "model.onnx").write_bytes(f"weights {i}".encode() * 10_000)
+        procs.append(ctx.Process(target=_promote, args=(registry.as_uri(), str(release), barrier)))
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * n
+    versions = sorted(d.name for d in (registry / "m").iterdir() if not d.name.startswith("_"))
+    assert versions == ["1", "2", "3", "4", "5"]  # four promotions, four new numbers
+    weights = {(registry / "m" / v / "model.onnx").read_bytes()[:9] for v in versions[1:]}
+    assert weights == {f"weights {i}".encode() for i in range(n)}  # none overwrote another
+    for v in versions[1:]:
+        assert json.loads((registry / "m" / v / "card.json").read_text())["version"] == v
+    # A half-copied promotion is never taken for the newest version.
+    (registry / "m" / "_staging.20991231T000000-dead").mkdir()
+    monkeypatch.setenv("LAKESIGHT_MODEL_REGISTRY", registry.as_uri())
+    assert str(resolve("m")[0]) == "m@5"

@@ -181,3 +181,12 @@ def test_kerberos_without_extra_names_the_setting():
     else:
         client = make_webhdfs_client("http://127.0.0.1:9", auth="kerberos")
         assert type(client).__name__ == "KerberosClient"
+
+
+def test_create_exclusive_creates_once_and_keeps_the_first_bytes(lake_fs):
+    """What leases stand on, on every client: the namenode's (or O_EXCL's) atomic create."""
+    fs, base = lake_fs
+    uri = join(base, "_leases", "dt=2026-01-01", "000000000001.json")
+    assert fs.create_exclusive(uri, b"first") is True
+    assert fs.create_exclusive(uri, b"second") is False
+    assert fs.read_bytes(uri) == b"first"
