@@ -333,9 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         f"--version {args.version} --pretrain-steps {args.pretrain_steps} --epochs {args.epochs}"
     )
 
-    import torch
-
     from lakesight.lake import code_version
+    from lakesight.models.checkpoint import load_checkpoint, save_checkpoint
     from lakesight.models.description.deepbit import DeepBit
     from lakesight.models.runtime import sha256_file
 
@@ -343,11 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args.out) / args.name / args.version
     out_dir.mkdir(parents=True, exist_ok=True)
     if args.backbone:
-        saved = torch.load(args.backbone, weights_only=False)
+        saved = load_checkpoint(args.backbone)
         backbone_state, stage1 = saved["state"], saved["facts"]
     else:
         backbone_state, stage1 = pretrain(config)
-        torch.save({"state": backbone_state, "facts": stage1}, out_dir / "backbone.pt")
+        save_checkpoint(out_dir / "backbone.pt", backbone_state, facts=stage1)
     model = DeepBit(config.deepbit)
     model.backbone.load_state_dict(backbone_state)
     stage2 = train_hash(model, config)

@@ -187,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-images", type=int, default=500)
     args = parser.parse_args(argv)
 
-    import torch
-
+    from lakesight.models.checkpoint import load_checkpoint, save_checkpoint
     from lakesight.models.release import release_ssd
 
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
@@ -196,12 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = Path(args.checkpoint) if args.checkpoint else out_dir / "checkpoint.pt"
     if args.checkpoint:
-        saved = torch.load(checkpoint, weights_only=False)
+        saved = load_checkpoint(checkpoint)
         state, facts = saved["state"], saved["facts"]
     else:
         result = train_distributed(config) if args.distributed else train(config)
         state, facts = result["state"], result["facts"]
-        torch.save({"state": state, "facts": facts, "config": asdict(config)}, checkpoint)
+        save_checkpoint(checkpoint, state, facts=facts, config=asdict(config))
     # The command that rebuilds this entry from scratch (never the --checkpoint shortcut).
     command = (
         f"python -m lakesight.models.detection.train_ssd --out {args.out} --name {args.name} "
