@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from lakesight.config import Settings
-from lakesight.lake import read_manifest
+from lakesight.lake import read_manifest, resolve_partition
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
 from lakesight.radar_nowcast.frames import committed_day, merge_interval
@@ -36,7 +36,6 @@ from lakesight.radar_nowcast.verification import COUNT_COLUMNS, score_rows, summ
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
-    StageError,
     StageResult,
     commit_pictures,
     commit_stage,
@@ -98,11 +97,9 @@ def run(
     fs, forecasts_uri, issued = committed_input(
         spark, settings, datasets.FORECASTS, dt, made_by="radar_nowcast.forecast"
     )
-    frames_uri = datasets.FRAMES.partition(settings, dt)
-    if read_manifest(fs, frames_uri) is None:
-        raise StageError(
-            f"input partition not committed: {frames_uri} (run radar_nowcast.ingest first)"
-        )
+    _, frames_uri, _ = committed_input(
+        spark, settings, datasets.FRAMES, dt, made_by="radar_nowcast.ingest"
+    )
     with steps.step("pair and score"):
         frames = spark.read.parquet(frames_uri).select(
             F.col("frame_time").alias("valid_at"), F.col("pixels").alias("observed"), "path"
@@ -230,10 +227,12 @@ def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, finger
 
     from lakesight.radar_nowcast.pictures import csi_plot, forecast_panels
 
-    forecasts = spark.read.parquet(datasets.FORECASTS.partition(settings, dt))
-    frames = spark.read.parquet(datasets.FRAMES.partition(settings, dt)).select(
-        "frame_time", "pixels"
+    forecasts = spark.read.parquet(
+        resolve_partition(fs, datasets.FORECASTS.partition(settings, dt))
     )
+    frames = spark.read.parquet(
+        resolve_partition(fs, datasets.FRAMES.partition(settings, dt))
+    ).select("frame_time", "pixels")
     leads = summary.get("leads_min") or []
     latest_frame = frames.agg(F.max("frame_time")).first()[0]
     drawn = None
