@@ -11,17 +11,26 @@ Three file systems implement :class:`LakeFileSystem`:
 
 Commit protocol (:class:`PartitionWriter`), the same on every file system::
 
-    <dataset>/_staging/dt=D.<run_id>/   the stage writes here; readers never look
-    <dataset>/dt=D/                     rename the old partition to _trash/, the
-                                        staging dir into place, then write
-                                        _manifest.json and finally _SUCCESS
+    <dataset>/_leases/dt=D/<gen>.json   the writer's lease on the day (created
+                                        exclusively, renewed; the generation fences)
+    <dataset>/_staging/dt=D.<run_id>/   the stage writes here, then _manifest.json
+                                        and _SUCCESS: the staged copy is whole
+    <dataset>/dt=D/                     under the lease, rename the old partition to
+                                        _trash/, then the staged one into place
     <dataset>/_trash/dt=D.<run_id>/     the previous partition, deleted last
 
 Names starting with ``_`` are ignored by Spark, Hive and pyarrow's dataset
-discovery, so neither staging nor trash is ever read as data. A crash at any
-point leaves either the old committed partition or the new one; a crash between
-the two renames is repaired by :func:`recover_partition`, which every commit runs
-first.
+discovery, so neither staging, trash nor leases are ever read as data.
+
+- A failure anywhere in the commit (an exception: disk full, an HDFS error, a
+  timeout) puts the old partition back before the error propagates.
+- A writer killed between the two renames (no ``except`` runs) leaves ``dt=D``
+  absent and its last good copy in ``_trash/``: readers read that copy
+  (:func:`resolve_partition`), and the day's next writer puts it back
+  (:func:`recover_partition`, run first under the lease).
+- Two writers of one ``(dataset, dt)`` never interleave: the second waits for the
+  lease or fails fast naming the run that holds it (:class:`Lease`), and a writer
+  that lost its lease while stalled is refused at commit.
 """
 
 from __future__ import annotations
