@@ -78,3 +78,27 @@ def test_the_next_stage_reads_it_and_the_next_writer_restores_it(lake, spark):
     assert rerun.manifest.counts == ingested.manifest.counts
     assert fs.exists(join(CURATED_IMAGES.partition(settings, DT), "_SUCCESS"))
     assert fs.list_dirs(join(CURATED_IMAGES.uri(settings), "_trash")) == []
+
+
+def test_a_stage_run_by_hand_on_a_day_being_written_fails_in_one_line(lake):
+    """`lakesight stage` by hand while a scheduled run holds the day: one line naming it."""
+    import os
+    import subprocess
+    import sys
+
+    from lakesight.lake import Lease, LeasePolicy
+
+    settings, _ = lake
+    holder = Lease(LocalFileSystem(), CURATED_IMAGES.uri(settings), f"dt={DT}",
+                   "scheduled__2026-03-03T00:00:00+00:00", LeasePolicy(ttl_s=300))  # fmt: skip
+    with holder:
+        env = {**os.environ, "LAKESIGHT_LEASE_WAIT_S": "0", "LAKESIGHT_SPARK_MASTER": "local[1]"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "lakesight.cli", "stage", "image_features.ingest", "--dt", DT],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("lakesight: error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
+    assert "being written by run scheduled__2026-03-03T00:00:00+00:00" in errors[0]
+    assert "LAKESIGHT_LEASE_WAIT_S=0" in errors[0]
