@@ -96,6 +96,12 @@ class Settings:
     # Without that marker, a raw drop is whole once nothing in it was added or changed
     # for this many minutes and no file is still in flight (0: as soon as none is).
     drop_quiet_min: float = 10.0
+    # The service decodes and describes at most this many uploads at once (each may
+    # decode to max_image_pixels x 3 bytes and runs the models), so memory stays bounded.
+    serve_max_uploads: int = 2
+    # Uploads that may wait for one of those slots; past them the service answers 503
+    # with Retry-After. Id queries never wait here.
+    serve_upload_queue: int = 4
 
     def dataset_uri(self, zone: str, dataset: str) -> str:
         """URI of a dataset, e.g. ``dataset_uri("raw", "images")``."""
@@ -173,6 +179,20 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number >= 0 (``default`` when unset)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{name}: expected a whole number >= 0, got {raw!r}")
+    return value
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float, *, zero_ok: bool = False) -> float:
     """A duration in seconds (``default`` when unset); positive, or also 0 if ``zero_ok``."""
     raw = env.get(name)
@@ -247,6 +267,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         lease_wait_s=_seconds(env, "LAKESIGHT_LEASE_WAIT_S", 600.0, zero_ok=True),
         drop_marker=_file_name(env, "LAKESIGHT_DROP_MARKER", "_SUCCESS"),
         drop_quiet_min=_quiet_minutes(env.get("LAKESIGHT_DROP_QUIET_MIN")),
+        serve_max_uploads=_positive_int(env, "LAKESIGHT_SERVE_MAX_UPLOADS", 2),
+        serve_upload_queue=_count(env, "LAKESIGHT_SERVE_UPLOAD_QUEUE", 4),
     )
 
 

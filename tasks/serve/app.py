@@ -5,6 +5,13 @@ described on the spot by the models that described the catalogue);
 ``GET /v1/houses/similar?photo_id=…`` and ``POST /v1/houses/similar`` (a photo);
 ``GET /v1/health``; OpenAPI at ``/docs`` and ``/openapi.json``.
 
+With a token (``lakesight serve`` demands one on any non-loopback address), every request
+but health and the API docs needs ``Authorization: Bearer <token>``, else 401. Health stays
+open for probes (a load balancer, compose's healthcheck): it says how much is loaded and
+which days failed, never a listing or an image. Uploads pass an :class:`UploadGate`: at
+most ``settings.serve_max_uploads`` decoded and described at once, a few more waiting,
+the rest a 503 with ``Retry-After``; id queries never wait behind them.
+
 Answers are the rankings of ``lakesight similar`` and ``lakesight houses similar`` over
 the whole catalogue, each hit with the day it was published. Bad input is a 4xx whose
 ``detail`` is one line: a parameter out of range or malformed (422), an unknown id (404),
@@ -14,7 +21,11 @@ a huge body is never held), tag filters on a query that has no tags (400).
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Annotated
 
 import numpy as np
@@ -65,6 +76,71 @@ class UploadLimit:
         return await self.app(scope, limited_receive, send)
 
 
+# Paths answered without a token: probes and the API's description hold no catalogue data.
+OPEN_PATHS = frozenset({"/v1/health", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+# Seconds a refused upload is told to wait: about one upload's decode and description.
+RETRY_AFTER_S = 2
+
+
+class BearerAuth:
+    """ASGI middleware: every request outside :data:`OPEN_PATHS` carries
+    ``Authorization: Bearer <token>``, compared in constant time, else 401. The token is
+    never logged or echoed."""
+
+    def __init__(self, app, token: str) -> None:
+        self.app, self.expected = app, f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            return await self.app(scope, receive, send)
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if not hmac.compare_digest(given, self.expected):
+            response = JSONResponse(
+                {"detail": "authorization: a valid 'Authorization: Bearer <token>' is required"},
+                401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+class UploadGate:
+    """At most ``slots`` uploads decoded and described at once, at most ``waiting`` more
+    queued for a slot; an upload beyond both is refused at once (503 + Retry-After) rather
+    than held, so neither memory nor the server's worker threads grow with a flood."""
+
+    def __init__(self, slots: int, waiting: int) -> None:
+        self.slots, self.waiting = slots, waiting
+        self._running = threading.Semaphore(slots)
+        self._lock = threading.Lock()
+        self.admitted = 0  # running + waiting
+        self.refused = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._lock:
+            if self.admitted >= self.slots + self.waiting:
+                self.refused += 1
+                raise HTTPException(
+                    503,
+                    f"uploads: {self.slots} being analysed and {self.waiting} waiting "
+                    f"(LAKESIGHT_SERVE_MAX_UPLOADS / LAKESIGHT_SERVE_UPLOAD_QUEUE); "
+                    f"retry in {RETRY_AFTER_S}s",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            self.admitted += 1
+        try:
+            with self._running:
+                yield
+        finally:
+            with self._lock:
+                self.admitted -= 1
+
+    def health(self) -> dict:
+        return {"slots": self.slots, "queue": self.waiting, "admitted": self.admitted,
+                "refused": self.refused}  # fmt: skip
+
+
 def decode_upload(upload: UploadFile, field: str, settings) -> np.ndarray:
     """An uploaded file's RGB pixels, judged by the pipeline's own decoder and limits; an
     upload it rejects is a 415 that says why."""
@@ -84,8 +160,10 @@ def one_line(error: RequestValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
-def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 1024) -> FastAPI:
-    """The service over ``catalogues`` (which it reads at every request, never caches)."""
+def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 1024,
+               token: str | None = None) -> FastAPI:  # fmt: skip
+    """The service over ``catalogues`` (which it reads at every request, never caches);
+    with ``token``, every request but health and the docs must carry it."""
     from lakesight import __version__
 
     app = FastAPI(
@@ -94,7 +172,11 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         summary="Images and listings similar to a published one or to an upload.",
     )
     app.add_middleware(UploadLimit, limit=max_upload_bytes)
+    if token:  # added last, so it runs first: no body is read for a caller without it
+        app.add_middleware(BearerAuth, token=token)
     settings = catalogues.settings
+    uploads = UploadGate(settings.serve_max_uploads, settings.serve_upload_queue)
+    app.state.uploads = uploads
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError):
@@ -112,8 +194,9 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
 
     @app.get("/v1/health")
     def health() -> dict:
-        """Index sizes, days loaded, model versions, memory."""
-        return catalogues.health()
+        """Index sizes, days loaded (and those that could not be read), model versions,
+        memory, uploads in flight."""
+        return {**catalogues.health(), "uploads": uploads.health()}
 
     @app.get("/v1/images/similar")
     def similar_images(
@@ -139,15 +222,17 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         from lakesight.image_features.similar import query_from_pixels
         from lakesight.models.runtime import load_descriptor, load_detector
 
-        pixels = decode_upload(image, "image", settings)
         catalogue = catalogues.images
         if not catalogue.models:
             raise HTTPException(503, "images: no published day is loaded yet")
-        detector, descriptor = (
-            load_detector(catalogue.models[0]),
-            load_descriptor(catalogue.models[1]),
-        )
-        query, _ = query_from_pixels(pixels, detector, descriptor, {"upload": image.filename})
+        with uploads.slot():  # the decoded pixels live only inside the slot
+            pixels = decode_upload(image, "image", settings)
+            detector, descriptor = (
+                load_detector(catalogue.models[0]),
+                load_descriptor(catalogue.models[1]),
+            )
+            query, _ = query_from_pixels(pixels, detector, descriptor, {"upload": image.filename})
+            del pixels
         top = query.source["top"]
         if top:  # the chosen detection, as plain JSON numbers
             top = {key: v if isinstance(v, str) else round(float(v), 4) for key, v in top.items()}
@@ -193,12 +278,14 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         from lakesight.models.tagging.backbone import load_backbone
         from lakesight.models.tagging.heads import load_heads
 
-        pixels = decode_upload(photo, "photo", settings)
         catalogue = catalogues.listings
         if not catalogue.models:
             raise HTTPException(503, "houses: no published day is loaded yet")
-        backbone, heads = load_backbone(catalogue.models[0]), load_heads(catalogue.models[1])
-        query = query_from_pixels(pixels, backbone, heads, {"upload": photo.filename})
+        with uploads.slot():  # the decoded pixels live only inside the slot
+            pixels = decode_upload(photo, "photo", settings)
+            backbone, heads = load_backbone(catalogue.models[0]), load_heads(catalogue.models[1])
+            query = query_from_pixels(pixels, backbone, heads, {"upload": photo.filename})
+            del pixels
         answer = rank_listings(catalogue.index, query, k, same_style=same_style,
                                same_stories=same_stories)  # fmt: skip
         return {"query": {**query.source, **query_tags(query)}, **answer,

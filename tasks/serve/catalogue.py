@@ -11,7 +11,11 @@ day is committed (its ``_SUCCESS`` appears) or re-committed (a new run id in its
 manifest), builds the next catalogue beside the one being served and swaps the
 reference in one assignment: queries never stop and never see a half-loaded index.
 Days described by other models than the newest day's are left out (their codes are
-not comparable) and health says why.
+not comparable) and health says why. A day that cannot be read (its manifest or a data
+file unreadable or corrupt) does not stop the refresh: it is left out with a warning, or
+kept as it was last loaded if it was, the other days are served, and health says
+``"status": "degraded"`` with the dataset, the day and what failed, until a refresh
+reads it.
 """
 
 from __future__ import annotations
@@ -249,6 +253,7 @@ class Catalogues:
     images: ImageCatalogue = field(init=False)
     listings: ListingCatalogue = field(init=False)
     skipped: dict = field(default_factory=dict)
+    unreadable: dict = field(default_factory=dict)
     refreshes: int = 0
     refreshed_at: str = ""
     last_error: str | None = None
@@ -257,6 +262,7 @@ class Catalogues:
         self._image_days: dict[str, ImageDay] = {}
         self._listing_days: dict[str, tuple[DayVersion, pd.DataFrame]] = {}
         self._synthetic: ImageDay | None = None
+        self._failing: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.images = ImageCatalogue([], self.searchers)
@@ -264,7 +270,12 @@ class Catalogues:
         self.refresh()
 
     # ------------------------------------------------------------------ the lake
-    def _committed(self, dataset) -> dict[str, DayVersion]:
+    def _unreadable(self, kind: str, dt: str, what: str, err: Exception) -> None:
+        reason = f"{what}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        self._failing[f"{kind}/{dt}"] = reason
+        log.warning("%s day %s left out of this refresh: %s", kind, dt, reason)
+
+    def _committed(self, kind: str, dataset) -> dict[str, DayVersion]:
         from lakesight.lake import filesystem_for, list_partitions, read_manifest
 
         uri = dataset.uri(self.settings)
@@ -273,7 +284,11 @@ class Catalogues:
         for dt in list_partitions(fs, uri):
             if (self.first and dt < self.first) or (self.last and dt > self.last):
                 continue
-            manifest = read_manifest(fs, dataset.partition(self.settings, dt))
+            try:
+                manifest = read_manifest(fs, dataset.partition(self.settings, dt))
+            except Exception as err:  # one bad day must not hide the others
+                self._unreadable(kind, dt, "manifest", err)
+                continue
             if manifest is not None:  # re-committed between the listing and the read
                 versions[dt] = DayVersion(dt, manifest.run_id,
                                           tuple(m["name"] for m in manifest.models))  # fmt: skip
@@ -298,6 +313,31 @@ class Catalogues:
         partition = dataset.partition(self.settings, version.dt)
         return read_partition_arrow(filesystem_for(partition, self.settings), partition, columns)
 
+    def _load(self, kind: str, wanted: dict[str, DayVersion], current: dict, version_of,
+              read) -> dict:  # fmt: skip
+        """The days of ``wanted``, each reused from ``current`` when unchanged, else
+        ``read(version)``. A day that fails to read keeps its copy in ``current`` (if any)
+        and goes to :attr:`unreadable`; so does one whose manifest failed, which
+        ``wanted`` lacks."""
+        loaded = {}
+        for dt in sorted({*wanted, *(d for d in current if f"{kind}/{d}" in self._failing)}):
+            old, version = current.get(dt), wanted.get(dt)
+            if version is None or (old is not None and version_of(old) == version):
+                loaded[dt] = old  # unchanged, or its manifest failed: keep what is served
+                continue
+            try:
+                loaded[dt] = read(version)
+            except Exception as err:  # a corrupt data file: this day only
+                self._unreadable(kind, dt, "data", err)
+                if old is not None:
+                    loaded[dt] = old
+        for dt in loaded:
+            if f"{kind}/{dt}" in self._failing:
+                self._failing[f"{kind}/{dt}"] += (
+                    f" (serving the copy of run {version_of(loaded[dt]).run_id} loaded before)"
+                )
+        return loaded
+
     def refresh(self) -> bool:
         """Load what was committed, re-committed or removed since the last refresh; swap in
         new catalogues if anything changed. Returns whether it did."""
@@ -305,19 +345,15 @@ class Catalogues:
         from lakesight.house_similarity.similar import INDEX_COLUMNS
         from lakesight.image_features.datasets import FEATURES as IMAGES
 
-        self.skipped = {}
-        images = self._comparable("images", self._committed(IMAGES))
-        listings = self._comparable("listings", self._committed(LISTINGS))
+        # Health reads the last refresh's findings until this one is done.
+        self.skipped, self._failing = {}, {}
+        images = self._comparable("images", self._committed("images", IMAGES))
+        listings = self._comparable("listings", self._committed("listings", LISTINGS))
         changed = False
-        if {dt: d.version for dt, d in self._image_days.items()} != images:
-            loaded = {}
-            for dt, version in sorted(images.items()):
-                current = self._image_days.get(dt)
-                if current is not None and current.version == version:
-                    loaded[dt] = current
-                    continue
-                table = self._read(IMAGES, version, IMAGE_COLUMNS)
-                loaded[dt] = image_day_from_table(version, table)
+        served = {dt: d.version for dt, d in self._image_days.items()}
+        loaded = self._load("images", images, self._image_days, lambda d: d.version,
+                            lambda v: image_day_from_table(v, self._read(IMAGES, v, IMAGE_COLUMNS)))  # fmt: skip
+        if {dt: d.version for dt, d in loaded.items()} != served:
             self._image_days = loaded
             changed = True
         if self.synthetic and self._synthetic is None:
@@ -333,19 +369,19 @@ class Catalogues:
             self._synthetic = views.pop(SYNTHETIC_DAY, None)
             # (an empty day is not in the catalogue: it stays as it was loaded)
             self._image_days = {dt: views.get(dt, day) for dt, day in self._image_days.items()}
-        if {dt: v for dt, (v, _) in self._listing_days.items()} != listings:
-            loaded = {}
-            for dt, version in sorted(listings.items()):
-                current = self._listing_days.get(dt)
-                if current is not None and current[0] == version:
-                    loaded[dt] = current
-                    continue
-                table = self._read(LISTINGS, version, INDEX_COLUMNS)
-                rows = table.to_pandas() if table is not None else pd.DataFrame()
-                loaded[dt] = (version, rows)
+
+        def read_listings(version: DayVersion) -> tuple[DayVersion, pd.DataFrame]:
+            table = self._read(LISTINGS, version, INDEX_COLUMNS)
+            return version, table.to_pandas() if table is not None else pd.DataFrame()
+
+        served = {dt: v for dt, (v, _) in self._listing_days.items()}
+        loaded = self._load("listings", listings, self._listing_days, lambda d: d[0],
+                            read_listings)  # fmt: skip
+        if {dt: v for dt, (v, _) in loaded.items()} != served:
             self._listing_days = loaded
             self.listings = ListingCatalogue(list(loaded.values()))
             changed = True
+        self.unreadable = self._failing
         self.refreshes += 1
         self.refreshed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return changed
@@ -373,8 +409,12 @@ class Catalogues:
     def health(self) -> dict:
         images, listings = self.images, self.listings
         real = [d for d in images.days if d.dt != SYNTHETIC_DAY]
+        # Read once: the refresh thread replaces these dicts, never edits a served one.
+        unreadable, last_error = self.unreadable, self.last_error
         return {
-            "status": "ok",
+            "status": "degraded" if unreadable or last_error else "ok",
+            # "images/2026-10-01": "manifest: ManifestError: unreadable manifest …"
+            "unreadable": unreadable,
             "images": {
                 "images": len(images),
                 "days": [d.dt for d in real],
@@ -396,6 +436,6 @@ class Catalogues:
             "skipped": self.skipped,
             "refreshes": self.refreshes,
             "refreshed_at": self.refreshed_at,
-            "last_error": self.last_error,
+            "last_error": last_error,
             "process_rss_bytes": process_rss(),
         }  # fmt: skip

@@ -20,6 +20,52 @@ def check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"--port: cannot listen on {host}:{port} ({err.strerror})") from None
 
 
+# The service's token, when not in --token-file. Read here, not in Settings: settings are
+# printed (lakesight config), a secret must never be.
+TOKEN_ENV = "LAKESIGHT_SERVE_TOKEN"
+MIN_TOKEN_CHARS = 16
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (127.0.0.0/8, ::1,
+    localhost). Any other name may resolve to a network address, so it is not."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_token(token_file: str | None, host: str, env=None) -> str | None:
+    """The Bearer token the service demands: ``--token-file``'s first line, else
+    ``LAKESIGHT_SERVE_TOKEN``; None (open) only on loopback. Errors are one line that
+    names the setting and never shows the token."""
+    import os
+
+    env = os.environ if env is None else env
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token, setting = f.readline().strip(), "--token-file"
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or type(err).__name__
+            raise ConfigError(f"--token-file: cannot read {token_file} ({reason})") from None
+    else:
+        token, setting = (env.get(TOKEN_ENV) or "").strip(), TOKEN_ENV
+    if token and len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"{setting}: the token is shorter than {MIN_TOKEN_CHARS} characters "
+                          "(e.g. `openssl rand -hex 32`)")  # fmt: skip
+    if not token and token_file:
+        raise ConfigError(f"--token-file: {token_file} is empty")
+    if not token and not is_loopback(host):
+        raise ConfigError(f"--host {host}: a non-loopback address needs a token "
+                          f"(--token-file PATH or {TOKEN_ENV})")  # fmt: skip
+    return token or None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """``lakesight serve``: load the catalogue, keep it current, answer over HTTP."""
     import uvicorn
@@ -37,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise ConfigError(f"{name}: expected a positive number, got {value}")
     if args.synthetic < 0:
         raise ConfigError(f"--synthetic: expected 0 or more, got {args.synthetic}")
+    token = serve_token(args.token_file, args.host)  # before any loading: fail fast
     check_port_free(args.host, args.port)
     settings = load_settings()
     check_reachable(filesystem_for(settings.root, settings), settings.root)
@@ -48,11 +95,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     steps.say(
         f"{health['images']['images']:,} images of {len(health['images']['days'])} days, "
         f"{health['listings']['listings']:,} listings of {len(health['listings']['days'])} days; "
-        f"serving on http://{args.host}:{args.port} (API docs: /docs), "
+        f"serving on http://{args.host}:{args.port} (API docs: /docs; "
+        f"{'Bearer token required' if token else 'open: loopback, no token'}), "
         f"looking for new days every {args.refresh_s:g}s"
     )
     catalogues.start(args.refresh_s)
-    app = create_app(catalogues, max_upload_bytes=int(args.max_upload_mb * 2**20))
+    app = create_app(catalogues, max_upload_bytes=int(args.max_upload_mb * 2**20), token=token)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
 
@@ -109,6 +157,9 @@ def register(sub, groups) -> None:
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload accepted")
     p.add_argument("--synthetic", type=int, default=0,
                    help="add N random codes to the image index (load tests)")  # fmt: skip
+    p.add_argument("--token-file", metavar="PATH",
+                   help=f"file holding the Bearer token (else {TOKEN_ENV}); required "
+                   "unless --host is loopback")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
     p = groups["bench"].add_parser("serve", help="Locust against the service on loopback")

@@ -62,8 +62,8 @@ class Service(StartedProcesses):
             self.process.terminate()
             self.process.wait(30)
 
-    def get(self, path: str, **params) -> httpx.Response:
-        return httpx.get(f"{self.url}{path}", params=params, timeout=60)
+    def get(self, path: str, headers: dict | None = None, **params) -> httpx.Response:
+        return httpx.get(f"{self.url}{path}", params=params, headers=headers, timeout=60)
 
     def post(self, path: str, field: str, name: str, data: bytes, **params) -> httpx.Response:
         return httpx.post(f"{self.url}{path}", params=params, files={field: (name, data)},
@@ -279,3 +279,95 @@ def test_bench_serve_reports_locust_and_in_process_figures(lake, capsys):
         assert payload[run]["rps"] > 0 and payload[run]["p99_ms"] >= payload[run]["p50_ms"]
     assert 0 < payload["in_process"]["id_query_ms"]["p50"] < 1000
     assert payload["index_bytes_per_million"] > 1e9
+
+
+def test_a_network_address_needs_the_token(lake, tmp_path):
+    settings, _, env = lake
+    token = "compose-secret-" + "7" * 32
+    (tmp_path / "token").write_text(token + "\n")
+    env = {k: v for k, v in env.items() if k != "LAKESIGHT_SERVE_TOKEN"}
+    image_id = load_features(settings, DAY, ["image_id"])["image_id"][0]
+    with Service(env, "--host", "0.0.0.0", "--to", DAY, "--token-file",
+                 str(tmp_path / "token")) as running:  # fmt: skip
+        assert running.get("/v1/health").status_code == 200  # open: probes carry no secret
+        path, query = "/v1/images/similar", {"image_id": image_id, "k": 3}
+        assert running.get(path, **query).status_code == 401
+        wrong = running.get(path, headers={"Authorization": f"Bearer {token[:-1]}8"}, **query)
+        assert wrong.status_code == 401 and token not in wrong.text
+        right = running.get(path, headers={"Authorization": f"Bearer {token}"}, **query)
+        assert right.status_code == 200 and len(right.json()["results"]) == 3
+        running.stop()
+        assert token not in running.process.stdout.read()  # never logged
+
+
+def copied_lake(settings, tmp_path, days: list[str]):
+    """The published features/images day copied to ``days`` of a lake of its own, so a test
+    can break one without touching the module's lake."""
+    import dataclasses
+    import shutil
+
+    root = tmp_path / "lake"
+    source = uri_path(f"{settings.root}/features/images/dt={DAY}")
+    for dt in days:
+        shutil.copytree(source, root / "features" / "images" / f"dt={dt}")
+    return dataclasses.replace(settings, root=root.as_uri())
+
+
+@pytest.mark.faults
+def test_an_unreadable_day_degrades_health_and_the_other_days_are_served(lake, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from lakesight.serve.app import create_app
+    from lakesight.serve.catalogue import Catalogues
+
+    settings, *_ = lake
+    days = ["2026-09-28", "2026-09-29", "2026-09-30"]
+    copy = copied_lake(settings, tmp_path, days)
+    image_id = load_features(settings, DAY, ["image_id"])["image_id"][0]
+
+    def day_dir(dt):
+        return tmp_path / "lake" / "features" / "images" / f"dt={dt}"
+
+    manifest = day_dir(days[1]) / "_manifest.json"
+    good = manifest.read_text()
+    manifest.write_text(good[: len(good) // 2])  # cut short: not JSON
+    catalogues = Catalogues(copy)  # the first load does not stop at it either
+    with TestClient(create_app(catalogues)) as client:
+        health = client.get("/v1/health").json()
+        assert health["status"] == "degraded"
+        assert health["images"]["days"] == [days[0], days[2]]
+        assert list(health["unreadable"]) == [f"images/{days[1]}"]
+        assert health["unreadable"][f"images/{days[1]}"].startswith("manifest: ManifestError")
+        answer = client.get("/v1/images/similar", params={"image_id": image_id, "k": 50})
+        assert answer.status_code == 200 and answer.json()["searched"] == 40
+        assert {r["dt"] for r in answer.json()["results"]} == {days[0], days[2]}
+
+        manifest.write_text(good)  # repaired: the next refresh serves it, and health is ok
+        assert catalogues.refresh()
+        health = client.get("/v1/health").json()
+        assert health["status"] == "ok" and health["unreadable"] == {}
+        assert health["images"]["days"] == days
+
+        # A re-commit of a day whose data file is corrupt: the refresh keeps serving the
+        # copy loaded before, and says so.
+        data = sorted(day_dir(days[0]).glob("*.parquet"))[0]
+        data.write_bytes(b"PAR1 not parquet at all PAR1")
+        recommitted = json.loads(good)
+        recommitted["run_id"] = "manual__rerun"
+        (day_dir(days[0]) / "_manifest.json").write_text(json.dumps(recommitted))
+        catalogues.refresh()
+        health = client.get("/v1/health").json()
+        assert health["status"] == "degraded" and list(health["unreadable"]) == [
+            f"images/{days[0]}"
+        ]
+        reason = health["unreadable"][f"images/{days[0]}"]
+        assert reason.startswith("data: ") and "serving the copy of run" in reason
+        assert health["images"]["days"] == days
+        answer = client.get("/v1/images/similar", params={"image_id": image_id, "k": 60})
+        assert answer.status_code == 200 and answer.json()["searched"] == 60
+
+    # Started afresh on that lake, the corrupt day is left out and the others are served.
+    fresh = Catalogues(copy)
+    assert fresh.health()["status"] == "degraded"
+    assert fresh.health()["images"]["days"] == days[1:]
+    assert fresh.unreadable[f"images/{days[0]}"].startswith("data: ")
