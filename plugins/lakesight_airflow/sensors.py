@@ -18,9 +18,13 @@ if TYPE_CHECKING:
 # The day a daily run processes. Under CronDataIntervalTimetable a scheduled run is made
 # once its interval [D, D+1) has ended, and D is the interval's start. A manual run
 # (`airflow dags test DAG D`, the UI's trigger) processes the day D it names: Airflow
-# gives it the interval *before* D, which is not what a person asking for D means.
-# Backfill runs have logical date == interval start, so either spelling gives D there.
-DAY = "{{ (data_interval_start if dag_run.run_type == 'scheduled' else logical_date) | ds }}"
+# gives it the interval *before* D, which is not what a person asking for D means. A
+# manual run without a logical date (Airflow 3 allows it) takes its interval: the last
+# ended day before it was triggered. Backfill runs have logical date == interval start.
+DAY = (
+    "{{ (data_interval_start if dag_run.run_type == 'scheduled' or not logical_date"
+    " else logical_date) | ds }}"
+)
 
 # A poke lists one partition: far less than this, unless storage stalls. In reschedule
 # mode each poke is a try of its own, so this bounds one poke, not the whole wait.

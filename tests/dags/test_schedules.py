@@ -52,7 +52,7 @@ def rendered_dts(dag, info, run_type: str = "scheduled") -> dict[str, str]:
         "data_interval_start": interval.start,
         "data_interval_end": interval.end,
         "logical_date": logical_date,
-        "ds": logical_date.strftime("%Y-%m-%d"),
+        "ds": logical_date and logical_date.strftime("%Y-%m-%d"),
         "dag_run": SimpleNamespace(run_type=run_type),
         "params": {name: param.value for name, param in dag.params.items()},
         "macros": macros,
@@ -93,6 +93,13 @@ def test_a_manual_run_processes_the_day_it_names(dagbag, dag_id):
     assert interval.start < named  # the difference the template has to bridge
     info = SimpleNamespace(data_interval=interval, logical_date=named)
     assert set(rendered_dts(dag, info, run_type="manual").values()) == {"2026-01-01"}
+    # Triggered without a logical date (the run's interval comes from when it was made):
+    # the last day that had ended.
+    made = datetime(2026, 3, 3, 9, 30, tzinfo=UTC)
+    dateless = SimpleNamespace(
+        data_interval=timetable.infer_manual_data_interval(run_after=made), logical_date=None
+    )
+    assert set(rendered_dts(dag, dateless, run_type="manual").values()) == {"2026-03-02"}
 
 
 def test_radar_runs_process_a_half_hour_after_it_has_ended(dagbag):
