@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["demo"] and (len(argv) == 1 or argv[1].startswith("-")):
         argv.insert(1, DEFAULT_DEMO)  # `lakesight demo` is the main pipeline's demo
     args, rest = parser.parse_known_args(argv)
+    from lakesight.lake import StorageError
+
     try:
         if getattr(args, "passthrough", False):
             return args.func(args, rest)
@@ -223,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"lakesight: error: {err}", file=sys.stderr)
         return 2
+    except StorageError as err:  # e.g. a stalled namenode: one line, as `lakesight stage` says it
+        print(f"lakesight: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -70,6 +70,14 @@ class Settings:
     webhdfs_user: str | None = None
     # "insecure" (user.name=) or "kerberos" (SPNEGO; needs the `kerberos` extra).
     webhdfs_auth: str = "insecure"
+    # Seconds a WebHDFS request may wait to connect and, separately, for each read of
+    # its answer; a stalled namenode fails a call instead of hanging it.
+    webhdfs_timeout_s: float = 30.0
+    # Retries after the first attempt for transient WebHDFS errors (5xx, reset,
+    # timeout, a truncated body); 0 makes every call a single attempt.
+    webhdfs_retries: int = 4
+    # First backoff between WebHDFS attempts, doubled each retry (with jitter).
+    webhdfs_backoff_s: float = 0.5
     # Decoded pixels above this are a decompression bomb (checked from the header,
     # before any pixel is decoded). 50 MP covers every phone camera.
     max_image_pixels: int = 50_000_000
@@ -255,6 +263,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhdfs_url=webhdfs_url.rstrip("/") if webhdfs_url else None,
         webhdfs_user=env.get("LAKESIGHT_WEBHDFS_USER") or None,
         webhdfs_auth=auth,
+        webhdfs_timeout_s=_webhdfs_timeout(env),
+        webhdfs_retries=_count(env, "LAKESIGHT_WEBHDFS_RETRIES", 4),
+        webhdfs_backoff_s=_seconds(env, "LAKESIGHT_WEBHDFS_BACKOFF_S", 0.5, zero_ok=True),
         max_image_pixels=_positive_int(env, "LAKESIGHT_MAX_IMAGE_PIXELS", 50_000_000),
         max_file_bytes=_positive_int(env, "LAKESIGHT_MAX_FILE_BYTES", 64 * 1024 * 1024),
         min_image_side=_positive_int(env, "LAKESIGHT_MIN_IMAGE_SIDE", 32),
@@ -270,6 +281,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         serve_max_uploads=_positive_int(env, "LAKESIGHT_SERVE_MAX_UPLOADS", 2),
         serve_upload_queue=_count(env, "LAKESIGHT_SERVE_UPLOAD_QUEUE", 4),
     )
+
+
+def _webhdfs_timeout(env: Mapping[str, str]) -> float:
+    value = _seconds(env, "LAKESIGHT_WEBHDFS_TIMEOUT_S", 30.0)
+    if value == float("inf"):  # "wait forever" is the hang this setting exists to prevent
+        raise ConfigError(
+            f"LAKESIGHT_WEBHDFS_TIMEOUT_S: expected a finite number of seconds, "
+            f"got {env['LAKESIGHT_WEBHDFS_TIMEOUT_S']!r}"
+        )
+    return value
 
 
 def _file_name(env: Mapping[str, str], name: str, default: str) -> str:

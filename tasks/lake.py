@@ -257,14 +257,185 @@ def webhdfs_url_for(root: str, settings: Settings | None = None) -> str:
     raise ConfigError(f"LAKESIGHT_ROOT: no WebHDFS endpoint for {root!r}")
 
 
-def make_webhdfs_client(url: str, *, auth: str = "insecure", user: str | None = None):
-    """An HdfsCLI client for ``url``: insecure (user.name) or Kerberos (SPNEGO)."""
+@dataclass(frozen=True)
+class WebHdfsPolicy:
+    """How long one WebHDFS request may take, and how a transient failure is retried.
+
+    Transient: an HTTP 5xx, a refused or reset connection, a timeout, an answer cut
+    short of its Content-Length. A 4xx is an answer (a missing file is not retried).
+    A call that keeps failing raises :class:`WebHdfsError` after ``retries + 1``
+    attempts, so a stalled namenode costs at most about :meth:`bound_s`.
+    """
+
+    # Seconds to connect, and separately for each read of the answer (requests' pair).
+    timeout_s: float = 30.0
+    # Retries after the first attempt; 0 means one attempt.
+    retries: int = 4
+    # The first wait between attempts, doubled each retry, jittered down to half of it so
+    # that many clients failed by one namenode hiccup do not come back in step.
+    backoff_s: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebHdfsPolicy:
+        return cls(settings.webhdfs_timeout_s, settings.webhdfs_retries, settings.webhdfs_backoff_s)
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number ``retry`` (1, 2, ...).
+
+        A 503's ``Retry-After`` is honoured, but never beyond the timeout: a server that
+        asks for longer than we would wait for an answer counts as down.
+        """
+        import random
+
+        wait = self.backoff_s * 2 ** (retry - 1) * random.uniform(0.5, 1.0)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.timeout_s))
+        return wait
+
+    def bound_s(self) -> float:
+        """The longest one request can take before it fails: every attempt times out
+        (a stalled server accepts the connection, then never answers) and every wait is
+        its longest (the timeout, when a 503 asks for more)."""
+        waits = sum(
+            max(self.backoff_s * 2 ** (r - 1), self.timeout_s) for r in range(1, self.attempts)
+        )
+        return self.timeout_s * self.attempts + waits
+
+
+class WebHdfsError(StorageError):
+    """A WebHDFS call that failed transiently on every attempt; one line for the user."""
+
+    def __init__(self, op: str, path: str, endpoint: str, cause: str, attempts: int) -> None:
+        self.op, self.path, self.endpoint, self.cause, self.attempts = (
+            op, path, endpoint, cause, attempts,
+        )  # fmt: skip
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        super().__init__(f"webhdfs {op} {path}: {cause} from {endpoint} after {tries}")
+
+    def after(self, attempts: int, cause: str | None = None) -> WebHdfsError:
+        """The same failure, counted over the caller's own attempts."""
+        return WebHdfsError(self.op, self.path, self.endpoint, cause or self.cause, attempts)
+
+
+# WebHDFS operations that change state in a way a blind resend can misreport: a RENAME
+# whose answer was lost answers "false" the second time, a CREATE with overwrite=false
+# "already exists". They get one attempt per request; WebHdfsFileSystem retries them
+# after checking what the first attempt did.
+_NOT_RESENT = frozenset({"RENAME", "APPEND", "CONCAT", "TRUNCATE", "CREATESNAPSHOT",
+                         "RENAMESNAPSHOT"})  # fmt: skip
+
+
+def _request_facts(method: str, url: str, params: dict | None) -> tuple[str, str, str, bool]:
+    """(op, HDFS path, endpoint, resendable) of one WebHDFS request."""
+    from urllib.parse import parse_qs
+
+    parsed = urlparse(url)
+    query = {k.lower(): v[-1] for k, v in parse_qs(parsed.query).items()}
+    query.update({k.lower(): str(v) for k, v in (params or {}).items()})
+    op = query.get("op", method).upper()
+    path = unquote(parsed.path.split("/webhdfs/v1", 1)[-1]) or "/"
+    resendable = op not in _NOT_RESENT and not (
+        op == "CREATE" and query.get("overwrite", "false").lower() != "true"
+    )
+    return op, path, f"{parsed.scheme}://{parsed.netloc}", resendable
+
+
+def _transient_cause(err: Exception, timeout_s: float) -> str | None:
+    """What a requests/urllib3 error means, in words; None if it is not transient."""
+    import http.client
+
+    import requests
+    import urllib3
+
+    if not isinstance(err, OSError | urllib3.exceptions.HTTPError | http.client.HTTPException):
+        return None  # requests' errors are OSErrors; anything else is not the network
+    text = str(err).lower()
+    if isinstance(err, requests.exceptions.Timeout) or "timed out" in text:
+        return f"no answer within {timeout_s:g} s (LAKESIGHT_WEBHDFS_TIMEOUT_S)"
+    if isinstance(
+        err, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError
+    ) and ("incomplete" in text or "not enough" in text):
+        return "answer cut short of its Content-Length"
+    if isinstance(err, requests.exceptions.ConnectionError | urllib3.exceptions.HTTPError):
+        if "refused" in text:
+            return "connection refused"
+        return "connection reset" if "reset" in text or "aborted" in text else "connection lost"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError | ConnectionError):
+        return "connection lost"
+    return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:  # an HTTP date: rare from a namenode; the backoff applies
+        return None
+
+
+class _RetryingRequests:
+    """HdfsCLI client mixin: every HTTP request has a timeout, and a transient failure of
+    a request that can be resent is retried with backoff, on the next namenode of an HA
+    pair when there is one. HdfsCLI sends every call, and the datanode step of a CREATE,
+    through ``_request``, so no call escapes it."""
+
+    policy: WebHdfsPolicy
+
+    def _request(self, method, url, **kwargs):
+        op, path, endpoint, resendable = _request_facts(method, url, kwargs.get("params"))
+        attempts = self.policy.attempts if resendable else 1
+        namenodes = [u.rstrip("/") for u in self.urls]
+        tried: list[str] = []
+        cause, retry_after = "", None
+        for attempt in range(1, attempts + 1):
+            if attempt > 1:
+                time.sleep(self.policy.delay(attempt - 1, retry_after))
+                if endpoint in namenodes and len(namenodes) > 1:  # fail over (HA)
+                    following = namenodes[(namenodes.index(endpoint) + 1) % len(namenodes)]
+                    url, endpoint = following + url[len(endpoint) :], following
+            tried.append(endpoint)
+            retry_after = None
+            try:
+                res = super()._request(method, url, **kwargs)
+            except Exception as err:
+                cause = _transient_cause(err, self.policy.timeout_s)
+                if cause is None:
+                    raise
+                continue
+            if res.status_code < 500:
+                if endpoint in namenodes and len(namenodes) > 1:
+                    with self._lock:  # later calls start from the namenode that answered
+                        while self._urls[0].rstrip("/") != endpoint:
+                            self._urls.rotate(-1)
+                return res
+            cause, retry_after = (
+                f"HTTP {res.status_code}",
+                _retry_after(res.headers.get("Retry-After")),
+            )
+            res.close()
+        raise WebHdfsError(op, path, ";".join(dict.fromkeys(tried)), cause, attempts)
+
+
+def make_webhdfs_client(
+    url: str,
+    *,
+    auth: str = "insecure",
+    user: str | None = None,
+    policy: WebHdfsPolicy | None = None,
+):
+    """An HdfsCLI client for ``url``: insecure (user.name) or Kerberos (SPNEGO), whose every
+    request has ``policy``'s timeout and retries (default :class:`WebHdfsPolicy`)."""
     import hdfs
 
     if auth not in SUPPORTED_WEBHDFS_AUTH:
         raise ConfigError(
             f"LAKESIGHT_WEBHDFS_AUTH: expected one of {', '.join(SUPPORTED_WEBHDFS_AUTH)}, got {auth!r}"
         )
+    policy = policy or WebHdfsPolicy()
+    timeout = (policy.timeout_s, policy.timeout_s)  # (connect, read)
     if auth == "kerberos":
         try:
             from hdfs.ext.kerberos import KerberosClient
@@ -273,8 +444,26 @@ def make_webhdfs_client(url: str, *, auth: str = "insecure", user: str | None = 
                 "LAKESIGHT_WEBHDFS_AUTH=kerberos: install the kerberos extra "
                 "(pip install 'lakesight[kerberos]'; needs libkrb5-dev)"
             ) from err
-        return KerberosClient(url)
-    return hdfs.InsecureClient(url, user=user or os.environ.get("USER") or "lakesight")
+        client = _retrying(KerberosClient)(url, timeout=timeout)
+    else:
+        user = user or os.environ.get("USER") or "lakesight"
+        client = _retrying(hdfs.InsecureClient)(url, user=user, timeout=timeout)
+    client.policy = policy
+    return client
+
+
+def _retrying(base: type) -> type:
+    """``base`` (an HdfsCLI client class) with :class:`_RetryingRequests` in front, made once."""
+    made = _RETRYING_CLASSES.get(base)
+    if made is None:
+        import types
+
+        made = types.new_class(f"Retrying{base.__name__}", (_RetryingRequests, base))
+        _RETRYING_CLASSES[base] = made
+    return made
+
+
+_RETRYING_CLASSES: dict[type, type] = {}
 
 
 def _hdfs_mtime(status: dict) -> float | None:
@@ -284,15 +473,30 @@ def _hdfs_mtime(status: dict) -> float | None:
 
 
 class WebHdfsFileSystem:
-    """``webhdfs://`` and ``hdfs://`` URIs through the namenode's REST API."""
+    """``webhdfs://`` and ``hdfs://`` URIs through the namenode's REST API.
+
+    Every request has a timeout and transient retries (see :class:`WebHdfsPolicy`). Three
+    operations need more than resending a request: a read is retried whole when its body
+    is cut short; a RENAME or an exclusive CREATE whose answer was lost is retried only
+    after looking at what the lost attempt did, so a success is never reported as a
+    failure, nor a failure as a success.
+    """
 
     def __init__(self, client) -> None:
         self.client = client
+        self.policy: WebHdfsPolicy = getattr(client, "policy", None) or WebHdfsPolicy()
 
     @classmethod
     def from_settings(cls, settings: Settings, root: str | None = None) -> WebHdfsFileSystem:
         url = webhdfs_url_for(root or settings.root, settings)
-        return cls(make_webhdfs_client(url, auth=settings.webhdfs_auth, user=settings.webhdfs_user))
+        return cls(
+            make_webhdfs_client(
+                url,
+                auth=settings.webhdfs_auth,
+                user=settings.webhdfs_user,
+                policy=WebHdfsPolicy.from_settings(settings),
+            )
+        )
 
     @staticmethod
     def _path(uri: str) -> str:
@@ -336,7 +540,18 @@ class WebHdfsFileSystem:
             raise StorageError(f"rename {src} -> {dst}: destination exists")
         parent = self._path(dst).rsplit("/", 1)[0] or "/"
         self.client.makedirs(parent)
-        self.client.rename(self._path(src), self._path(dst))
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                self.client.rename(self._path(src), self._path(dst))
+                return
+            except WebHdfsError as err:
+                # The answer was lost, not necessarily the rename: it happened if src is
+                # gone and dst is there (the check above said dst was free).
+                if not self.exists(src) and self.exists(dst):
+                    return
+                if attempt == self.policy.attempts:
+                    raise err.after(attempt) from err
+                time.sleep(self.policy.delay(attempt))
 
     def delete(self, uri: str) -> None:
         self.client.delete(self._path(uri), recursive=True)
@@ -345,22 +560,66 @@ class WebHdfsFileSystem:
         self.client.write(self._path(uri), data=data, overwrite=True)
 
     def read_bytes(self, uri: str) -> bytes:
-        with self.client.read(self._path(uri)) as reader:
-            return reader.read()
+        path = self._path(uri)
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                with self.client.read(path) as reader:
+                    announced = reader.headers.get("Content-Length")
+                    data = reader.read()
+                if announced is None or len(data) == int(announced):
+                    return data
+                cause = f"answer cut short ({len(data)} of {announced} bytes)"
+            except WebHdfsError:
+                raise  # the request itself was retried already
+            except Exception as err:
+                cause = _transient_cause(err, self.policy.timeout_s)
+                if cause is None:
+                    raise
+            # Never hand back part of a file as the file: read it again, whole.
+            if attempt == self.policy.attempts:
+                raise WebHdfsError("OPEN", path, self.client.url, cause, attempt)
+            time.sleep(self.policy.delay(attempt))
+        raise AssertionError("unreachable")
 
     def create_exclusive(self, uri: str, data: bytes) -> bool:
+        """Create ``uri`` holding ``data`` unless it exists; True if this call created it.
+
+        The namenode creates the file atomically: of two racing creates exactly one
+        succeeds. A create whose answer was lost is not resent blindly (it would meet
+        its own file and report "already exists"): if the file is absent, nothing was
+        created and it is tried again; if it holds ``data``, this call made it; if it
+        holds other bytes, another writer made it. If it is empty or holds the start of
+        ``data`` (created, bytes not all written), nobody can tell whose it is: that is
+        a :class:`WebHdfsError`, never a False.
+        """
         from hdfs.util import HdfsError
 
-        # The namenode creates the file in CREATE's first step, atomically: a second
-        # CREATE with overwrite=false answers FileAlreadyExistsException. Not retried
-        # blindly: a retry after a lost answer would meet its own file.
-        try:
-            self.client.write(self._path(uri), data=data, overwrite=False)
-        except HdfsError as err:
-            if "AlreadyExists" in str(err) or "already exists" in str(err):
+        path = self._path(uri)
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                self.client.write(path, data=data, overwrite=False)
+                return True
+            except HdfsError as err:
+                if "AlreadyExists" not in str(err) and "already exists" not in str(err):
+                    raise
+                if attempt == 1:
+                    return False
+                lost = None  # an earlier attempt of ours may have created it
+            except WebHdfsError as err:
+                lost = err
+                if not self.exists(uri):  # nothing was created: try again cleanly
+                    if attempt == self.policy.attempts:
+                        raise err.after(attempt) from err
+                    time.sleep(self.policy.delay(attempt))
+                    continue
+            found = self.read_bytes(uri)
+            if found == data:
+                return True
+            if found and not data.startswith(found):
                 return False
-            raise
-        return True
+            cause = "the file exists, partly written: whether this create made it is unknown"
+            raise WebHdfsError("CREATE", path, self.client.url, cause, attempt) from lost
+        raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------- hadoop (JVM)

@@ -10,6 +10,10 @@ Connection fields: host (comma-separated for HA namenodes, each optionally
 ``host:port``), port (default
 9870), login (the HDFS user for insecure clusters), extras ``use_ssl`` and
 ``auth`` ("insecure" or "kerberos").
+
+Every request the file system makes has lakesight's WebHDFS timeout and retries
+(``LAKESIGHT_WEBHDFS_TIMEOUT_S``, ``_RETRIES``, ``_BACKOFF_S``), so a stalled
+namenode fails a sensor's poke with one line instead of holding a worker slot.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ class LakeFileSystemHook(BaseHook):
         from lakesight.lake import (
             LocalFileSystem,
             WebHdfsFileSystem,
+            WebHdfsPolicy,
             make_webhdfs_client,
             webhdfs_url_for,
         )
@@ -103,4 +108,5 @@ class LakeFileSystemHook(BaseHook):
         url = self._url or conn.get("url") or webhdfs_url_for(uri, self.settings)
         auth = self._auth or conn.get("auth") or self.settings.webhdfs_auth
         user = self._user or conn.get("user") or self.settings.webhdfs_user
-        return WebHdfsFileSystem(make_webhdfs_client(url, auth=auth, user=user))
+        policy = WebHdfsPolicy.from_settings(self.settings)
+        return WebHdfsFileSystem(make_webhdfs_client(url, auth=auth, user=user, policy=policy))
