@@ -162,7 +162,6 @@ def test_require_success_takes_only_the_marker(drop):
     assert drop.poke(require_success=True) is True
 
 
-@pytest.mark.unit
 def test_in_flight_names():
     assert in_flight("x.jpg._COPYING_") and in_flight("y.tmp")
     assert in_flight("_temporary/0/_temporary/attempt_1/part-0000")
@@ -171,7 +170,6 @@ def test_in_flight_names():
     assert not in_flight(".a.jpg.crc")  # lasting hidden files must not hold a day forever
 
 
-@pytest.mark.unit
 def test_every_sensor_has_an_execution_timeout():
     from datetime import timedelta
 
@@ -185,7 +183,6 @@ def test_every_sensor_has_an_execution_timeout():
     assert explicit.execution_timeout == timedelta(minutes=1)
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     ("name", "value", "error"),
     [
@@ -200,7 +197,6 @@ def test_drop_settings_are_checked(name, value, error):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.unit
 def test_drop_settings_defaults_and_values():
     assert (load_settings({}).drop_marker, load_settings({}).drop_quiet_min) == ("_SUCCESS", 10.0)
     custom = load_settings({"LAKESIGHT_DROP_MARKER": "_DONE", "LAKESIGHT_DROP_QUIET_MIN": "0"})
