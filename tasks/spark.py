@@ -101,6 +101,30 @@ def check_java() -> int:
     return major
 
 
+def hadoop_storage_conf(settings: Settings) -> dict[str, str]:
+    """Hadoop client timeouts and retries from lakesight's WebHDFS settings, so the JVM's
+    clients give up on a stalled namenode as the Python one does, instead of Hadoop's
+    defaults (a 60 s WebHDFS read; 45 RPC connect retries of 20 s each, 15 minutes)."""
+    timeout_ms = str(max(1, round(settings.webhdfs_timeout_s * 1000)))
+    retries = str(settings.webhdfs_retries)
+    conf = {
+        # webhdfs:// from the driver and executors.
+        "dfs.webhdfs.socket.connect-timeout": f"{timeout_ms}ms",
+        "dfs.webhdfs.socket.read-timeout": f"{timeout_ms}ms",
+        "dfs.http.client.retry.policy.enabled": "true",
+        # Hadoop's MultipleLinearRandomRetry: "sleep-ms,retries" (randomised sleeps).
+        "dfs.http.client.retry.policy.spec": (
+            f"{max(1, round(settings.webhdfs_backoff_s * 1000))},{retries}"
+        ),
+        "dfs.http.client.retry.max.attempts": str(settings.webhdfs_retries + 1),
+        # hdfs:// (RPC to the namenode).
+        "ipc.client.connect.timeout": timeout_ms,
+        "ipc.client.connect.max.retries.on.timeouts": retries,
+        "ipc.client.connect.max.retries": retries,
+    }
+    return {f"spark.hadoop.{key}": value for key, value in conf.items()}
+
+
 def get_spark(
     app_name: str,
     settings: Settings | None = None,
@@ -122,6 +146,7 @@ def get_spark(
     defaults = dict(DEFAULT_CONF)
     # Progress bars help a person at a terminal and only clutter CI and Airflow logs.
     defaults["spark.ui.showConsoleProgress"] = str(sys.stderr.isatty()).lower()
+    defaults.update(hadoop_storage_conf(settings))
     if running_under_spark_submit():
         # Connect to spark-submit's JVM so its settings are visible before we add ours.
         SparkContext._ensure_initialized()

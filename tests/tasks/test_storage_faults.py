@@ -309,3 +309,51 @@ def test_the_sensor_hook_file_system_has_the_timeouts(webhdfs_server, monkeypatc
     )
     assert fault.seen == 2
     assert took <= policy.bound_s() + 0.5
+
+
+# --------------------------------------------------------------- the JVM's clients (Spark stages)
+
+
+def test_hadoop_conf_carries_the_webhdfs_settings():
+    from lakesight.spark import hadoop_storage_conf
+
+    settings = load_settings({"LAKESIGHT_WEBHDFS_TIMEOUT_S": "2.5", "LAKESIGHT_WEBHDFS_RETRIES": "3",
+                              "LAKESIGHT_WEBHDFS_BACKOFF_S": "0.25"})  # fmt: skip
+    conf = hadoop_storage_conf(settings)
+    assert conf["spark.hadoop.dfs.webhdfs.socket.connect-timeout"] == "2500ms"
+    assert conf["spark.hadoop.dfs.webhdfs.socket.read-timeout"] == "2500ms"
+    assert conf["spark.hadoop.dfs.http.client.retry.policy.spec"] == "250,3"
+    assert conf["spark.hadoop.ipc.client.connect.max.retries.on.timeouts"] == "3"
+
+
+@pytest.mark.spark
+def test_the_jvm_webhdfs_client_gives_up_on_a_stalled_namenode(spark, webhdfs_server):
+    """The session carries the settings, and they are the keys Hadoop's own WebHDFS client
+    obeys: with them, a stalled namenode fails a JVM call within the bound."""
+    from py4j.protocol import Py4JJavaError
+
+    from lakesight.spark import hadoop_storage_conf
+
+    session_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    assert (
+        session_conf.get("dfs.webhdfs.socket.read-timeout")
+        == (hadoop_storage_conf(load_settings())["spark.hadoop.dfs.webhdfs.socket.read-timeout"])
+    )
+    settings = load_settings({"LAKESIGHT_WEBHDFS_TIMEOUT_S": "0.5", "LAKESIGHT_WEBHDFS_RETRIES": "1",
+                              "LAKESIGHT_WEBHDFS_BACKOFF_S": "0.05"})  # fmt: skip
+    jvm = spark.sparkContext._jvm
+    conf = jvm.org.apache.hadoop.conf.Configuration(session_conf)
+    for key, value in hadoop_storage_conf(settings).items():
+        conf.set(key.removeprefix("spark.hadoop."), value)
+    uri = f"webhdfs://{webhdfs_server.url.removeprefix('http://')}/jvm"
+    fs = jvm.org.apache.hadoop.fs.FileSystem.newInstance(jvm.java.net.URI(uri), conf)
+    try:
+        with webhdfs_server.faults(Fault("stall", op="GETFILESTATUS", times=None)) as (fault,):
+            started = time.monotonic()
+            with pytest.raises(Py4JJavaError, match=r"(?i)timed out"):
+                fs.exists(jvm.org.apache.hadoop.fs.Path(f"{uri}/dt=2026-03-02"))
+            took = time.monotonic() - started
+    finally:
+        fs.close()
+    assert fault.seen >= 2  # retried, then gave up
+    assert took <= WebHdfsPolicy.from_settings(settings).bound_s() + 2.0
