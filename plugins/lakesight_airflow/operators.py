@@ -8,7 +8,10 @@ deploy mode, queue, Kerberos, spark-binary) works as users know it. On top it
   on the driver's working directory;
 - falls back to ``LAKESIGHT_SPARK_MASTER`` (default ``local[*]``) when no
   ``spark_default`` connection is defined, where the provider would assume YARN;
-- on a local or loopback master, runs the executors with this interpreter.
+- on a local or loopback master, runs the executors with this interpreter;
+- gives every stage task an ``execution_timeout`` (:data:`DEFAULT_STAGE_TIMEOUT`), so a
+  stage stuck on storage or on a lost executor fails and is retried instead of holding
+  its day and a worker slot forever.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -24,6 +28,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 LOCAL_MASTER_PREFIXES = ("local", "spark://127.", "spark://localhost")
+# A constant, not a setting: DAG files are parsed without reading settings. Three hours
+# is many times a day's stage on one machine; a DAG that needs more says so with
+# execution_timeout= (or default_args, or Airflow's [core] default_task_execution_timeout).
+DEFAULT_STAGE_TIMEOUT = timedelta(hours=3)
 
 
 def connection_defined(conn_id: str) -> bool:
@@ -46,6 +54,11 @@ class LakesightStageOperator(SparkSubmitOperator):
     :param stage_options: the stage's own options, ``{"--start": "{{ ... }}"}``; templated.
         An option whose value renders empty (or ``None``) is left out, so a DAG param
         left unset means the stage's default.
+
+    ``execution_timeout``: as given (argument or ``default_args``), else Airflow's
+    ``[core] default_task_execution_timeout``, else :data:`DEFAULT_STAGE_TIMEOUT`. Airflow
+    kills spark-submit when it runs out; the task's retries then rerun the stage, whose
+    commit restores or replaces the day whole.
     """
 
     template_fields: Sequence[str] = (*SparkSubmitOperator.template_fields, "dt", "stage_options")
@@ -59,6 +72,8 @@ class LakesightStageOperator(SparkSubmitOperator):
         self.stage = stage
         self.dt = dt
         self.stage_options = dict(stage_options or {})
+        if self.execution_timeout is None:
+            self.execution_timeout = DEFAULT_STAGE_TIMEOUT
 
     def _get_hook(self):
         hook = super()._get_hook()
