@@ -21,12 +21,11 @@ a huge body is never held), tag filters on a query that has no tags (400).
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import logging
 import threading
-from collections.abc import Iterator
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
@@ -37,6 +36,7 @@ from lakesight.config import ConfigError
 from lakesight.serve.catalogue import Catalogues
 
 log = logging.getLogger("lakesight.serve")
+T = TypeVar("T")
 
 SHA256 = r"^[0-9a-f]{64}$"
 MAX_K = 100
@@ -107,17 +107,25 @@ class BearerAuth:
 class UploadGate:
     """At most ``slots`` uploads decoded and described at once, at most ``waiting`` more
     queued for a slot; an upload beyond both is refused at once (503 + Retry-After) rather
-    than held, so neither memory nor the server's worker threads grow with a flood."""
+    than held, so neither memory nor the server's worker threads grow with a flood.
 
-    def __init__(self, slots: int, waiting: int) -> None:
-        self.slots, self.waiting = slots, waiting
-        self._running = threading.Semaphore(slots)
+    The work runs on ``slots`` threads of the gate's own: the allocator keeps what a
+    thread freed for that thread's next use, so analyses spread over the server's 40
+    request threads would leave up to 40 uploads' worth resident however few ran at once.
+    """
+
+    def __init__(self, slots: int, waiting: int, max_decoded_bytes: int = 0) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.slots, self.waiting, self.max_decoded_bytes = slots, waiting, max_decoded_bytes
+        self._workers = ThreadPoolExecutor(slots, thread_name_prefix="lakesight-upload")
         self._lock = threading.Lock()
         self.admitted = 0  # running + waiting
         self.refused = 0
 
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
+    def run(self, work: Callable[[], T]) -> T:
+        """``work()`` on one of the slots, waiting for one in the queue if need be; its
+        exceptions (an HTTPException for a bad upload) propagate to the caller."""
         with self._lock:
             if self.admitted >= self.slots + self.waiting:
                 self.refused += 1
@@ -130,15 +138,14 @@ class UploadGate:
                 )
             self.admitted += 1
         try:
-            with self._running:
-                yield
+            return self._workers.submit(work).result()
         finally:
             with self._lock:
                 self.admitted -= 1
 
     def health(self) -> dict:
         return {"slots": self.slots, "queue": self.waiting, "admitted": self.admitted,
-                "refused": self.refused}  # fmt: skip
+                "refused": self.refused, "max_decoded_bytes": self.max_decoded_bytes}  # fmt: skip
 
 
 def decode_upload(upload: UploadFile, field: str, settings) -> np.ndarray:
@@ -175,7 +182,9 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
     if token:  # added last, so it runs first: no body is read for a caller without it
         app.add_middleware(BearerAuth, token=token)
     settings = catalogues.settings
-    uploads = UploadGate(settings.serve_max_uploads, settings.serve_upload_queue)
+    # The largest upload it admits decodes to max_image_pixels RGB bytes (150 MB at 50 MP).
+    uploads = UploadGate(settings.serve_max_uploads, settings.serve_upload_queue,
+                         max_decoded_bytes=3 * settings.max_image_pixels)  # fmt: skip
     app.state.uploads = uploads
 
     @app.exception_handler(RequestValidationError)
@@ -225,14 +234,16 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         catalogue = catalogues.images
         if not catalogue.models:
             raise HTTPException(503, "images: no published day is loaded yet")
-        with uploads.slot():  # the decoded pixels live only inside the slot
+
+        def describe():  # on an upload slot: the decoded pixels never leave it
             pixels = decode_upload(image, "image", settings)
             detector, descriptor = (
                 load_detector(catalogue.models[0]),
                 load_descriptor(catalogue.models[1]),
             )
-            query, _ = query_from_pixels(pixels, detector, descriptor, {"upload": image.filename})
-            del pixels
+            return query_from_pixels(pixels, detector, descriptor, {"upload": image.filename})[0]
+
+        query = uploads.run(describe)
         top = query.source["top"]
         if top:  # the chosen detection, as plain JSON numbers
             top = {key: v if isinstance(v, str) else round(float(v), 4) for key, v in top.items()}
@@ -281,11 +292,13 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         catalogue = catalogues.listings
         if not catalogue.models:
             raise HTTPException(503, "houses: no published day is loaded yet")
-        with uploads.slot():  # the decoded pixels live only inside the slot
+
+        def describe():  # on an upload slot: the decoded pixels never leave it
             pixels = decode_upload(photo, "photo", settings)
             backbone, heads = load_backbone(catalogue.models[0]), load_heads(catalogue.models[1])
-            query = query_from_pixels(pixels, backbone, heads, {"upload": photo.filename})
-            del pixels
+            return query_from_pixels(pixels, backbone, heads, {"upload": photo.filename})
+
+        query = uploads.run(describe)
         answer = rank_listings(catalogue.index, query, k, same_style=same_style,
                                same_stories=same_stories)  # fmt: skip
         return {"query": {**query.source, **query_tags(query)}, **answer,

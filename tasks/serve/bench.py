@@ -6,6 +6,13 @@ loopback; Locust (``locustfile.py``, headless, bounded in users and seconds) dri
 kind of query at a time and reports requests per second, latency percentiles and
 failures. The same queries timed in this process, on the same catalogue, say how much of
 a request is the search itself: Locust reports whole milliseconds.
+
+Then an upload flood (``flood_users`` Locust users posting, without pause, a small JPEG
+that decodes to 12 megapixels) runs beside the same id-query load, while the service's
+resident memory is sampled: ``upload_flood`` reports the peak RSS under the flood and at
+rest, one upload's own peak (the same image, one user), the bound the upload gate
+promises (its slots x that, with half again for the allocator), the 503s it answered,
+and the id queries' p99 with and without the flood.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +35,9 @@ from lakesight.config import ConfigError, Settings
 from lakesight.progress import Steps
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+# The flood's image: a smooth JPEG of a few hundred KB that decodes to 36 MB of pixels,
+# the kind of upload that made a handful of clients enough to exhaust memory.
+FLOOD_SIZE = (4000, 3000)
 
 
 def free_port() -> int:
@@ -95,6 +107,104 @@ def locust_run(user_class: str, host: str, data_file: Path, users: int, seconds:
     }
 
 
+class RssSampler:
+    """The resident memory of process ``pid``, sampled every ``every_s`` seconds in a
+    thread while the block runs (``peak`` in bytes): VmHWM would keep the peak of the
+    whole life, not of the block."""
+
+    def __init__(self, pid: int, every_s: float = 0.05) -> None:
+        import psutil
+
+        self.process, self.every_s, self.peak = psutil.Process(pid), every_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            if self._stop.wait(self.every_s):
+                return
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def flood_image(path: Path) -> Path:
+    """A JPEG of :data:`FLOOD_SIZE` (a gradient: small on disk, whole when decoded)."""
+    from PIL import Image
+
+    width, height = FLOOD_SIZE
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], axis=-1).astype(np.uint8)
+    Image.fromarray(pixels).save(path, quality=85)
+    return path
+
+
+def get_health(host: str) -> dict:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{host}/v1/health", timeout=30) as response:
+        return json.load(response)
+
+
+def upload_flood(host: str, pid: int, data_file: Path, users: int, flood_users: int,
+                 seconds: int, workdir: Path, at_rest: dict) -> dict:  # fmt: skip
+    """``flood_users`` flooding uploads beside ``users`` id queries for ``seconds``, the
+    service's RSS sampled throughout; ``at_rest`` is the id-query run without the flood."""
+    with RssSampler(pid) as rest:
+        time.sleep(2)
+    # One upload at a time: what one analysis of the flood's image holds at its peak.
+    (workdir / "single").mkdir(exist_ok=True)
+    with RssSampler(pid) as single:
+        locust_run("ImageUploadFlood", host, data_file, 1, 4, workdir / "single")
+    per_upload = max(single.peak - rest.peak, 0)
+    before = get_health(host)
+    (workdir / "flood").mkdir(exist_ok=True)
+    with RssSampler(pid) as flooded, ThreadPoolExecutor(2) as pool:
+        flood = pool.submit(locust_run, "ImageUploadFlood", host, data_file, flood_users,
+                            seconds, workdir / "flood")  # fmt: skip
+        ids = pool.submit(locust_run, "ImageIdQueries", host, data_file, users, seconds,
+                          workdir / "flood")  # fmt: skip
+        flood, ids = flood.result(), ids.result()
+    after = get_health(host)
+    gate, mb = after["uploads"], 2**20
+    refused = after["uploads"]["refused"] - before["uploads"]["refused"]
+    return {
+        "flood_users": flood_users,
+        "seconds": seconds,
+        "uploads": flood["requests"],
+        "refused_503": refused,
+        "other_failures": flood["failures"] - refused,
+        "upload_slots": gate["slots"],
+        "upload_queue": gate["queue"],
+        "rss_at_rest_mb": round(rest.peak / mb, 1),
+        "rss_peak_mb": round(flooded.peak / mb, 1),
+        "rss_growth_mb": round((flooded.peak - rest.peak) / mb, 1),
+        # One upload's peak growth, alone: its decode, the detector's and descriptor's
+        # working memory. The gate promises no more than its slots of these at once (with
+        # half again for the allocator); without it, the flood's users would each hold one.
+        "rss_one_upload_mb": round(per_upload / mb, 1),
+        "rss_bound_mb": round(1.5 * gate["slots"] * per_upload / mb, 1),
+        "rss_unbounded_mb": round(flood_users * per_upload / mb, 1),
+        # The same for the largest upload admitted (max_image_pixels), scaled by pixels.
+        "rss_one_upload_at_max_pixels_mb": round(
+            per_upload * gate["max_decoded_bytes"] / (3 * FLOOD_SIZE[0] * FLOOD_SIZE[1]) / mb
+        ),
+        "id_p99_ms_at_rest": at_rest["p99_ms"],
+        "id_p99_ms_under_flood": ids["p99_ms"],
+        "id_p50_ms_at_rest": at_rest["p50_ms"],
+        "id_p50_ms_under_flood": ids["p50_ms"],
+        "id_requests_under_flood": ids["requests"],
+        "id_failures_under_flood": ids["failures"],
+    }
+
+
 def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> dict:
     import urllib.request
 
@@ -113,7 +223,8 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout_s
 
 def bench_serve(settings: Settings, *, synthetic: int = 1_000_000, users: int = 8,
                 seconds: int = 20, upload_users: int = 2, upload_seconds: int = 10,
-                queries: int = 500, steps: Steps | None = None) -> dict:  # fmt: skip
+                queries: int = 500, flood_users: int = 16, flood_seconds: int = 10,
+                steps: Steps | None = None) -> dict:  # fmt: skip
     from lakesight.lake import filesystem_for
     from lakesight.serve.catalogue import SYNTHETIC_DAY, Catalogues, process_rss
 
@@ -147,6 +258,7 @@ def bench_serve(settings: Settings, *, synthetic: int = 1_000_000, users: int = 
             "image_ids": [images.image_id(int(i)) for i in picks],
             "uploads": sorted(str(p) for p in workdir.glob("upload_*")),
             "photo_ids": list(catalogues.listings.index.photo_positions)[:1000],
+            "flood": [str(flood_image(workdir / "flood.jpg"))] if flood_users else [],
         }))  # fmt: skip
         port = free_port()
         log = workdir / "serve.log"
@@ -169,6 +281,12 @@ def bench_serve(settings: Settings, *, synthetic: int = 1_000_000, users: int = 
                     with steps.step(f"locust: listing queries, {users} users for {seconds}s"):
                         runs["houses_by_id"] = locust_run("HouseIdQueries", host, data_file,
                                                           users, seconds, workdir)  # fmt: skip
+                if flood_users:
+                    with steps.step(f"locust: an upload flood of {flood_users} users beside "
+                                    f"{users} id-query users for {flood_seconds}s"):  # fmt: skip
+                        runs["upload_flood"] = upload_flood(
+                            host, server.pid, data_file, users, flood_users, flood_seconds,
+                            workdir, at_rest=runs["images_by_id"])  # fmt: skip
             finally:
                 server.terminate()
     return {

@@ -113,13 +113,15 @@ def cmd_bench_serve(args: argparse.Namespace) -> int:
 
     if importlib.util.find_spec("locust") is None:
         raise ConfigError("bench serve: Locust is not installed (pip install 'lakesight[dev]')")
-    for name in ("synthetic", "users", "seconds", "upload_users", "upload_seconds", "queries"):
-        if getattr(args, name) < (0 if name == "synthetic" else 1):
+    for name in ("synthetic", "users", "seconds", "upload_users", "upload_seconds", "queries",
+                 "flood_users", "flood_seconds"):  # fmt: skip
+        if getattr(args, name) < (0 if name in ("synthetic", "flood_users") else 1):
             raise ConfigError(f"--{name.replace('_', '-')}: got {getattr(args, name)}")
     with stdout_to_stderr():
         payload = bench_serve(load_settings(), synthetic=args.synthetic, users=args.users,
                               seconds=args.seconds, upload_users=args.upload_users,
                               upload_seconds=args.upload_seconds, queries=args.queries,
+                              flood_users=args.flood_users, flood_seconds=args.flood_seconds,
                               steps=Steps("bench serve", quiet=args.json))  # fmt: skip
     emit(payload, args.json, format_bench)
     return 0
@@ -143,6 +145,15 @@ def format_bench(d: dict) -> str:
                 f"ms  p99 {r['p99_ms']:g} ms  {r['failures']} failures of {r['requests']} "
                 f"({r['users']} users, {r['seconds']}s)"
             )
+    if "upload_flood" in d:
+        f = d["upload_flood"]
+        lines.append(
+            f"  upload flood     {f['flood_users']} users for {f['seconds']}s: {f['uploads']} "
+            f"uploads, {f['refused_503']} refused (503; {f['upload_slots']} slots + "
+            f"{f['upload_queue']} queued); RSS {f['rss_at_rest_mb']:,.0f} MiB at rest, peak "
+            f"{f['rss_peak_mb']:,.0f} MiB (bound +{f['rss_bound_mb']:,.0f}); id p99 "
+            f"{f['id_p99_ms_at_rest']:g} ms at rest, {f['id_p99_ms_under_flood']:g} ms under it"
+        )
     return "\n".join(lines)
 
 
@@ -169,5 +180,8 @@ def register(sub, groups) -> None:
     p.add_argument("--upload-users", type=int, default=2)
     p.add_argument("--upload-seconds", type=int, default=10)
     p.add_argument("--queries", type=int, default=500, help="in-process id queries timed")
+    p.add_argument("--flood-users", type=int, default=16,
+                   help="users flooding uploads beside the id queries (0: no flood)")  # fmt: skip
+    p.add_argument("--flood-seconds", type=int, default=10)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_bench_serve)

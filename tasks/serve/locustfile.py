@@ -1,7 +1,9 @@
 """Locust load test of the similarity service (``lakesight bench serve`` runs it headless).
 
 The queries come from the JSON file named by ``LAKESIGHT_LOCUST_DATA``:
-``{"image_ids": [...], "uploads": [path, ...], "photo_ids": [...]}``. Each user class is
+``{"image_ids": [...], "uploads": [path, ...], "photo_ids": [...], "flood": [path, ...]}``
+(``flood``: large-pixel images for :class:`ImageUploadFlood`). When
+``LAKESIGHT_SERVE_TOKEN`` is set, every request carries it as a Bearer token. Each user class is
 one kind of query, picked on the command line; users send their next request as soon as
 the last one is answered (no think time), so the run measures what the service sustains.
 By hand, against a running ``lakesight serve``::
@@ -26,6 +28,8 @@ DATA = (
     if os.environ.get("LAKESIGHT_LOCUST_DATA")
     else {"image_ids": [], "uploads": [], "photo_ids": []}
 )
+TOKEN = os.environ.get("LAKESIGHT_SERVE_TOKEN", "").strip()
+AUTH = {"Authorization": f"Bearer {TOKEN}"} if TOKEN else {}
 
 
 def multipart(field: str, path: str) -> tuple[bytes, str]:
@@ -43,6 +47,7 @@ def multipart(field: str, path: str) -> tuple[bytes, str]:
 
 
 UPLOADS = [multipart("image", path) for path in DATA["uploads"]]
+FLOOD = [multipart("image", path) for path in DATA.get("flood", [])]
 
 
 class ImageIdQueries(FastHttpUser):
@@ -52,7 +57,7 @@ class ImageIdQueries(FastHttpUser):
     def similar_by_id(self) -> None:
         image_id = random.choice(DATA["image_ids"])
         self.client.get(f"/v1/images/similar?image_id={image_id}&k=10",
-                        name="GET /v1/images/similar")  # fmt: skip
+                        name="GET /v1/images/similar", headers=AUTH)  # fmt: skip
 
 
 class ImageUploadQueries(FastHttpUser):
@@ -62,8 +67,24 @@ class ImageUploadQueries(FastHttpUser):
     def similar_to_upload(self) -> None:
         body, content_type = random.choice(UPLOADS)
         self.client.post("/v1/images/similar?k=10", data=body,
-                         headers={"Content-Type": content_type},
+                         headers={"Content-Type": content_type, **AUTH},
                          name="POST /v1/images/similar")  # fmt: skip
+
+
+class ImageUploadFlood(FastHttpUser):
+    """Uploads as fast as answered, ignoring Retry-After: each a small file that decodes to
+    many pixels. What the service must survive with bounded memory; its refusals (503)
+    are counted apart from its other failures."""
+
+    @task
+    def flood(self) -> None:
+        body, content_type = random.choice(FLOOD)
+        with self.client.post("/v1/images/similar?k=10", data=body,
+                              headers={"Content-Type": content_type, **AUTH},
+                              name="POST /v1/images/similar (flood)",
+                              catch_response=True) as response:  # fmt: skip
+            if response.status_code == 503 and response.headers.get("Retry-After"):
+                response.failure("refused: 503 with Retry-After")
 
 
 class HouseIdQueries(FastHttpUser):
@@ -73,4 +94,4 @@ class HouseIdQueries(FastHttpUser):
     def similar_listings(self) -> None:
         photo_id = random.choice(DATA["photo_ids"])
         self.client.get(f"/v1/houses/similar?photo_id={photo_id}&k=10",
-                        name="GET /v1/houses/similar")  # fmt: skip
+                        name="GET /v1/houses/similar", headers=AUTH)  # fmt: skip

@@ -267,7 +267,7 @@ def test_a_newly_committed_day_is_served_without_stopping_queries(spark, lake):
 def test_bench_serve_reports_locust_and_in_process_figures(lake, capsys):
     payload = cli_json(capsys, "bench", "serve", "--synthetic", "20000", "--users", "2",
                        "--seconds", "3", "--upload-users", "1", "--upload-seconds", "2",
-                       "--queries", "50")  # fmt: skip
+                       "--queries", "50", "--flood-users", "8", "--flood-seconds", "6")  # fmt: skip
     # The lake's every published day (the refresh test may have added one) + the synthetic.
     settings, *_ = lake
     real = sum(len(load_features(settings, dt, ["image_id"])) for dt in payload["real_days"])
@@ -279,6 +279,20 @@ def test_bench_serve_reports_locust_and_in_process_figures(lake, capsys):
         assert payload[run]["rps"] > 0 and payload[run]["p99_ms"] >= payload[run]["p50_ms"]
     assert 0 < payload["in_process"]["id_query_ms"]["p50"] < 1000
     assert payload["index_bytes_per_million"] > 1e9
+    # The flood: 8 users posting 12-megapixel uploads (36 MB decoded each) without pause,
+    # against 2 slots + 4 queued. Refusals were served, and the service's memory grew by
+    # less than 2 slots' worth of one upload's own peak (x 1.5): unbounded, the 8 users
+    # would each hold one. Id queries kept answering through it.
+    flood = payload["upload_flood"]
+    assert flood["upload_slots"] == 2 and flood["upload_queue"] == 4
+    assert flood["refused_503"] > 0 and flood["other_failures"] == 0
+    assert flood["uploads"] > flood["refused_503"]  # some were analysed, too
+    assert flood["rss_one_upload_mb"] > 36  # at least the decoded pixels: it was measured
+    assert flood["rss_bound_mb"] == pytest.approx(3 * flood["rss_one_upload_mb"], abs=0.2)
+    assert 0 < flood["rss_peak_mb"] - flood["rss_at_rest_mb"] < flood["rss_bound_mb"]
+    assert flood["rss_bound_mb"] < flood["rss_unbounded_mb"]
+    assert flood["id_requests_under_flood"] > 0 and flood["id_failures_under_flood"] == 0
+    assert flood["id_p99_ms_under_flood"] > 0 and flood["id_p99_ms_at_rest"] > 0
 
 
 def test_a_network_address_needs_the_token(lake, tmp_path):
