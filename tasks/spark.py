@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from lakesight.lake import (
     SUCCESS_MARKER,
     LakeFileSystem,
     is_committed,
+    is_hidden,
     join,
     new_run_id,
 )
@@ -33,6 +35,7 @@ from lakesight.lake import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+log = logging.getLogger(__name__)
 SUPPORTED_JAVA = (17, 21)
 
 # Defaults every stage relies on; a user's LAKESIGHT_SPARK_CONF or spark-submit
@@ -336,6 +339,46 @@ def with_file_bytes(spark: SparkSession, uri: str, index):
     return raw.join(F.broadcast(index), "path", "inner")
 
 
+def code_sources(code: Sequence[str]) -> dict[str, str]:
+    """The source text of each of ``code``: a module (``pkg.mod``) or one of its top-level
+    functions or classes (``pkg.mod:Name``)."""
+    import importlib
+    import inspect
+
+    sources = {}
+    for name in code:
+        module_name, _, attr = name.partition(":")
+        obj = importlib.import_module(module_name)
+        sources[name] = inspect.getsource(getattr(obj, attr) if attr else obj)
+    return sources
+
+
+def code_fingerprint(sources: dict[str, str]) -> str:
+    """A short sha256 of named source texts (:func:`code_sources`): any edit changes it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def check_content_id(content: bytes, content_id: str) -> None:
+    """Raise ``ImageRejected("changed_since_ingest")`` unless ``content`` hashes to its
+    sha256 id: a raw file replaced after ingest must not be analysed, nor cached, under the
+    id of the bytes ingest saw (a cache entry is reused for every later file of that id)."""
+    import hashlib
+
+    from lakesight.imaging import ImageRejected
+
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != content_id:
+        raise ImageRejected(
+            "changed_since_ingest",
+            f"sha256 {actual[:12]}... read, {content_id[:12]}... at ingest",
+        )
+
+
 class KeyedCache:
     """Results by content id under one key, append-only: ``<dataset>/key=K/run=R/`` per run.
 
@@ -344,6 +387,12 @@ class KeyedCache:
     immutable directories, each committed by rename and ``_SUCCESS`` and never rewritten,
     so runs for other dates may read the cache while one adds to it (backfills run side by
     side), and deleting a published partition never loses work.
+
+    A cache is an optimisation, never a reason to fail: a file of a committed run whose
+    Parquet footer does not read (truncated, overwritten with garbage) is left out with a
+    warning (logged, and kept in :attr:`warnings` for the stage's manifest), so its
+    entries are recomputed; damage past a good footer is skipped by Spark's
+    ``ignoreCorruptFiles`` on the same read.
     """
 
     def __init__(
@@ -354,6 +403,7 @@ class KeyedCache:
         self.columns = tuple(columns)  # the content id first, then what is cached for it
         self.dataset_uri = dataset_uri
         self.key_uri = join(self.dataset_uri, f"key={key}")
+        self.warnings: list[str] = []  # unreadable files left out by the last read
 
     def committed_runs(self) -> list[str]:
         runs = [d for d in self.fs.list_dirs(self.key_uri) if d.startswith("run=")]
@@ -367,15 +417,46 @@ class KeyedCache:
         """One row per cached id (the earliest computation), or None when the key is new."""
         from pyspark.sql import functions as F
 
-        runs = self.committed_runs()
-        if not runs:
+        files = self.readable_files(spark, self.committed_runs())
+        if not files:
             return None
-        rows = spark.read.parquet(*runs).select(*self.columns)
+        rows = spark.read.option("ignoreCorruptFiles", "true").parquet(*files)
+        rows = rows.select(*self.columns)
         # Two runs may have computed the same new bytes side by side: keep one, always the same.
         first = rows.groupBy(self.columns[0]).agg(
             F.min_by(F.struct(*self.columns[1:]), "processed_at").alias("cached")
         )
         return first.select(self.columns[0], "cached.*")
+
+    def readable_files(self, spark: SparkSession, runs: Sequence[str]) -> list[str]:
+        """The data files of ``runs`` whose Parquet footer reads; the others become warnings."""
+        from py4j.protocol import Py4JJavaError
+
+        jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+        parquet = jvm.org.apache.parquet.hadoop
+        readable, self.warnings = [], []
+        for run in runs:
+            for entry in self.fs.list_files(run):
+                # A run's files sit flat in its directory (`_SUCCESS`, `.crc`s are hidden).
+                if is_hidden(entry.uri.rsplit("/", 1)[-1]):
+                    continue
+                try:
+                    path = jvm.org.apache.hadoop.fs.Path(entry.uri)
+                    # Opening reads (and checks) the footer only: cheap next to the data.
+                    parquet.ParquetFileReader.open(
+                        parquet.util.HadoopInputFile.fromPath(path, conf)
+                    ).close()
+                except Py4JJavaError as err:
+                    cause = str(err.java_exception.toString()).splitlines()[0]
+                    self.warnings.append(f"skipped unreadable cache file {entry.uri}: {cause}")
+                    log.warning("%s", self.warnings[-1])
+                else:
+                    readable.append(entry.uri)
+        return readable
+
+    def manifest_extra(self) -> dict[str, list[str]]:
+        """What a stage's manifest says of this cache: the files its read left out, if any."""
+        return {"cache_warnings": list(self.warnings)} if self.warnings else {}
 
     def split(self, spark: SparkSession, index: DataFrame) -> tuple[DataFrame, DataFrame | None]:
         """``index`` rows (the id column, ``path``...) not computed under this key yet, and the

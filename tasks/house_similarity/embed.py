@@ -2,11 +2,17 @@
 
 Every accepted photo is embedded once: the L2-normalised output of the backbone
 cut at its pooling layer (:mod:`lakesight.models.tagging.backbone`). Embeddings are
-cached by photo sha256 under a key of the backbone's file and
-:data:`EMBED_VERSION` (:class:`lakesight.spark.KeyedCache`), so a photo re-listed
-on another day, a rerun or a backfill reuses them, and a new backbone recomputes.
-The manifest counts ``reused`` and ``computed``. A photo that no longer decodes
-(its raw file was replaced after ingest) is quarantined with its reason.
+cached by photo sha256 under a key of the backbone's file, the source of the code that
+computes an embedding (:data:`EMBED_CODE`) and :data:`EMBED_VERSION`
+(:class:`lakesight.spark.KeyedCache`), so a photo re-listed on another day, a rerun or a
+backfill reuses them, and a new backbone or an edit of that code recomputes.
+:data:`EMBED_CODE` names, in this one place, the modules and functions an embedding runs;
+the key holds a sha256 of their source text (:func:`lakesight.spark.code_fingerprint`),
+and a test traces ``embed_batch`` and fails if it runs lakesight code the list leaves
+out. Bump :data:`EMBED_VERSION` only for what the source cannot show (a new onnxruntime).
+The manifest counts ``reused`` and ``computed``. The bytes read are re-hashed: a photo
+whose raw file was replaced after ingest is quarantined as ``changed_since_ingest`` and
+never cached under the old ``photo_id``.
 
 Run: ``lakesight stage house_similarity.embed --dt D``, or spark-submit this file.
 """
@@ -26,7 +32,15 @@ from lakesight.config import Settings
 from lakesight.house_similarity import datasets
 from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, KeyedCache, per_worker, with_file_bytes
+from lakesight.spark import (
+    ImageJob,
+    KeyedCache,
+    check_content_id,
+    code_fingerprint,
+    code_sources,
+    per_worker,
+    with_file_bytes,
+)
 from lakesight.stage import (
     StageError,
     StageResult,
@@ -41,13 +55,27 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 STAGE = datasets.EMBED
-EMBED_VERSION = "house_similarity.embed/v1"  # bump when embed_batch's output changes
+EMBED_VERSION = "house_similarity.embed/v1"  # bump when outputs change without code changes
+# The code an embedding runs (module, or module:top-level name); its source is in the key.
+EMBED_CODE = (
+    "lakesight.house_similarity.embed:embed_batch",
+    "lakesight.imaging",
+    "lakesight.lake:uri_path",
+    "lakesight.spark:ImageJob",
+    "lakesight.spark:check_content_id",
+    "lakesight.models.tagging.backbone",
+    "lakesight.models.detection.detector",
+    "lakesight.models.runtime:ort_runner",
+)
 BATCH_ROWS = 64
 
 
 def embedding_key(backbone: dict) -> str:
-    """The cache key: the backbone's file and this stage's version."""
-    payload = json.dumps({"embed": EMBED_VERSION, "backbone": backbone}, sort_keys=True)
+    """The cache key: the backbone's file, the code of :data:`EMBED_CODE` and the version."""
+    code = code_fingerprint(code_sources(EMBED_CODE))
+    payload = json.dumps(
+        {"embed": EMBED_VERSION, "code": code, "backbone": backbone}, sort_keys=True
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -67,6 +95,7 @@ def embed_batch(batch: pd.DataFrame, backbone, job: ImageJob) -> pd.DataFrame:
         row = dict.fromkeys(datasets.EMBED_COLUMNS)
         row.update(listing_id=listing_id, photo_id=photo_id, path=path)
         try:
+            check_content_id(content, photo_id)
             pixels.append((len(rows), job.decode(content, path)))
         except ImageRejected as rejected:
             row["reason"], row["detail"] = rejected.reason, rejected.detail
@@ -152,7 +181,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
                     "reused": n_in - n_todo, "computed": computed},
             input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
-            extra={"embedding_key": cache.key, "input": listings_uri, "cache": cache.key_uri},
+            extra={"embedding_key": cache.key, "input": listings_uri, "cache": cache.key_uri,
+                   **cache.manifest_extra()},
             extra_writes=cache_writes, quarantine_columns=("listing_id", "photo_id"),
         )  # fmt: skip
 

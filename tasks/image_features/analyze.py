@@ -9,8 +9,9 @@ Incremental: a result is cached under its image's sha256 (``image_id``) and the
 analysis key (:mod:`lakesight.image_features.cache`). An image already analysed
 under the same key, on any day, is reused rather than recomputed, so reruns and
 backfills only pay for new bytes. The manifest counts ``reused`` and
-``computed`` rows. An image that no longer decodes (its raw file was replaced
-since ingest) goes to ``quarantine/descriptors`` with its reason.
+``computed`` rows. The bytes read are re-hashed: an image whose raw file was replaced
+since ingest (its sha256 is no longer its ``image_id``) goes to ``quarantine/descriptors``
+as ``changed_since_ingest`` and is never cached under the old id.
 
 Run: ``lakesight stage image_features.analyze --dt D``, or spark-submit this file.
 """
@@ -31,7 +32,7 @@ from lakesight.image_features.analysis import CropPolicy, analyze
 from lakesight.image_features.cache import analysis_cache, analysis_key
 from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, per_worker, with_file_bytes
+from lakesight.spark import ImageJob, check_content_id, per_worker, with_file_bytes
 from lakesight.stage import (
     StageError,
     StageResult,
@@ -68,6 +69,7 @@ def analyze_batch(batch: pd.DataFrame, models, job: ImageJob, policy: CropPolicy
         row = dict.fromkeys(datasets.ANALYSIS_COLUMNS)
         row.update(image_id=image_id, path=path)
         try:
+            check_content_id(content, image_id)
             pixels = job.decode(content, path)
         except ImageRejected as rejected:
             row["reason"], row["detail"] = rejected.reason, rejected.detail
@@ -103,6 +105,10 @@ def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame |
             per_worker(load_models, batch_fn, job, BATCH_ROWS), datasets.ANALYSIS_SCHEMA
         )
         parts.append(computed.withColumn("processed_at", F.lit(None).cast("timestamp")))
+    if not parts:
+        # An empty day under a key with nothing cached yet: no rows, the same columns.
+        schema = f"{datasets.ANALYSIS_SCHEMA}, processed_at timestamp"
+        parts.append(spark.createDataFrame([], schema))
     return functools.reduce(lambda a, b: a.unionByName(b), parts)
 
 
@@ -154,7 +160,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
                     "reused": n_in - n_todo, "computed": computed},
             input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
             extra={"analysis_key": cache.key, "policy": asdict(policy), "input": curated_uri,
-                   "cache": cache.key_uri},
+                   "cache": cache.key_uri, **cache.manifest_extra()},
             extra_writes=cache_writes,
         )  # fmt: skip
 

@@ -22,6 +22,7 @@ write and commit), so the gap between pipeline and bare can be attributed.
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 import tempfile
 import time
@@ -55,7 +56,9 @@ def bare_pass(paths: list[str], job, models, policy, batch_rows: int, timings: d
         for start in range(0, len(paths), batch_rows):
             chunk = paths[start : start + batch_rows]
             contents = [Path(p).read_bytes() for p in chunk]
-            batch = pd.DataFrame({"image_id": chunk, "path": chunk, "content": contents})
+            # analyze_batch re-hashes the bytes against their id, as the stage's rows have it.
+            ids = [hashlib.sha256(c).hexdigest() for c in contents]
+            batch = pd.DataFrame({"image_id": ids, "path": chunk, "content": contents})
             analyze_batch(batch, models, job, policy)
         return
     # The same steps, one at a time, to see where the time goes.
