@@ -192,9 +192,14 @@ def run(
                 yield forecast_batch(batch, worker_model, dt, tuple(size))
 
         complete = windows.where(F.col("frames").isNotNull()).select("end_minute", "frames")
-        issued = complete.mapInPandas(forecast, RESULT_SCHEMA) if size else None
+        # A day without frames has no frame size: nothing to forecast, the same columns.
+        issued = (
+            complete.mapInPandas(forecast, RESULT_SCHEMA)
+            if size
+            else spark.createDataFrame([], RESULT_SCHEMA)
+        )
         skipped = skipped_rows(windows.where(F.col("frames").isNull()), raw_uri, dt)
-        fresh = skipped.unionByName(issued, allowMissingColumns=True) if issued else skipped
+        fresh = skipped.unionByName(issued, allowMissingColumns=True)
         fresh = fresh.withColumn("dt", F.lit(dt))
         existing = None
         if not interval.whole_day and read_manifest(fs, STAGE.output.partition(settings, dt)):
