@@ -386,6 +386,8 @@ class _RetryingRequests:
 
     def _request(self, method, url, **kwargs):
         op, path, endpoint, resendable = _request_facts(method, url, kwargs.get("params"))
+        # A streamed body (a generator, a file) is spent by the first attempt.
+        resendable = resendable and isinstance(kwargs.get("data"), bytes | str | None)
         attempts = self.policy.attempts if resendable else 1
         namenodes = [u.rstrip("/") for u in self.urls]
         tried: list[str] = []

@@ -357,3 +357,25 @@ def test_the_jvm_webhdfs_client_gives_up_on_a_stalled_namenode(spark, webhdfs_se
         fs.close()
     assert fault.seen >= 2  # retried, then gave up
     assert took <= WebHdfsPolicy.from_settings(settings).bound_s() + 2.0
+
+
+@pytest.mark.airflow
+def test_a_stalled_namenode_fails_a_sensor_poke_in_one_line(webhdfs_server, monkeypatch):
+    from lakesight_airflow.sensors import LakePartitionSensor
+
+    root = f"webhdfs://{webhdfs_server.url.removeprefix('http://')}/poke"
+    monkeypatch.delenv("AIRFLOW_CONN_WEBHDFS_DEFAULT", raising=False)
+    for name, value in {"LAKESIGHT_ROOT": root, "LAKESIGHT_WEBHDFS_TIMEOUT_S": "0.5",
+                        "LAKESIGHT_WEBHDFS_RETRIES": "1",
+                        "LAKESIGHT_WEBHDFS_BACKOFF_S": "0.05"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    sensor = LakePartitionSensor(task_id="wait", dataset="raw/images", dt="2026-03-02")
+    with webhdfs_server.faults(Fault("stall", times=None)):
+        started = time.monotonic()
+        with pytest.raises(StorageError) as err:
+            sensor.poke({})
+        took = time.monotonic() - started
+    assert _one_line(err.value).startswith(
+        "webhdfs GETFILESTATUS /poke/raw/images/dt=2026-03-02: no answer within 0.5 s"
+    )
+    assert took <= WebHdfsPolicy(0.5, 1, 0.05).bound_s() + 0.5
