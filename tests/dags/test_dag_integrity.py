@@ -70,6 +70,8 @@ def test_conventions(dagbag):
         assert dag.timetable.can_be_scheduled, f"{dag.dag_id} has no schedule"
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
+            # A stalled namenode or a hung JVM must fail the task, not hold its slot.
+            assert task.execution_timeout, f"{dag.dag_id}.{task.task_id} has no execution_timeout"
         # topological_sort raises on a cycle; every task is reachable in order.
         assert len(dag.topological_sort()) == len(dag.tasks)
 
@@ -105,6 +107,8 @@ def test_radar_nowcast_runs_every_30_minutes_over_its_data_interval(dagbag):
     assert dag.timetable.summary == "*/30 * * * *" and dag.max_active_runs == 1
     order = [t.task_id for t in dag.topological_sort()]
     assert order == ["wait_for_frames", "ingest", "forecast", "verify"]
+    # Frames arrive all day and ingest reads them up to the interval's end: the folder is enough.
+    assert dag.get_task("wait_for_frames").whole is False
     for task_id in order[1:]:
         task = dag.get_task(task_id)
         assert stage_application(task.stage).endswith(f"radar_nowcast/{task_id}.py")
