@@ -353,6 +353,8 @@ def _transient_cause(err: Exception, timeout_s: float) -> str | None:
 
     if not isinstance(err, OSError | urllib3.exceptions.HTTPError | http.client.HTTPException):
         return None  # requests' errors are OSErrors; anything else is not the network
+    if isinstance(err, requests.exceptions.SSLError):
+        return None  # a certificate or TLS setup error: the same on every attempt
     text = str(err).lower()
     if isinstance(err, requests.exceptions.Timeout) or "timed out" in text:
         return f"no answer within {timeout_s:g} s (LAKESIGHT_WEBHDFS_TIMEOUT_S)"
