@@ -155,7 +155,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``lakesight bench {pipeline,ssd,hamming}``: speed against baselines of the same run."""
+    """``lakesight bench {pipeline,ssd,hamming,scale}``: speed against baselines of the same run."""
     from lakesight.image_features import model_bench
 
     steps = Steps(f"bench {args.target}", quiet=args.json)
@@ -164,6 +164,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from lakesight.image_features.bench import bench_pipeline
 
         result = bench_pipeline(args.images or 2000, repeats, steps, root=args.workdir)
+    elif args.target == "scale":
+        from lakesight.image_features.scale_bench import bench_scale
+
+        result = bench_scale(args.sizes, args.workdir, args.master, steps)
     elif args.target == "hamming":
         result = model_bench.bench_hamming(
             args.codes, args.bits, args.queries, args.k, repeats, steps
@@ -174,6 +178,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     emit(result, args.json, lambda d: "\n".join(f"{k:18} {v}" for k, v in d.items()))
     return 0
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``--sizes 2000,8000``: positive image counts, at least two (a ratio needs two)."""
+    try:
+        sizes = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        sizes = ()
+    if len(sizes) < 2 or sizes[0] <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected two or more positive counts, comma-separated, got {text!r}"
+        )
+    return sizes
 
 
 def register(sub, groups: dict) -> None:
@@ -218,12 +235,22 @@ def register(sub, groups: dict) -> None:
         ("pipeline", "analyze on Spark vs a bare loop vs predict_batch_udf"),
         ("ssd", "SSD images/s per core: ORT fp32/int8, OpenCV DNN, torch"),
         ("hamming", "Hamming top-k over 1M codes vs the memory-bandwidth limit"),
+        ("scale", "cost per image and driver peak memory at 2k, 8k, 32k images a day"),
     ):
         q = groups["bench"].add_parser(target, help=help_text)
         q.add_argument("--model", help="name[@version] in the registry (default: the shipped one)")
         q.add_argument("--images", type=int, help="images per pass (pipeline: 2000, ssd: 256)")
         q.add_argument("--repeats", type=int, help="timed passes, the median is reported")
-        q.add_argument("--workdir", help="pipeline: keep the generated lake here")
+        q.add_argument(
+            "--workdir",
+            help="pipeline: keep the generated lake here; scale: default var/bench/scale",
+        )
+        if target == "scale":
+            q.add_argument(
+                "--sizes", type=_sizes, default=(2000, 8000, 32000),
+                help="scale: images per day, comma-separated (default 2000,8000,32000)",
+            )  # fmt: skip
+            q.add_argument("--master", help="scale: Spark master (default local[2])")
         q.add_argument("--eval-images", type=int, default=500, help="ssd: scenes for the mAPs")
         q.add_argument("--codes", type=int, default=1_000_000, help="hamming: database size")
         q.add_argument("--bits", type=int, default=64, help="hamming: code length")
