@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from lakesight.config import SUPPORTED_WEBHDFS_AUTH, ConfigError, Settings
 
@@ -129,6 +129,49 @@ def uri_path(uri: str) -> str:
     return unquote(path)
 
 
+# What path_uri leaves unencoded besides letters, digits and "-._~".
+PATH_SAFE = "/!$&'()*,;=:@"
+
+
+def path_uri(location: str) -> str:
+    """The URI lakesight publishes in ``path`` columns for a file Hadoop spells ``location``.
+
+    Hadoop and Spark print paths unencoded (``file:/d/a#b.jpg``, ``.../sale%20x.jpg``), which
+    a URI parser (pyarrow, fsspec, urllib) reads as another file. Published paths are URIs:
+    every character of the path percent-encoded as UTF-8 but ASCII letters, digits, ``/`` and
+    the ones RFC 3986 allows in a path as they are (``-._~!$&'()*,;=:@``; ``dt=D`` stays
+    readable): ``%``, ``#``, ``?``, spaces, ``+`` and non-ASCII letters are encoded (pyarrow
+    refuses raw non-ASCII). Local files are spelled ``file:///``. :func:`uri_path` decodes
+    them again; :func:`hadoop_location` gives Hadoop's spelling back."""
+    head, path = _split_location(location)
+    return head + quote(path, safe=PATH_SAFE)
+
+
+def hadoop_location(uri: str) -> str:
+    """Hadoop's (and Spark's ``binaryFile``) spelling of a published URI: ``Path(...)`` takes
+    this decoded form; ``new Path(new URI(uri))`` would take the URI itself."""
+    head, _ = _split_location(uri)
+    return ("file:" if head == "file://" else head) + uri_path(uri)
+
+
+def spelled_path(location: str) -> str:
+    """The path part of a URI as spelled, nothing decoded (for comparing two Hadoop spellings)."""
+    return _split_location(location)[1]
+
+
+def _split_location(location: str) -> tuple[str, str]:
+    """``(scheme://authority, path)`` of a URI or Hadoop location; ``file:/p`` gives ``file://``."""
+    if "://" in location:
+        scheme, rest = location.split("://", 1)
+        cut = rest.find("/")
+        authority, path = (rest, "/") if cut < 0 else (rest[:cut], rest[cut:])
+        return f"{scheme}://{authority}", path
+    if ":" in location.split("/", 1)[0]:  # file:/path, as Hadoop writes local paths
+        scheme, path = location.split(":", 1)
+        return f"{scheme}://", path
+    return "", location
+
+
 def is_hidden(relative_path: str) -> bool:
     """Whether Hadoop/Spark file listing skips this path (any component hidden)."""
     for part in PurePosixPath(relative_path).parts:
@@ -145,10 +188,11 @@ def unread_files(
     """``(entry, reason, detail)`` of the listed files Spark's file sources will not read:
     hidden names (``hidden_file``), empty files (``empty_file``; Spark skips them, so they
     never reach a decoder) and files above ``max_bytes`` (``file_too_large``, left unread)."""
-    raw_prefix = uri_path(raw_uri).rstrip("/") + "/"
+    # The listing spells paths as its file system does (Hadoop: unencoded); compare spellings.
+    raw_prefix = spelled_path(raw_uri).rstrip("/") + "/"
     unread = []
     for entry in listing:
-        if is_hidden(uri_path(entry.uri).removeprefix(raw_prefix)):
+        if is_hidden(spelled_path(entry.uri).removeprefix(raw_prefix)):
             unread.append(
                 (entry, "hidden_file", "hidden name (starts with '_' or '.'); never read")
             )
@@ -652,7 +696,13 @@ class HadoopFileSystem:
         iterator = fs.listFiles(path, True)
         while iterator.hasNext():
             status = iterator.next()
-            entries.append(FileEntry(status.getPath().toString(), int(status.getLen())))
+            entries.append(
+                FileEntry(
+                    status.getPath().toString(),
+                    int(status.getLen()),
+                    status.getModificationTime() / 1000,
+                )
+            )
         return sorted(entries, key=lambda e: e.uri)
 
     def list_dirs(self, uri: str) -> list[str]:

@@ -6,8 +6,9 @@ Every record gets one verdict, an accepted row or a reason:
 - the CSV itself: ``missing_csv``, ``empty_csv``, ``malformed_csv`` (not UTF-8, or no
   ``listing_id`` column); then it is one quarantined record and the day has no listings;
 - a CSV row: ``malformed_row`` (another number of fields than the header),
-  ``missing_listing_id``, ``bad_listing_id`` (not :data:`LISTING_ID_PATTERN`: an id
-  names a folder and a URL, so ``../x`` or markup never becomes one),
+  ``missing_listing_id``, ``bad_listing_id`` (:func:`listing_id_problem`: an id names a
+  folder, so it must be safe as one path segment; unicode and spaces are fine, and every
+  URL naming it percent-encodes it),
   ``duplicate_listing_id`` (a later row of an id already seen; the first is kept);
 - a photo: the decoder's reasons (:data:`lakesight.imaging.REJECT_REASONS`), ``duplicate``
   (the same bytes as another photo of the listing), ``unknown_listing`` (its folder names
@@ -21,7 +22,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import re
+import unicodedata
 from collections.abc import Iterable
 
 import pandas as pd
@@ -29,12 +30,33 @@ import pandas as pd
 from lakesight.house_similarity import datasets
 from lakesight.imaging import DecodeLimits, ImageRejected
 
-LISTING_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+MAX_LISTING_ID = 128
 CSV_REASONS = ("missing_csv", "empty_csv", "malformed_csv")
 ROW_REASONS = ("malformed_row", "missing_listing_id", "bad_listing_id", "duplicate_listing_id")
 PHOTO_REASONS = ("duplicate", "unknown_listing", "unexpected_file")
 LABEL_REASONS = ("unknown_photo", "bad_label")
 UNKNOWN_LISTING = "unknown_listing"
+
+
+def listing_id_problem(listing_id: str) -> str | None:
+    """Why ``listing_id`` cannot name a listing, or None if it can.
+
+    An id becomes the folder ``photos/<listing_id>/`` and a URL segment, so it must be one
+    safe path segment: non-empty, at most :data:`MAX_LISTING_ID` characters, not ``.`` or
+    ``..``, no ``/`` or ``\\``, no control characters. Anything else (spaces, ``ü``, ``#``,
+    markup) is a real id: MLS and international systems use them; pages escape it and
+    URLs percent-encode it."""
+    if not listing_id:
+        return "empty id"
+    if len(listing_id) > MAX_LISTING_ID:
+        return f"{len(listing_id)} characters > {MAX_LISTING_ID}"
+    if listing_id in (".", ".."):
+        return f"id {listing_id!r} names a folder's parent or itself"
+    if "/" in listing_id or "\\" in listing_id:
+        return f"id {listing_id!r} holds a path separator"
+    if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029" for c in listing_id):
+        return f"id {listing_id!r} holds a control character"
+    return None
 
 
 def rejected(path: str, reason: str, detail: str, listing_id: str | None = None) -> dict:
@@ -74,10 +96,8 @@ def parse_listings(data: bytes | None, csv_path: str) -> tuple[list[dict], list[
         listing_id = fields[key].strip()
         if not listing_id:
             rejects.append(rejected(where, "missing_listing_id", "empty listing_id"))
-        elif not LISTING_ID_PATTERN.fullmatch(listing_id):
-            rejects.append(
-                rejected(where, "bad_listing_id", f"id {listing_id!r} is not [A-Za-z0-9._-]")
-            )
+        elif problem := listing_id_problem(listing_id):
+            rejects.append(rejected(where, "bad_listing_id", problem))
         elif listing_id in seen:
             rejects.append(
                 rejected(
@@ -115,7 +135,11 @@ def validate_photo_batch(
     rows = []
     for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
         row = dict.fromkeys(datasets.PHOTO_COLUMNS)
-        row.update(path=path, size=int(length), photo_id=hashlib.sha256(content or b"").hexdigest())
+        row.update(
+            path=path,
+            size=int(length),
+            photo_id=hashlib.sha256(content or b"").hexdigest(),
+        )
         listing_id, why_not = photo_owner(uri_path(path).removeprefix(prefix))
         row["listing_id"] = listing_id
         if why_not:

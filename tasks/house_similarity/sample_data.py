@@ -61,7 +61,8 @@ BAD_PHOTOS: tuple[tuple[str, str], ...] = (
     ("zero_byte", "empty_file"),
 )
 # Ids a listing system should never hand to a file system or a web page.
-BAD_IDS: tuple[str, ...] = ("../etc/passwd", "a b<script>")
+# (Spaces, unicode and markup are fine in an id: pages escape it, URLs percent-encode it.)
+BAD_IDS: tuple[str, ...] = ("../etc/passwd", "a\tb")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from lakesight.house_similarity.listings import (
+    MAX_LISTING_ID,
+    listing_id_problem,
     parse_labels,
     parse_listings,
     photo_owner,
@@ -33,7 +35,7 @@ def test_every_csv_row_is_accepted_or_rejected_with_its_reason():
         ",200,Oslo\n"  # line 3: no id
         "A-1,300,Bergen\n"  # line 4: duplicate
         "../etc,1,x\n"  # line 5: odd characters
-        "B<script>,1,x\n"  # line 6
+        "a\\b,1,x\n"  # line 6: a path separator
         "C.2,5\n"  # line 7: too few fields
         "\n"  # blank: not a record
         "C.2,5,Tromsø\n"
@@ -87,6 +89,23 @@ def test_photos_are_judged_by_owner_then_by_content():
     assert out["reason"].tolist() == [None, "unknown_listing", "not_an_image", "unexpected_file"]
     assert out.loc[0, "listing_id"] == "A-1" and out.loc[0, "format"] == "JPEG"
     assert out.loc[0, "width"] == 64 and len(out.loc[0, "photo_id"]) == 64
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("listing_id", "ok"),
+    [("A-1", True), ("MLS 12345", True), ("Zürich-7", True), ("東京 3-2", True),
+     ("a#b?c%20", True), ("B<script>", True), ("x" * MAX_LISTING_ID, True), ("...", True),
+     ("a..b", True), (".hidden", True),
+     ("", False), (".", False), ("..", False), ("../x", False), ("a/b", False),
+     ("a\\b", False), ("x" * (MAX_LISTING_ID + 1), False), ("a\nb", False), ("a\tb", False),
+     ("a\x00b", False), ("a\x7fb", False), ("a\u2028b", False)],
+)  # fmt: skip
+def test_a_listing_id_is_any_safe_path_segment(listing_id, ok):
+    problem = listing_id_problem(listing_id)
+    assert (problem is None) == ok, problem
+    if not ok:  # one line, for the quarantine's detail
+        assert problem and "\n" not in problem
 
 
 @pytest.mark.unit
