@@ -118,25 +118,34 @@ class UploadGate:
         from concurrent.futures import ThreadPoolExecutor
 
         self.slots, self.waiting, self.max_decoded_bytes = slots, waiting, max_decoded_bytes
-        self._workers = ThreadPoolExecutor(slots, thread_name_prefix="lakesight-upload")
+        self._workers = ThreadPoolExecutor(slots, thread_name_prefix="lakesight-upload",
+                                           initializer=lower_priority)  # fmt: skip
         self._lock = threading.Lock()
         self.admitted = 0  # running + waiting
         self.refused = 0
+
+    def full(self) -> bool:
+        return self.admitted >= self.slots + self.waiting
+
+    def refusal(self) -> HTTPException:
+        with self._lock:
+            self.refused += 1
+        return HTTPException(
+            503,
+            f"uploads: {self.slots} being analysed and {self.waiting} waiting "
+            f"(LAKESIGHT_SERVE_MAX_UPLOADS / LAKESIGHT_SERVE_UPLOAD_QUEUE); "
+            f"retry in {RETRY_AFTER_S}s",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     def run(self, work: Callable[[], T]) -> T:
         """``work()`` on one of the slots, waiting for one in the queue if need be; its
         exceptions (an HTTPException for a bad upload) propagate to the caller."""
         with self._lock:
-            if self.admitted >= self.slots + self.waiting:
-                self.refused += 1
-                raise HTTPException(
-                    503,
-                    f"uploads: {self.slots} being analysed and {self.waiting} waiting "
-                    f"(LAKESIGHT_SERVE_MAX_UPLOADS / LAKESIGHT_SERVE_UPLOAD_QUEUE); "
-                    f"retry in {RETRY_AFTER_S}s",
-                    headers={"Retry-After": str(RETRY_AFTER_S)},
-                )
-            self.admitted += 1
+            admit = not self.full()
+            self.admitted += admit
+        if not admit:
+            raise self.refusal()
         try:
             return self._workers.submit(work).result()
         finally:
@@ -146,6 +155,33 @@ class UploadGate:
     def health(self) -> dict:
         return {"slots": self.slots, "queue": self.waiting, "admitted": self.admitted,
                 "refused": self.refused, "max_decoded_bytes": self.max_decoded_bytes}  # fmt: skip
+
+
+def lower_priority() -> None:
+    """Run this thread (and the model runtime threads it starts) at a lower CPU priority:
+    on a busy machine, id queries get the cores before upload analyses do."""
+    import contextlib
+    import os
+
+    # Not Linux, or not allowed: the same priority, still bounded.
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: this thread
+
+
+class RefuseWhenFull:
+    """ASGI middleware: an upload that the gate would refuse is refused before its body is
+    read and parsed, so a flood costs the service a header's worth of work per request."""
+
+    def __init__(self, app, gate: UploadGate, paths: frozenset[str]) -> None:
+        self.app, self.gate, self.paths = app, gate, paths
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] == "http" and scope["method"] == "POST"
+                and scope["path"] in self.paths and self.gate.full()):  # fmt: skip
+            refused = self.gate.refusal()
+            response = JSONResponse({"detail": refused.detail}, 503, headers=refused.headers)
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def decode_upload(upload: UploadFile, field: str, settings) -> np.ndarray:
@@ -178,14 +214,17 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         version=__version__,
         summary="Images and listings similar to a published one or to an upload.",
     )
-    app.add_middleware(UploadLimit, limit=max_upload_bytes)
-    if token:  # added last, so it runs first: no body is read for a caller without it
-        app.add_middleware(BearerAuth, token=token)
     settings = catalogues.settings
     # The largest upload it admits decodes to max_image_pixels RGB bytes (150 MB at 50 MP).
     uploads = UploadGate(settings.serve_max_uploads, settings.serve_upload_queue,
                          max_decoded_bytes=3 * settings.max_image_pixels)  # fmt: skip
     app.state.uploads = uploads
+    # The last added runs first: the token, then a full gate, then the size limit.
+    app.add_middleware(UploadLimit, limit=max_upload_bytes)
+    app.add_middleware(RefuseWhenFull, gate=uploads,
+                       paths=frozenset({"/v1/images/similar", "/v1/houses/similar"}))  # fmt: skip
+    if token:  # no body is read for a caller without it
+        app.add_middleware(BearerAuth, token=token)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError):
