@@ -49,6 +49,13 @@ def assert_empty_day(results, columns_by_stage: dict[str, tuple[str, ...]]) -> N
         assert tuple(table.schema.names) == columns_by_stage[name], name
 
 
+def assert_pictures_committed(settings, dataset) -> None:
+    """The day's pictures partition is committed too (with nothing drawn)."""
+    manifest = read_manifest(LocalFileSystem(), dataset.partition(settings, DT))
+    assert manifest is not None and manifest.counts["in"] == 0
+    assert manifest.counts["in"] == manifest.counts["out"] + manifest.counts["quarantined"]
+
+
 def test_image_features_empty_day(spark, lake):
     from lakesight.image_features import analyze, datasets, ingest, publish
 
@@ -63,6 +70,7 @@ def test_image_features_empty_day(spark, lake):
         },
     )
     assert results[2].manifest.counts["pictured"] == 0
+    assert_pictures_committed(lake, datasets.PICTURES)
 
 
 def test_radar_nowcast_empty_day(spark, lake):
@@ -78,6 +86,8 @@ def test_radar_nowcast_empty_day(spark, lake):
             "radar_nowcast.verify": datasets.SCORE_COLUMNS,
         },
     )
+    assert results[2].manifest.extra["pictured_issue"] is None  # nothing to draw
+    assert_pictures_committed(lake, datasets.PICTURES)
 
 
 def test_house_similarity_empty_day(spark, lake):
