@@ -327,7 +327,6 @@ def per_worker(load: Callable[..., object], batch_fn: Callable, job: ImageJob, r
 
 def with_file_bytes(spark: SparkSession, uri: str, index):
     """``index`` rows (with ``path``) joined to the bytes (``content``) of their files under ``uri``."""
-    from pyspark.sql import functions as F
 
     raw = (
         spark.read.format("binaryFile")
@@ -335,8 +334,26 @@ def with_file_bytes(spark: SparkSession, uri: str, index):
         .load(uri)
         .select("path", "content")
     )
-    # The index is small next to the bytes: broadcast it, keep the bytes where they were read.
-    return raw.join(F.broadcast(index), "path", "inner")
+    # binaryFile spells paths as Hadoop does (unencoded); the index holds published URIs
+    # (lake.path_uri): join on the index's path in Hadoop's spelling. No broadcast hint: a
+    # day's index goes to the driver only while it is under Spark's broadcast threshold,
+    # above it the join sorts and merges, so the driver's memory does not grow with a day.
+    spelled = index.withColumn("_hadoop_path", hadoop_location_column("path"))
+    return (
+        raw.withColumnRenamed("path", "_hadoop_path")
+        .join(spelled, "_hadoop_path", "inner")
+        .drop("_hadoop_path")
+    )
+
+
+def hadoop_location_column(column: str):
+    """:func:`lakesight.lake.hadoop_location` as a Spark expression (a Python UDF here would
+    feed the stage's own ``mapInPandas`` and deadlock Spark 4's Arrow runners): ``file:///p``
+    becomes ``file:/p`` and the path is percent-decoded. ``path_uri`` encodes ``+``, so the
+    form-decoding of ``+`` as a space never applies."""
+    from pyspark.sql import functions as F
+
+    return F.url_decode(F.regexp_replace(F.col(column), "^file://", "file:"))
 
 
 def code_sources(code: Sequence[str]) -> dict[str, str]:

@@ -14,6 +14,12 @@
   (photos that no longer decode), ``quarantine/listing_labels`` (label rows that name no
   accepted photo, or a tag that does not exist), ``quarantine/listing_features`` (photos a
   fine-tuned head could no longer decode at publish).
+
+Every photo ``path`` (curated/listings v1.1, curated/listing_embeddings v1.1,
+features/listings v1.1, and the quarantines' photo rows) is a percent-encoded URI, as in
+image_features (:func:`lakesight.lake.path_uri`): a photo of ``photos/MLS 12345/a#b.jpg``
+is ``…/photos/MLS%2012345/a%23b.jpg``. A listing id is any safe path segment
+(:func:`.listings.listing_id_problem`), unicode and spaces included; URLs percent-encode it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ PHOTOS_DIR = "photos"
 
 # --------------------------------------------------------------------------- curated/listings
 
-LISTINGS_SCHEMA_VERSION = "curated.listings/v1"
+# v1.1: photo paths are percent-encoded URIs; listing ids any safe path segment.
+LISTINGS_SCHEMA_VERSION = "curated.listings/v1.1"
 PHOTO_STRUCT = "struct<photo_id:string,path:string,format:string,width:int,height:int>"
 # Ingest's rows: accepted listings (reason null) and every rejected record (a CSV row,
 # a photo file or the CSV itself), each with its path (a CSV row's is ``listings.csv:LINE``).
@@ -56,7 +63,8 @@ PHOTO_COLUMNS = schema_columns(PHOTO_SCHEMA)
 
 # --------------------------------------------------------------------------- embeddings
 
-EMBEDDINGS_SCHEMA_VERSION = "curated.listing_embeddings/v1"
+# v1.1: path is a percent-encoded URI.
+EMBEDDINGS_SCHEMA_VERSION = "curated.listing_embeddings/v1.1"
 EMBED_SCHEMA = (
     "listing_id string, photo_id string, path string, embedding array<float>, "
     "reason string, detail string"
@@ -76,7 +84,8 @@ TRAINING_COLUMNS = ("photo", "path", "exterior", "style", "stories", "split", "d
 
 # --------------------------------------------------------------------------- features/listings
 
-CONTRACT_SCHEMA_VERSION = "features.listings/v1"
+# v1.1: path is a percent-encoded URI; listing ids any safe path segment (unicode, spaces).
+CONTRACT_SCHEMA_VERSION = "features.listings/v1.1"
 CONTRACT_COLUMNS = (
     "listing_id", "photo_id", "path", "exterior", "exterior_score", "style", "style_score",
     "stories", "stories_score", "embedding", "models", "processed_at",

@@ -24,7 +24,15 @@ from lakesight.config import Settings
 from lakesight.house_similarity import datasets
 from lakesight.house_similarity.listings import parse_listings, validate_photo_batch
 from lakesight.imaging import DecodeLimits
-from lakesight.lake import HadoopFileSystem, check_reachable, join, unread_files, uri_path
+from lakesight.input_change import input_change, input_listing, previous_manifest
+from lakesight.lake import (
+    HadoopFileSystem,
+    check_reachable,
+    join,
+    path_uri,
+    spelled_path,
+    unread_files,
+)
 from lakesight.progress import Steps
 from lakesight.stage import StageError, StageResult, commit_stage, frees_cached_data, stage_main
 
@@ -52,9 +60,14 @@ def run(
         if not fs.exists(raw_uri):
             raise StageError(f"input partition missing: {raw_uri}")
         listing = fs.list_files(raw_uri)
+        # The whole partition, CSVs included: an edited listings.csv is a changed input.
+        inputs = input_listing(raw_uri, listing)
+        previous = previous_manifest(fs, STAGE.output.partition(settings, dt))
         # The two CSVs are read on the driver; every other file is a record of its own.
-        csvs = {uri_path(join(raw_uri, n)) for n in (datasets.LISTINGS_FILE, datasets.LABELS_FILE)}
-        files = [e for e in listing if uri_path(e.uri) not in csvs]
+        csvs = {
+            spelled_path(join(raw_uri, n)) for n in (datasets.LISTINGS_FILE, datasets.LABELS_FILE)
+        }
+        files = [e for e in listing if spelled_path(e.uri) not in csvs]
     with steps.step("read listings.csv"):
         data = fs.read_bytes(csv_uri) if fs.exists(csv_uri) else None
         accepted, rejected_rows = parse_listings(data, csv_uri)
@@ -63,7 +76,7 @@ def run(
 
     limits = DecodeLimits.from_settings(settings)
     known_ids = frozenset(row["listing_id"] for row in accepted)
-    partition_path = uri_path(raw_uri)
+    partition_path = spelled_path(raw_uri)
 
     def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
@@ -72,7 +85,7 @@ def run(
     with steps.step("decode and validate photos"):
         unread = spark.createDataFrame(
             [
-                {**dict.fromkeys(datasets.PHOTO_COLUMNS), "path": entry.uri, "size": entry.size,
+                {**dict.fromkeys(datasets.PHOTO_COLUMNS), "path": path_uri(entry.uri), "size": entry.size,
                  "reason": reason, "detail": detail}
                 for entry, reason, detail in unread_files(raw_uri, files, settings.max_file_bytes)
             ],
@@ -148,7 +161,8 @@ def run(
                 "without_photos": without_photos},
         # The files' fingerprint and the CSV's bytes: an edited row changes the input too.
         input_fingerprint=f"{fingerprint_from(stats)}:csv={csv_digest}",
-        steps=steps, extra={"input": raw_uri}, quarantine_columns=("listing_id",),
+        steps=steps, quarantine_columns=("listing_id",),
+        extra={"input": raw_uri, "inputs": inputs, "input_change": input_change(previous, inputs)},
     )  # fmt: skip
 
 

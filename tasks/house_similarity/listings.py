@@ -129,18 +129,20 @@ def validate_photo_batch(
 ) -> pd.DataFrame:
     """Judge photo files. In: ``path``, ``length``, ``content``. Out: :data:`datasets.PHOTO_SCHEMA`
     rows (``reason`` null for accepted photos; duplicates are found later, across batches)."""
-    from lakesight.lake import uri_path
+    from lakesight.lake import path_uri, spelled_path
 
-    prefix = partition_path.rstrip("/") + "/"
+    # Spark gives Hadoop's spelling (unencoded): the folder is read from it as spelled, the
+    # row holds the published URI (lake.path_uri).
+    prefix = spelled_path(partition_path).rstrip("/") + "/"
     rows = []
     for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
         row = dict.fromkeys(datasets.PHOTO_COLUMNS)
         row.update(
-            path=path,
+            path=path_uri(path),
             size=int(length),
             photo_id=hashlib.sha256(content or b"").hexdigest(),
         )
-        listing_id, why_not = photo_owner(uri_path(path).removeprefix(prefix))
+        listing_id, why_not = photo_owner(spelled_path(path).removeprefix(prefix))
         row["listing_id"] = listing_id
         if why_not:
             row["reason"], row["detail"] = why_not, "not under photos/<listing_id>/"

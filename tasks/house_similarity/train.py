@@ -32,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -102,11 +103,13 @@ class PhotoReader:
 
     def of(self, paths) -> list[np.ndarray]:
         from lakesight.imaging import ImageRejected
+        from lakesight.lake import hadoop_location
 
         for path in paths:
             if path not in self.pixels:
                 try:
-                    self.pixels[path] = self.limits.decode(self.fs.read_bytes(path), path).pixels
+                    data = self.fs.read_bytes(hadoop_location(path))  # a URI, in Hadoop's spelling
+                    self.pixels[path] = self.limits.decode(data, path).pixels
                 except (OSError, ImageRejected) as err:
                     raise StageError(f"labelled photo {path} changed since embed: {err}") from None
         return [self.pixels[p] for p in paths]
@@ -195,7 +198,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             if usable
             else pd.DataFrame(columns=["photo", "path", "embedding"])
         )  # fmt: skip
-        by_photo = embedded.set_index("photo")
+        # Paths are percent-encoded URIs; labels.csv names photos as they are on disk.
+        by_photo = embedded.assign(photo=embedded["photo"].map(unquote)).set_index("photo")
         rows = []
         for label in usable:
             if label["photo"] not in by_photo.index:

@@ -10,6 +10,14 @@ Lake paths (unchanged since v1; a partition written by any earlier version reads
 - ``pictures/image_features``: annotated detections, PNG;
 - ``cache/image_features/key=K/run=R``: analyses by image sha256 (:mod:`.cache`);
 - ``quarantine/images`` (ingest's rejects), ``quarantine/descriptors`` (analyze's).
+
+Every ``path`` column (curated/images v1.1, curated/descriptors v2.1, features/images v1.2,
+and the quarantines' rows) is a URI: a file name's ``%``, ``#``, ``?``, spaces, ``+`` and
+non-ASCII letters are percent-encoded (UTF-8) and local files are ``file:///…``
+(:func:`lakesight.lake.path_uri`), so pyarrow's ``FileSystem.from_uri``, fsspec and
+``urllib`` open the very file; :func:`lakesight.lake.uri_path` decodes one, and
+:func:`lakesight.lake.hadoop_location` gives the spelling Hadoop's ``Path`` takes. Earlier
+versions held Hadoop's unencoded spelling (``file:/…/a#b.jpg``).
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ QUARANTINED_DESCRIPTORS = Dataset("quarantine", "descriptors")
 
 # --------------------------------------------------------------------------- curated/images
 
-CURATED_SCHEMA_VERSION = "curated.images/v1"
+# v1.1: path is a percent-encoded URI (see the module docstring).
+CURATED_SCHEMA_VERSION = "curated.images/v1.1"
 # One row per input file, before duplicates are resolved. reason is null for accepted files.
 VALIDATION_SCHEMA = (
     "path string, size long, image_id string, format string, width int, height int, "
@@ -42,7 +51,8 @@ CURATED_COLUMNS = (
 
 # --------------------------------------------------------------------------- curated/descriptors
 
-DESCRIPTORS_SCHEMA_VERSION = "curated.descriptors/v2"
+# v2.1: path is a percent-encoded URI.
+DESCRIPTORS_SCHEMA_VERSION = "curated.descriptors/v2.1"
 DETECTION_STRUCT = (
     "struct<label:string,score:float,x_min:float,y_min:float,x_max:float,y_max:float>"
 )
@@ -60,7 +70,8 @@ DESCRIPTORS_COLUMNS = (*ANALYSIS_COLUMNS[:-2], "processed_at", "models", "dt")
 
 # v1.1: the same columns and types as v1; ``detections`` holds only those at or above
 # the published score threshold, which the manifest records (extra.detection_threshold).
-CONTRACT_SCHEMA_VERSION = "features.images/v1.1"
+# v1.2: path is a percent-encoded URI (see the module docstring), no longer Hadoop's spelling.
+CONTRACT_SCHEMA_VERSION = "features.images/v1.2"
 CONTRACT_COLUMNS = (
     "image_id", "path", "dt", "width", "height", "detections", "top", "code", "code_bits",
     "embedding", "models", "processed_at",

@@ -33,7 +33,14 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.imaging import DecodeLimits, ImageRejected
-from lakesight.lake import FileEntry, HadoopFileSystem, check_reachable, unread_files
+from lakesight.input_change import input_change, input_listing, previous_manifest
+from lakesight.lake import (
+    FileEntry,
+    HadoopFileSystem,
+    check_reachable,
+    path_uri,
+    unread_files,
+)
 from lakesight.progress import Steps
 from lakesight.stage import (
     StageError,
@@ -54,7 +61,12 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
     rows = []
     for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
         row = dict.fromkeys(datasets.VALIDATION_COLUMNS)
-        row.update(path=path, size=int(length), image_id=hashlib.sha256(content or b"").hexdigest())
+        # Spark gives Hadoop's spelling; the row holds the published URI (lake.path_uri).
+        row.update(
+            path=path_uri(path),
+            size=int(length),
+            image_id=hashlib.sha256(content or b"").hexdigest(),
+        )
         try:
             image = limits.decode(content, path)
         except ImageRejected as rejected:
@@ -76,7 +88,7 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
 def unread_rows(raw_uri: str, listing: Sequence[FileEntry], max_bytes: int) -> list[dict]:
     """Validation rows for the files Spark will not read: hidden, empty and oversized ones."""
     return [
-        {**dict.fromkeys(datasets.VALIDATION_COLUMNS), "path": entry.uri, "size": entry.size,
+        {**dict.fromkeys(datasets.VALIDATION_COLUMNS), "path": path_uri(entry.uri), "size": entry.size,
          "reason": reason, "detail": detail}
         for entry, reason, detail in unread_files(raw_uri, listing, max_bytes)
     ]  # fmt: skip
@@ -99,6 +111,8 @@ def run(
         if not fs.exists(raw_uri):
             raise StageError(f"input partition missing: {raw_uri}")
         listing = fs.list_files(raw_uri)
+        inputs = input_listing(raw_uri, listing)
+        previous = previous_manifest(fs, STAGE.output.partition(settings, dt))
     steps.say(f"{len(listing)} files under {raw_uri}")
 
     limits = DecodeLimits.from_settings(settings)
@@ -134,7 +148,8 @@ def run(
         schema_version=datasets.CURATED_SCHEMA_VERSION,
         counts={"in": read, "out": read - quarantined, "quarantined": quarantined},
         input_fingerprint=fingerprint_from(stats), steps=steps,
-        extra={"input": raw_uri},
+        extra={"input": raw_uri, "inputs": inputs,
+               "input_change": input_change(previous, inputs)},
     )  # fmt: skip
 
 

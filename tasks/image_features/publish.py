@@ -99,6 +99,7 @@ def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerpr
     stable). Returns how many images it drew."""
     from lakesight.image_features.pictures import detection_sheet
     from lakesight.imaging import decode_image
+    from lakesight.lake import hadoop_location
 
     sample = [
         row.asDict(recursive=True)
@@ -109,7 +110,8 @@ def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerpr
     ]
 
     def read_image(row: dict):
-        return decode_image(fs.read_bytes(row["path"]), row["path"]).pixels
+        # A published path is a URI; the driver's Hadoop client takes Hadoop's spelling.
+        return decode_image(fs.read_bytes(hadoop_location(row["path"])), row["path"]).pixels
 
     sheet, singles = detection_sheet(sample, read_image)
     files = {"detections.png": sheet}

@@ -38,7 +38,10 @@ def test_root_schemes(root, expected):
         ({"LAKESIGHT_SPARK_MASTER": "locl[2]"}, "LAKESIGHT_SPARK_MASTER"),
         ({"LAKESIGHT_SPARK_CONF": "{not json"}, "LAKESIGHT_SPARK_CONF"),
         ({"LAKESIGHT_LEASE_TTL_S": "0"}, "LAKESIGHT_LEASE_TTL_S: expected a positive number"),
-        ({"LAKESIGHT_LEASE_WAIT_S": "soon"}, "LAKESIGHT_LEASE_WAIT_S: expected a number of seconds"),
+        (
+            {"LAKESIGHT_LEASE_WAIT_S": "soon"},
+            "LAKESIGHT_LEASE_WAIT_S: expected a number of seconds",
+        ),
         ({"LAKESIGHT_MAX_IMAGE_PIXELS": "-3"}, "LAKESIGHT_MAX_IMAGE_PIXELS"),
         ({"LAKESIGHT_WEBHDFS_AUTH": "ntlm"}, "LAKESIGHT_WEBHDFS_AUTH"),
         ({"LAKESIGHT_WEBHDFS_URL": "namenode:9870"}, "LAKESIGHT_WEBHDFS_URL"),

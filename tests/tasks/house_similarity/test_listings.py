@@ -136,3 +136,22 @@ def test_the_holdout_split_keeps_a_listing_together_and_is_stable():
     share = np.mean([s == "holdout" for s in splits.values()])
     assert 0.1 < share < 0.3
     assert splits == {p: split_of(p) for p in photos}
+
+
+@pytest.mark.unit
+def test_photos_with_odd_names_are_published_as_uris_and_owned_by_unicode_ids():
+    root = "/lake/raw/listings/dt=2026-09-01"
+    good, other = jpeg((200, 10, 10)), jpeg((10, 200, 10))
+    batch = pd.DataFrame({
+        "path": [f"file:{root}/photos/Zürich-7/a#b 1.jpg", f"file:{root}/photos/MLS 12345/x%20y.jpg"],
+        "length": [len(good), len(other)],
+        "content": [good, other],
+    })  # fmt: skip
+    ids = frozenset({"Zürich-7", "MLS 12345"})
+    out = validate_photo_batch(batch, DecodeLimits(10_000_000, 16), f"file:{root}", ids)
+    assert out["reason"].tolist() == [None, None]
+    assert out["listing_id"].tolist() == ["Zürich-7", "MLS 12345"]
+    assert out["path"].tolist() == [
+        f"file://{root}/photos/Z%C3%BCrich-7/a%23b%201.jpg",
+        f"file://{root}/photos/MLS%2012345/x%2520y.jpg",
+    ]

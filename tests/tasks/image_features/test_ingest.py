@@ -49,7 +49,8 @@ def test_validate_batch_is_pure_and_keeps_row_order():
     from lakesight.imaging import DecodeLimits
 
     out = ingest.validate_batch(batch, DecodeLimits(max_pixels=10_000, min_side=8))
-    assert list(out["path"]) == ["file:/a.png", "file:/b.jpg"]
+    # Hadoop's spelling in, the published URI out (lake.path_uri).
+    assert list(out["path"]) == ["file:///a.png", "file:///b.jpg"]
     assert out["reason"].isna().tolist() == [True, False]
     assert out.loc[0, "width"] == 40 and out.loc[1, "reason"] == "not_an_image"
 

@@ -67,7 +67,7 @@ def test_analyze_and_publish_make_the_consumer_contract(spark, settings):
     assert analyzed.manifest.counts["out"] == 16
     assert published.manifest.counts == {"in": 16, "out": 16, "quarantined": 0, "pictured": 12}
     assert [m["name"] for m in published.manifest.models] == ["ssd_scenes@1", "deepbit_scenes@1"]
-    assert published.manifest.schema_version == "features.images/v1.1"
+    assert published.manifest.schema_version == "features.images/v1.2"
 
     table = pq.read_table(uri_path(published.output_uri))
     assert table.column_names == list(CONTRACT_COLUMNS)
