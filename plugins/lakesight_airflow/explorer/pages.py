@@ -11,6 +11,8 @@ import json
 from html import escape
 from urllib.parse import urlencode
 
+from lakesight.lake import uri_path
+
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
 header{background:#017cee;color:#fff;padding:8px 16px;display:flex;gap:18px;align-items:center}
@@ -142,7 +144,7 @@ def partition(base: str, data: dict, page: int, pages: int) -> str:
 
 
 def image_tile(base: str, dt: str, image_id: str, path: str, caption: str) -> str:
-    name = str(path).rsplit("/", 1)[-1]
+    name = uri_path(str(path)).rsplit("/", 1)[-1]  # paths are URIs: show the file's name
     return (
         f"<div class='tile' data-image-id='{escape(image_id)}'>"
         f"<a href='{escape(f'{base}/images/{dt}/{image_id}')}'>"
@@ -258,7 +260,7 @@ def radar(base: str, dt: str, days: list[str], day: dict, issued: str | None) ->
 
 def photo_img(base: str, dt: str, photo: dict) -> str:
     page = f"{base}/houses/{dt}/photos/{photo['photo_id']}"
-    name = str(photo["path"]).rsplit("/", 1)[-1]
+    name = uri_path(str(photo["path"])).rsplit("/", 1)[-1]
     kind = "front" if photo.get("exterior") else "other"
     return (
         f"<a href='{escape(page)}' data-photo-id='{escape(photo['photo_id'])}'>"
