@@ -65,7 +65,7 @@ def test_bench_scale_at_tiny_sizes_reports_consistent_positive_numbers(tmp_path:
     env.pop("LAKESIGHT_ROOT", None)
     done = subprocess.run(
         [str(Path(sys.executable).parent / "lakesight"), "bench", "scale", "--json",
-         "--sizes", "40,80", "--workdir", str(tmp_path)],
+         "--sizes", "40,80", "--workdir", str(tmp_path), "--master", "local[2]"],
         capture_output=True, text=True, env=env, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
