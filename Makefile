@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
 	@# torch 2.13.0 (train extra) is the CPU build; constraints.txt pins everything else.
-	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[train,dev]'
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[train,dev,peers]'
 	@touch $@
 	@echo "lakesight: setup done"
 

@@ -52,6 +52,7 @@ def cmd_sample_radar(args: argparse.Namespace) -> int:
             gaps=gaps,
             clear=args.clear,
             bad=args.bad,
+            file_format=args.file_format,
         )
     payload = {
         "dt": dt,
@@ -188,10 +189,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def register(sub, groups: dict) -> None:
     """Add radar_nowcast's commands to the ``sample-data``, ``demo``, ``eval`` and ``bench`` groups."""
     from lakesight.radar_nowcast.forecast import DEFAULT_MODEL
-    from lakesight.radar_nowcast.sample_data import SAMPLE_SEED
+    from lakesight.radar_nowcast.sample_data import FILE_FORMATS, SAMPLE_SEED
 
     q = groups["sample-data"].add_parser(
-        "radar", help="a day of generated radar frames (HKO-7 PNGs)"
+        "radar", help="a day of generated radar frames (HKO-7 PNGs or ODIM_H5)"
     )
     q.add_argument("--dt", required=True)
     q.add_argument("--seed", type=int, default=SAMPLE_SEED, help="weather seed (with the date)")
@@ -201,6 +202,8 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--gaps", help="frames left out, HH:MM,HH:MM,...")
     q.add_argument("--clear", action="store_true", help="a day without echo")
     q.add_argument("--bad", type=int, default=0, help="broken files added")
+    q.add_argument("--format", dest="file_format", choices=FILE_FORMATS, default="png",
+                   help="png: HKO-7 PNGs; odim: ODIM_H5 DBZH composites (HHMM.h5)")  # fmt: skip
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sample_radar)
 

@@ -1,6 +1,8 @@
 """Time in radar_nowcast: frame names, intervals, and sliding windows that never cross a gap.
 
-A frame is named by its time of day, ``HHMM.png``, at a multiple of the cadence.
+A frame is named by its time of day, ``HHMM.png`` (or ``HHMM.h5``/``.hdf``/``.hdf5`` for an
+ODIM_H5 composite; the bytes, not the suffix, decide how it is read), at a multiple of
+the cadence.
 Stages work in *minutes of the day*; the lake stores UTC timestamps.
 
 A **window** of length L ending at minute t holds the frames at t − (L−1)·c … t
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from lakesight.config import Settings
     from lakesight.stage import Stage
 
-FRAME_NAME = re.compile(r"^(\d{2})(\d{2})\.png$", re.IGNORECASE)
+FRAME_NAME = re.compile(r"^(\d{2})(\d{2})\.(?:png|h5|hdf|hdf5)$", re.IGNORECASE)
 
 
 def frame_minute(name: str, cadence: int) -> tuple[int | None, str | None]:

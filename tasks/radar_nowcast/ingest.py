@@ -1,14 +1,19 @@
-"""Ingest stage: ``raw/radar/dt=D/HHMM.png`` → ``curated/radar_frames/dt=D`` + its quarantine.
+"""Ingest stage: ``raw/radar/dt=D/HHMM.{png,h5}`` → ``curated/radar_frames/dt=D`` + its quarantine.
 
 Every file of the raw partition (of the interval, when one is given) becomes one
-curated frame, decoded to its H×W pixels, or one quarantine row with its reason:
+curated frame, decoded to its H×W pixels, or one quarantine row with its reason. A
+frame is an 8-bit grayscale PNG in the contract's encoding (HKO-7), or an ODIM_H5
+composite (:mod:`.odim`) whose DBZH is converted to it; the bytes decide which.
 
-- ``bad_name``: not ``HHMM.png`` with a real time of day; ``not_a_step``: a time that
-  is not a multiple of the cadence (``LAKESIGHT_RADAR_CADENCE_MIN``);
-- ``empty_file``, ``not_a_png``, ``truncated``, ``corrupt``, ``decompression_bomb``:
-  the bytes are not a whole PNG (judged by content);
+- ``bad_name``: not ``HHMM.png``/``HHMM.h5`` with a real time of day; ``not_a_step``: a
+  time that is not a multiple of the cadence (``LAKESIGHT_RADAR_CADENCE_MIN``);
+- ``empty_file``, ``not_a_png`` (neither PNG nor HDF5), ``truncated``, ``corrupt``,
+  ``decompression_bomb``: the bytes are not a whole frame (judged by content);
 - ``wrong_encoding``: a PNG that is not 8-bit grayscale (a colour-mapped picture
   of radar is not the HKO-7 encoding);
+- ``not_odim``, ``no_dbzh``, ``wrong_shape``: an HDF5 file that is not an ODIM_H5
+  product, holds no DBZH, or whose DBZH is not one 2-D array; ``time_mismatch``: its
+  nominal time (root ``what/date``, ``what/time``) is not the day and time its name says;
 - ``wrong_size``: not the day's size. The day's size is the most common size of its
   frames the first time the day is ingested (ties: the earliest frame's), then kept;
 - ``duplicate_time``: a second file for the same time (``0606.png``, ``0606.PNG``);
@@ -34,7 +39,7 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
 from lakesight.progress import Steps
-from lakesight.radar_nowcast import datasets
+from lakesight.radar_nowcast import datasets, odim
 from lakesight.radar_nowcast.frames import committed_day, frame_minute, merge_interval
 from lakesight.stage import (
     WHOLE_DAY,
@@ -61,15 +66,19 @@ class FrameRejected(Exception):
         self.reason, self.detail = reason, detail
 
 
-def decode_frame(data: bytes, max_pixels: int):
-    """The frame's pixels (H, W) uint8, or :class:`FrameRejected` with the reason."""
+def decode_frame(data: bytes, max_pixels: int, *, dt: str | None = None,
+                 minute: int | None = None):  # fmt: skip
+    """The frame's pixels (H, W) uint8, or :class:`FrameRejected` with the reason. An ODIM
+    file must be of day ``dt`` at ``minute`` (its name's) when they are given."""
     import numpy as np
     from PIL import Image
 
     if not data:
         raise FrameRejected("empty_file", "0 bytes")
+    if odim.is_hdf5(data):
+        return odim_pixels(data, max_pixels, dt, minute)
     if not data.startswith(PNG_SIGNATURE):
-        raise FrameRejected("not_a_png", f"starts with {data[:8]!r}")
+        raise FrameRejected("not_a_png", f"neither PNG nor HDF5: starts with {data[:8]!r}")
     try:
         with Image.open(io.BytesIO(data)) as image:
             if image.width * image.height > max_pixels:
@@ -92,7 +101,19 @@ def decode_frame(data: bytes, max_pixels: int):
         raise FrameRejected(reason, f"{type(err).__name__}: {text}"[:200]) from None
 
 
-def validate_batch(batch: pd.DataFrame, cadence: int, max_pixels: int) -> pd.DataFrame:
+def odim_pixels(data: bytes, max_pixels: int, dt: str | None, minute: int | None):
+    try:
+        frame = odim.read_odim(data, max_pixels)
+    except odim.OdimRejected as rejected:
+        raise FrameRejected(rejected.reason, rejected.detail) from None
+    if dt is not None and (frame.date != dt.replace("-", "") or frame.minute != minute):
+        said = f"{frame.date} {frame.minute // 60:02d}:{frame.minute % 60:02d}"
+        raise FrameRejected("time_mismatch", f"the file's what/date and time say {said}")
+    return frame.pixels
+
+
+def validate_batch(batch: pd.DataFrame, cadence: int, max_pixels: int,
+                   dt: str | None = None) -> pd.DataFrame:  # fmt: skip
     """Validate files. In: ``path``, ``length``, ``content``. Out: :data:`VALIDATION_SCHEMA` rows."""
     rows = []
     for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
@@ -101,11 +122,14 @@ def validate_batch(batch: pd.DataFrame, cadence: int, max_pixels: int) -> pd.Dat
         minute, reason = frame_minute(path.rsplit("/", 1)[-1], cadence)
         row["minute"] = minute
         if reason:
-            row["reason"], row["detail"] = reason, f"not HHMM.png at a {cadence}-minute step"
+            row["reason"], row["detail"] = (
+                reason,
+                f"not HHMM.png or HHMM.h5 at a {cadence}-minute step",
+            )
             rows.append(row)
             continue
         try:
-            pixels = decode_frame(content, max_pixels)
+            pixels = decode_frame(content, max_pixels, dt=dt, minute=minute)
         except FrameRejected as rejected:
             row["reason"], row["detail"] = rejected.reason, rejected.detail
         except Exception as err:  # a decoder bug must not fail the job: quarantine it
@@ -190,7 +214,7 @@ def run(
 
         def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             for batch in batches:
-                yield validate_batch(batch, cadence, max_pixels)
+                yield validate_batch(batch, cadence, max_pixels, dt)
 
         validated = files.mapInPandas(validate, datasets.VALIDATION_SCHEMA)
         if not interval.whole_day:

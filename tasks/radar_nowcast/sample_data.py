@@ -2,7 +2,10 @@
 
 ``raw/radar/dt=D/HHMM.png``: one 8-bit grayscale PNG per step of the cadence, in
 the HKO-7 encoding, rendered by :mod:`.weather` (the day's weather depends on the
-seed and the date). Options make the days the pipeline must survive:
+seed and the date); or, with ``file_format="odim"``, ``HHMM.h5``: the same field as an
+ODIM_H5 DBZH composite (:func:`.odim.write_odim`), as European networks archive them,
+packed in 16 bits so that ingest gives back exactly the PNG day's pixels.
+Options make the days the pipeline must survive:
 
 - ``start``/``end`` (minutes): part of a day; ``gaps``: steps left out;
 - ``clear``: a day without echo (all zeros);
@@ -37,6 +40,25 @@ BAD_KINDS: tuple[tuple[str, str], ...] = (
     ("text_named_png", "not_a_png"),
     ("colour_png", "wrong_encoding"),
 )
+
+
+FILE_FORMATS = ("png", "odim")
+
+
+def encode_frame(pixels: np.ndarray, dt: str, minute: int, file_format: str) -> tuple[str, bytes]:
+    """(file name, bytes) of one good frame in ``file_format``."""
+    if file_format == "png":
+        return frame_name(minute), encode_png(pixels)
+    if file_format == "odim":
+        from lakesight.radar_nowcast.encoding import pixel_to_dbz
+        from lakesight.radar_nowcast.odim import FINE_UINT16, write_odim
+
+        dbz = np.where(pixels > 0, pixel_to_dbz(pixels), np.float32(np.nan))
+        hhmmss = f"{minute // 60:02d}{minute % 60:02d}00"
+        return frame_name(minute).replace(".png", ".h5"), write_odim(
+            dbz, dt.replace("-", ""), hhmmss, packing=FINE_UINT16
+        )
+    raise ValueError(f"unknown file format {file_format!r}, expected one of {FILE_FORMATS}")
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
@@ -83,8 +105,11 @@ def write_sample_radar(
     gaps: tuple[int, ...] = (),
     clear: bool = False,
     bad: int = 0,
+    file_format: str = "png",
 ) -> SampleDay:
     """Write the frames of day ``dt`` in minutes ``[start, end)`` (except ``gaps``)."""
+    if file_format not in FILE_FORMATS:
+        raise ValueError(f"unknown file format {file_format!r}, expected one of {FILE_FORMATS}")
     cadence = settings.radar_cadence_min
     minutes = [m for m in range(start, end, cadence) if m not in set(gaps)]
     uri = RAW_RADAR.partition(settings, dt)
@@ -92,8 +117,9 @@ def write_sample_radar(
     frames = render_day(seed, dt, minutes, size=size, clear=clear) if minutes else []
     written = []
     for minute, frame in zip(minutes, frames, strict=True):
-        fs.write_bytes(join(uri, frame_name(minute)), encode_png(frame))
-        written.append(frame_name(minute))
+        name, data = encode_frame(frame, dt, minute, file_format)
+        fs.write_bytes(join(uri, name), data)
+        written.append(name)
     broken = {}
     template = frames[0] if len(frames) else np.zeros((size, size), np.uint8)
     for i in range(bad):
