@@ -250,7 +250,7 @@ def register(sub, groups: dict) -> None:
                 "--sizes", type=_sizes, default=(2000, 8000, 32000),
                 help="scale: images per day, comma-separated (default 2000,8000,32000)",
             )  # fmt: skip
-            q.add_argument("--master", help="scale: Spark master (default local-cluster[2,1,1024]: the driver in a process of its own)")
+            q.add_argument("--master", help="scale: Spark master (default local-cluster[2,1,1024])")
         q.add_argument("--eval-images", type=int, default=500, help="ssd: scenes for the mAPs")
         q.add_argument("--codes", type=int, default=1_000_000, help="hamming: database size")
         q.add_argument("--bits", type=int, default=64, help="hamming: code length")
