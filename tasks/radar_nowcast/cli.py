@@ -149,6 +149,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.days < 1:
         raise ConfigError(f"--days: expected at least 1, got {args.days}")
     steps = Steps("eval nowcast", quiet=args.json)
+    if args.family:
+        return eval_by_family(args, steps)
     with stdout_to_stderr():
         result = eval_nowcast(args.model, args.days, steps, workdir=args.workdir)
     if args.record:
@@ -173,6 +175,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_by_family(args: argparse.Namespace, steps: Steps) -> int:
+    """``lakesight eval nowcast --family F``: every model and pysteps per weather family."""
+    from lakesight.models.nowcasting.train_convlstm import EVAL_SEED
+    from lakesight.radar_nowcast.families import FAMILIES
+    from lakesight.radar_nowcast.family_eval import eval_families
+
+    if args.every_min < 6 or args.every_min % 6:
+        raise ConfigError(f"--every-min: expected a multiple of 6, got {args.every_min}")
+    families = list(FAMILIES) if args.family == "all" else [args.family]
+    with stdout_to_stderr():
+        result = eval_families(families, args.model, args.days, steps, seed=EVAL_SEED,
+                               every_min=args.every_min)  # fmt: skip
+
+    def human(d: dict) -> str:
+        lines = []
+        for family, r in d["families"].items():
+            lines.append(f"{family} ({r['frame_sizes']} px, {len(r['days'])} days): "
+                         f"leads {r['leads_min']} min")  # fmt: skip
+            for key in ("2", "5", "10", "30"):
+                for m, by in r["csi"].items():
+                    cells = " ".join("  -  " if v is None else f"{v:.3f}" for v in by[key])
+                    lines.append(f"  CSI>={key:2} {m:18} {cells}")
+            for m, values in r["mse"].items():
+                lines.append(f"  MSE     {m:18} " + " ".join(f"{v:.2f}" for v in values))
+            lines.append(f"  targets: {r['targets']}")
+        return "\n".join(lines)
+
+    emit(result, args.json, human)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """``lakesight bench nowcast``: forecast stage vs bare loop; training scaling."""
     from lakesight.radar_nowcast.evaluation import bench_nowcast
@@ -188,6 +221,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub, groups: dict) -> None:
     """Add radar_nowcast's commands to the ``sample-data``, ``demo``, ``eval`` and ``bench`` groups."""
+    from lakesight.radar_nowcast.families import FAMILIES
     from lakesight.radar_nowcast.forecast import DEFAULT_MODEL
     from lakesight.radar_nowcast.sample_data import FILE_FORMATS, SAMPLE_SEED
 
@@ -225,6 +259,11 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--days", type=int, default=7, help="held-out generated days (default: a week)")
     q.add_argument("--workdir", help="scratch lake (default var/eval-nowcast)")
     q.add_argument("--record", action="store_true", help="write the metrics into the model's card")
+    q.add_argument("--family", choices=(*FAMILIES, "all"),
+                   help="score on generated weather of this family (all: every one) against "
+                        "flow, persistence and pysteps, instead of through the stages")  # fmt: skip
+    q.add_argument("--every-min", type=int, default=30,
+                   help="--family: minutes between issue times (default 30)")  # fmt: skip
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)
 
