@@ -69,11 +69,25 @@ class Nowcaster:
         return from_grid(forecast, h, w)
 
 
-def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1) -> Nowcaster:
+def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
+    """The nowcaster a registry card describes: a grid model (:class:`Nowcaster`) or, for
+    ``model_config.kind == "advection_residual"``, an
+    :class:`~lakesight.models.nowcasting.advection.AdvectionNowcaster`."""
     from lakesight.models.runtime import ort_runner, verified
 
     path = verified(directory, card, card["files"]["fp32"])
     config = card["model_config"]
+    if config.get("kind") == "advection_residual":
+        from lakesight.models.nowcasting.advection import AdvectionNowcaster
+
+        return AdvectionNowcaster(
+            name=f"{card['name']}@{card['version']}",
+            inputs=config["inputs"],
+            outputs=config["outputs"],
+            cadence_min=card["cadence_min"],
+            run=ort_runner(path, threads),
+            echo_floor=int(card.get("echo_floor_pixel", 1)),
+        )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",
         grid=config["grid"],

@@ -71,34 +71,41 @@ def flow_extrapolation(
         # Nothing to move: no echo stays no echo (and DIS has nothing to track).
         return np.zeros((leads, height, width), dtype=np.uint8)
 
-    flow = _motion_field(frames[-history:])  # (H, W, 2): (dx, dy) per step, px
-    # Pixel-centre coordinates (x, y) of every output pixel, in cv2.remap's map layout.
-    grid = np.dstack(np.meshgrid(np.arange(width), np.arange(height))).astype(np.float32)
-    displacement = np.zeros_like(grid)  # from x back to its departure point, after k steps
+    flow = motion_field(frames[-history:])  # (H, W, 2): (dx, dy) per step, px
+    # Sample the last frame (not the previous forecast) at the departure point, so
+    # bilinear smoothing is applied once per lead instead of accumulating.
     source = last.astype(np.float32)  # float so that bilinear sampling is not quantised twice
     forecasts = np.empty((leads, height, width), dtype=np.uint8)
-    for lead in range(leads):
-        # One step back along the motion found where the trajectory is now (pysteps'
-        # semilagrangian with n_iter=1); beyond the edge the motion is the edge's.
+    for lead, departure in enumerate(departure_points(flow, leads)):
+        forecasts[lead] = np.clip(np.rint(sample_at(source, departure)), 0, 255).astype(np.uint8)
+    return forecasts
+
+
+def departure_points(flow: np.ndarray, steps: int):
+    """For k = 1..steps, where the air arriving at each pixel after k steps left from:
+    float32 ``(H, W, 2)`` maps of (x, y) in ``cv2.remap``'s layout.
+
+    Traced backwards one step at a time, the motion re-sampled where the trajectory is
+    now (pysteps' semilagrangian with n_iter=1); beyond the edge the motion is the edge's.
+    """
+    height, width = flow.shape[:2]
+    grid = np.dstack(np.meshgrid(np.arange(width), np.arange(height))).astype(np.float32)
+    displacement = np.zeros_like(grid)
+    for _ in range(steps):
         step = cv2.remap(
             flow, grid + displacement, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         displacement -= step
-        # Sample the last frame (not the previous forecast) at the departure point, so
-        # bilinear smoothing is applied once per lead instead of accumulating.
-        advected = cv2.remap(
-            source,
-            grid + displacement,
-            None,
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0.0,
-        )
-        forecasts[lead] = np.clip(np.rint(advected), 0, 255).astype(np.uint8)
-    return forecasts
+        yield grid + displacement
 
 
-def _motion_field(frames: np.ndarray) -> np.ndarray:
+def sample_at(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``field`` (float32) sampled bilinearly at ``points``; outside the domain, no echo (0)."""
+    return cv2.remap(field, points, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=0.0)  # fmt: skip
+
+
+def motion_field(frames: np.ndarray) -> np.ndarray:
     """Mean DIS flow (float32 ``(H, W, 2)``, px/step) between consecutive ``frames``."""
     height, width = frames.shape[1:]
     pad_y, pad_x = max(0, _MIN_FLOW_SIDE - height), max(0, _MIN_FLOW_SIDE - width)

@@ -174,6 +174,8 @@ def bench_nowcast(
         .agg(F.countDistinct("issued_at"))
         .first()[0]
     )
+    with steps.step("forecast cost per issue time at 128, 256 and 512 px"):
+        per_issue = cost_per_issue(nowcaster, repeats)
     with steps.step(f"training: {train_steps} steps, 1 process x 2 threads vs 2 processes"):
         scaling = train_scaling(spark, settings, [dt], train_steps)
     return {
@@ -182,12 +184,37 @@ def bench_nowcast(
         "forecast_stage_wps": round(len(ends) / stage_s, 2),
         "forecast_bare_wps": round(len(ends) / bare_s, 2),
         "forecast_vs_bare": round(bare_s / stage_s, 3),
+        **per_issue,
         **scaling,
         "repeats": repeats,
         "spark_master": settings.spark_master,
         "model": nowcaster.name,
         "frame_size": list(windows.shape[-2:]),
     }
+
+
+def cost_per_issue(nowcaster, repeats: int, sizes=(128, 256, 512)) -> dict:
+    """Seconds to issue one window's forecasts (every lead), the model's and flow's, by grid
+    size: medians of ``repeats`` on a window of the training family rendered at that size."""
+    from lakesight.radar_nowcast.baselines import flow_extrapolation
+    from lakesight.radar_nowcast.weather import render_day
+
+    def median_s(forecast, window: np.ndarray) -> float:
+        forecast(window)  # warm-up: ONNX Runtime allocates per input shape
+        runs = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            forecast(window)
+            runs.append(time.perf_counter() - started)
+        return round(statistics.median(runs), 4)
+
+    model_s, flow_s = {}, {}
+    for size in sizes:
+        minutes = [600 + 6 * k for k in range(nowcaster.inputs)]
+        window = render_day(5, "2026-07-01", minutes, size=size)
+        model_s[str(size)] = median_s(lambda w: nowcaster.predict(w[None]), window)
+        flow_s[str(size)] = median_s(lambda w: flow_extrapolation(w, nowcaster.outputs), window)
+    return {"forecast_s_per_issue": model_s, "flow_s_per_issue": flow_s}
 
 
 def train_scaling(spark, settings: Settings, days: list[str], train_steps: int) -> dict:

@@ -1,0 +1,173 @@
+"""A nowcaster whose structure is the physics: advect, then learn growth and decay in the moving frame.
+
+Rain mostly moves, and grows or decays while it moves (the premise of pysteps' and
+rainymotion's extrapolation, and of NowcastNet's evolution network, Zhang et al. 2023).
+So the motion is not learned here; it is measured and applied, and the network only
+learns what advection leaves out:
+
+1. **Motion**: the flow baseline's dense DIS field over the last 3 frames
+   (:func:`lakesight.radar_nowcast.baselines.motion_field`), in pixels per step, then
+   carried from the echo into the clear air around it (:func:`echo_motion`): DIS cannot
+   see motion where there is nothing to track, so a leading edge would otherwise be
+   traced back into still air and left behind.
+2. **Advection**: for each lead ``k``, the departure points of a semi-Lagrangian
+   backward trajectory (:func:`~lakesight.radar_nowcast.baselines.departure_points`).
+   The last frame sampled there is the advected forecast ``A_k`` (the flow baseline's
+   scheme, along the echo's motion); the
+   two frames before it, sampled ``k+1`` and ``k+2`` steps back, give the Lagrangian
+   tendencies ``A_k - B_k`` and ``B_k - C_k``: how the rain that arrives at a pixel
+   was growing or decaying along its way.
+3. **Residual in the moving frame**: a small fully convolutional network maps
+   ``[A_k, A_k - B_k, B_k - C_k, k / K]`` to a correction ``r_k``, and the forecast is
+   ``clip(A_k + r_k, 0, 1)``. The correction acts only on advected echo and within
+   :data:`REACH` px of it: growth and decay, not rain from clear air. Its last layer
+   starts at zero, so an untrained model *is* the flow baseline; training can only
+   move it from there.
+
+Everything is per pixel-step: motion in pixels per step, convolutions with a fixed
+receptive field, no global layer. The model runs at the radar's own resolution, any
+grid (odd sizes too): the one down-sampling is undone to the input's exact size.
+The ONNX graph maps ``moving (N, 4, H, W)`` (N = windows x leads) to ``correction
+(N, 1, H, W)``; steps 1-2 run in NumPy/OpenCV before it, shared by training and
+inference (:func:`moving_frame_inputs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+CHANNELS = 4  # A_k, A_k - B_k, B_k - C_k, k / K
+HISTORY = 3  # frames the motion and the tendencies come from
+REACH = 2  # px beyond the advected echo where the correction may act
+MOTION_SIGMA_PX = 6.0  # how far the echo's motion is carried into clear air
+MAX_CORRECTION = 0.12  # of the pixel range: about 8 dBZ either way
+
+
+@dataclass(frozen=True)
+class AdvectionConfig:
+    inputs: int = 5  # frames in; the last HISTORY are used
+    outputs: int = 10
+    head: int = 16  # channels of the stride-2 entry convolution
+    body: int = 24  # channels of the dilated body (all at half resolution)
+    kind: str = "advection_residual"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> AdvectionConfig:
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+def moving_frame_inputs(window: np.ndarray, leads: int) -> np.ndarray:
+    """The network's inputs for one window (T, H, W) uint8: float32 ``(leads, 4, H, W)``.
+
+    Channel 0 is the last frame advected to each lead, in 0..1: the flow baseline's
+    semi-Lagrangian scheme, along the echo's motion (:func:`echo_motion`).
+    """
+    from lakesight.radar_nowcast.baselines import departure_points, motion_field, sample_at
+
+    frames = window[-HISTORY:].astype(np.float32) / np.float32(255.0)
+    height, width = frames.shape[1:]
+    out = np.zeros((leads, CHANNELS, height, width), np.float32)
+    out[:, 3] = (np.arange(1, leads + 1, dtype=np.float32) / leads)[:, None, None]
+    if not window[-1].any():
+        return out  # nothing to move, nothing grows from nothing
+    motion = echo_motion(motion_field(window[-HISTORY:]), window[-1] > 0)
+    departures = list(departure_points(motion, leads + 2))
+    for k in range(leads):
+        a = sample_at(frames[-1], departures[k])
+        b = sample_at(frames[-2], departures[k + 1])
+        c = sample_at(frames[-3], departures[k + 2])
+        out[k, 0], out[k, 1], out[k, 2] = a, a - b, b - c
+    return out
+
+
+def echo_motion(flow: np.ndarray, echo: np.ndarray) -> np.ndarray:
+    """The motion of the echo, everywhere: a normalised convolution of ``flow`` (H, W, 2)
+    weighted by ``echo`` (Gaussian, :data:`MOTION_SIGMA_PX`), so each pixel gets the
+    motion of the echo near it; beyond any echo's reach, the echo's mean motion."""
+    import cv2
+
+    weight = echo.astype(np.float32)
+    if not weight.any():
+        return flow
+    blur = lambda a: cv2.GaussianBlur(a, (0, 0), MOTION_SIGMA_PX)  # noqa: E731
+    numerator = np.dstack([blur(flow[..., i] * weight) for i in range(2)])
+    density = blur(weight)[..., None]
+    mean = flow[echo].mean(axis=0)
+    reached = density > 1e-3
+    return np.where(reached, numerator / np.maximum(density, 1e-3), mean).astype(np.float32)
+
+
+def build_network(config: AdvectionConfig):
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class MovingFrameResidual(nn.Module):
+        """``[A, dA, dB, k/K]`` → the correction to add to ``A`` (zero at initialisation).
+
+        The correction is computed at half resolution and smoothed back up, so it can
+        grow or decay the echo but not redraw its texture, and it is bounded (tanh) to
+        :data:`MAX_CORRECTION`: a change of rain, not rain from the network's imagination.
+        """
+
+        def __init__(self) -> None:
+            super().__init__()
+            h, b = config.head, config.body
+            self.down = nn.Conv2d(CHANNELS, h, 3, stride=2, padding=1)
+            self.body = nn.Sequential(
+                nn.Conv2d(h, b, 3, padding=1), nn.ReLU(),
+                nn.Conv2d(b, b, 3, padding=2, dilation=2), nn.ReLU(),
+                nn.Conv2d(b, b, 3, padding=4, dilation=4), nn.ReLU(),
+            )  # fmt: skip
+            self.out = nn.Conv2d(b, 1, 1)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+
+        def forward(self, moving: torch.Tensor) -> torch.Tensor:
+            coarse = self.out(self.body(F.relu(self.down(moving))))
+            correction = MAX_CORRECTION * torch.tanh(
+                F.interpolate(coarse, size=moving.shape[-2:], mode="bilinear", align_corners=False)
+            )
+            # Rain grows and decays where rain is (or at its edge, REACH px out); new cells
+            # out of clear air are not predictable at these leads, and a correction there
+            # would only learn the training generator's background.
+            echo = (moving[:, :1] > 0).to(moving.dtype)
+            return correction * F.max_pool2d(echo, 2 * REACH + 1, stride=1, padding=REACH)
+
+    return MovingFrameResidual()
+
+
+@dataclass
+class AdvectionNowcaster:
+    """A registry ``advection_residual`` model: the same interface as the grid nowcaster."""
+
+    name: str  # name@version
+    inputs: int
+    outputs: int
+    cadence_min: int
+    run: object  # moving (N, 4, H, W) float32 -> [correction (N, 1, H, W)]
+    echo_floor: int = 1
+
+    @property
+    def leads_min(self) -> list[int]:
+        return [self.cadence_min * (k + 1) for k in range(self.outputs)]
+
+    def predict(self, windows: np.ndarray, batch: int = 1) -> np.ndarray:
+        """Input windows (B, T_in, H, W) uint8 → forecasts (B, T_out, H, W) uint8."""
+        b, t, h, w = windows.shape
+        if t != self.inputs:
+            raise ValueError(f"{self.name} takes {self.inputs} frames, got {t}")
+        out = np.zeros((b, self.outputs, h, w), np.uint8)
+        for i, window in enumerate(windows):
+            if not window[-1].any():
+                continue
+            moving = moving_frame_inputs(window, self.outputs)
+            correction = self.run(moving)[0][:, 0]
+            forecast = np.clip(moving[:, 0] + correction, 0.0, 1.0) * np.float32(255.0)
+            out[i] = np.rint(forecast).astype(np.uint8)
+        return out

@@ -1,0 +1,132 @@
+"""The advection-residual nowcaster: its physics, its grids, its export, and the shipped model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lakesight.models.nowcasting.advection import (
+    AdvectionConfig,
+    build_network,
+    moving_frame_inputs,
+)
+from lakesight.radar_nowcast.baselines import flow_extrapolation
+
+pytestmark = pytest.mark.unit
+SHIPPED = "advection_radar"
+
+
+def blob(size: int, cx: float, cy: float, radius: float, peak: float) -> np.ndarray:
+    """A smooth cell (HKO-7 pixels), peak ``peak`` at (cx, cy)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    r2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / radius**2
+    return np.where(r2 < 4, np.maximum(peak * np.exp(-r2), 1), 0).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from lakesight.models.nowcasting.forecaster import load_nowcaster
+
+    return load_nowcaster(SHIPPED, threads=2)
+
+
+def test_advection_of_a_pure_translation_is_exact_up_to_interpolation():
+    """Channel 0 is the last frame moved along the echo's motion: on a translation it is
+    the cell where it then is, the same cell; the Lagrangian tendencies are ~0."""
+    size, speed = 128, (2.0, 1.0)
+    frames = np.stack([blob(size, 30 + speed[0] * t, 50 + speed[1] * t, 9, 180) for t in range(5)])
+    moving = moving_frame_inputs(frames, 10)
+    assert moving.shape == (10, 4, size, size)
+    for lead in (1, 5, 10):
+        t = 4 + lead
+        got = moving[lead - 1, 0] * 255
+        truth = blob(size, 30 + speed[0] * t, 50 + speed[1] * t, 9, 180).astype(np.float32)
+        centre = [(got * axis).sum() / got.sum() for axis in np.mgrid[0:size, 0:size][::-1]]
+        # DIS sees 1.94 of the 2 px per step: 0.8 px behind after an hour, no more.
+        assert centre == pytest.approx([30 + speed[0] * t, 50 + speed[1] * t], abs=1.0)
+        assert np.abs(got - truth).max() < 0.2 * truth.max()
+    assert np.abs(moving[:, 1:3]).max() < 0.03
+    assert np.allclose(moving[:, 3, 0, 0], np.arange(1, 11) / 10)
+
+
+def test_the_leading_edge_moves_with_the_echo_not_with_still_air():
+    """DIS gives no motion in clear air; tracing back from ahead of a cell into still air
+    would leave its leading edge behind, as the flow baseline does."""
+    size = 128
+    frames = np.stack([blob(size, 30 + 2 * t, 64, 9, 180) for t in range(5)])
+    ahead = moving_frame_inputs(frames, 10)[9, 0] * 255
+    flow = flow_extrapolation(frames, 10)[9].astype(np.float32)
+    truth = blob(size, 30 + 2 * 14, 64, 9, 180).astype(np.float32)
+    assert np.abs(ahead - truth).mean() < 0.5 * np.abs(flow - truth).mean()
+
+
+def test_an_untrained_model_is_exactly_the_flow_baseline():
+    import torch
+
+    net = build_network(AdvectionConfig()).eval()
+    with torch.no_grad():
+        correction = net(torch.rand(4, 4, 50, 77)).numpy()
+    assert correction.shape == (4, 1, 50, 77) and not correction.any()
+
+
+def test_shipped_model_keeps_a_translating_cell_where_it_goes(shipped):
+    """The learned correction changes intensity (growth, decay, the hedge of a long lead),
+    not position: the forecast cell is where the translation puts it."""
+    size, speed = 128, (2.0, 1.0)
+    frames = np.stack([blob(size, 30 + speed[0] * t, 50 + speed[1] * t, 9, 180) for t in range(5)])
+    forecast = shipped.predict(frames[None])[0]
+    for lead in (1, 5, 10):
+        t = 4 + lead
+        got = forecast[lead - 1].astype(float)
+        centre = [(got * axis).sum() / got.sum() for axis in np.mgrid[0:size, 0:size][::-1]]
+        # The advection's 0.8 px after an hour, and what decay at the edges moves.
+        assert centre == pytest.approx([30 + speed[0] * t, 50 + speed[1] * t], abs=0.15 * lead)
+    first = forecast[0].astype(float)
+    truth = blob(size, 30 + speed[0] * 5, 50 + speed[1] * 5, 9, 180).astype(float)
+    assert np.abs(first - truth).mean() < 0.05 * truth[truth > 0].mean()
+
+
+def test_shipped_model_grows_a_cell_that_grows_in_place_and_decays_one_that_decays(shipped):
+    """Three cells whose last frame is the same: growing, steady and decaying in place.
+    The model reads the Lagrangian tendency and carries each one's trend on, as more or
+    less echo (the loss that keeps its rain-rate errors low hedges the peak itself)."""
+    histories = {
+        "growing": [120, 132, 144, 156, 168],
+        "steady": [168] * 5,
+        "decaying": [216, 204, 192, 180, 168],
+    }
+    echo = {}
+    for name, peaks in histories.items():
+        frames = np.stack([blob(96, 48, 48, 10, p) for p in peaks])
+        assert np.array_equal(frames[-1], blob(96, 48, 48, 10, 168))
+        forecast = shipped.predict(frames[None])[0].astype(np.int64)
+        echo[name] = forecast[9].sum()
+    assert echo["growing"] > 1.2 * echo["steady"]
+    assert echo["decaying"] < 0.85 * echo["steady"]
+
+
+@pytest.mark.parametrize("size", [96, 131, 256, 512])
+def test_shipped_model_runs_at_any_grid_from_96_to_512(shipped, size):
+    frames = np.stack([blob(size, size / 3 + 2 * t, size / 2, size / 12, 170) for t in range(5)])
+    forecast = shipped.predict(frames[None])
+    assert forecast.shape == (1, 10, size, size) and forecast.dtype == np.uint8
+    assert forecast[0, 0].any()
+    assert not shipped.predict(np.zeros((1, 5, size, size), np.uint8)).any()
+
+
+@pytest.mark.slow
+def test_training_smoke_run_registers_a_model_that_loads_and_forecasts(tmp_path):
+    import json
+
+    from lakesight.models.nowcasting import train_advection
+    from lakesight.models.nowcasting.forecaster import load_nowcaster
+
+    code = train_advection.main(["--out", str(tmp_path / "registry"), "--version", "7",
+                                 "--days", "1", "--steps", "3", "--work", str(tmp_path / "w")])  # fmt: skip
+    assert code == 0
+    card = json.loads((tmp_path / "registry" / "advection_radar" / "7" / "card.json").read_text())
+    assert card["model_config"]["kind"] == "advection_residual"
+    assert card["training"]["steps"] == 3 and card["training"]["training_windows"] > 200
+    model = load_nowcaster("advection_radar@7", (tmp_path / "registry").as_uri(), threads=1)
+    frames = np.stack([blob(100, 30 + 2 * t, 50, 9, 170) for t in range(5)])
+    assert model.predict(frames[None]).shape == (1, 10, 100, 100)
