@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,7 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.house_similarity import datasets
 from lakesight.house_similarity.listings import parse_labels, split_of
-from lakesight.lake import join
+from lakesight.lake import PATH_SAFE, join
 from lakesight.progress import Steps
 from lakesight.stage import (
     StageError,
@@ -187,13 +187,19 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         decision["why"] = f"embeddings are of {backbone}, the heads of {current.backbone}"
 
     with steps.step("join labels to embeddings"):
-        # Only a day with labels reads its embeddings to the driver.
+        # Only the labelled photos' embeddings come to the driver (the heads are fit there,
+        # so the labelled set must be whole; the day's other photos never leave Spark).
+        # Published paths are URIs: the labels' names are matched in their encoded form.
+        wanted = spark.createDataFrame(
+            [(quote(label["photo"], safe=PATH_SAFE),) for label in usable], "photo string"
+        ).distinct()
         embedded = (
             spark.read.parquet(embeddings_uri)
             .select(
                 F.element_at(F.split("path", f"/dt={dt}/{datasets.PHOTOS_DIR}/", 2), 2).alias("photo"),
                 "path", "embedding",
             )
+            .join(wanted, "photo")
             .toPandas()
             if usable
             else pd.DataFrame(columns=["photo", "path", "embedding"])
