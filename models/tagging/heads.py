@@ -64,7 +64,9 @@ class Head:
         for i, (weights, bias) in enumerate(self.layers):
             x = x @ weights + bias
             if i < len(self.layers) - 1:
-                x = 1.0 / (1.0 + np.exp(-x))
+                # Spark's MLP hidden layers are sigmoids; exp(-x) overflows float32 below
+                # x = -88, where the sigmoid is 0 to float precision anyway.
+                x = 1.0 / (1.0 + np.exp(-np.clip(x, -80.0, 80.0)))
         x -= x.max(axis=1, keepdims=True)
         p = np.exp(x)
         return p / p.sum(axis=1, keepdims=True)
