@@ -116,3 +116,44 @@ def start_rank(distributed: bool, seed: int, threads: int) -> tuple[int, int]:
     torch.manual_seed(seed)
     torch.set_num_threads(max(1, threads // world))
     return rank, world
+
+
+def for_ranks(model, distributed: bool):
+    """``(model to train, its core)``: under TorchDistributor the model is wrapped in
+    DistributedDataParallel, and the core is what is saved and exported either way."""
+    if distributed:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    return model, (model.module if distributed else model)
+
+
+def rank_zero_result(core, facts: dict, distributed: bool) -> dict:
+    """What a training process returns: ``{"state", "facts"}``, rank 0's on every rank (in
+    local mode every rank writes the same result file and the last one wins; BatchNorm
+    buffers can differ between ranks), then the process group is left."""
+    state = {k: v.detach().cpu() for k, v in core.state_dict().items()}
+    if distributed:
+        import torch.distributed as dist
+
+        for tensor in state.values():
+            dist.broadcast(tensor, src=0)
+        shared = [facts]
+        dist.broadcast_object_list(shared, src=0)
+        facts = shared[0]
+        dist.destroy_process_group()
+    return {"state": state, "facts": facts}
+
+
+def run_on_ranks(train, processes: int, *args, **kwargs) -> dict:
+    """``train(*args, **kwargs)`` in this process, or in ``processes`` processes under Spark's
+    TorchDistributor (local mode here, ``local_mode=False`` on a cluster) with
+    ``distributed=True``; rank 0's result either way."""
+    if processes <= 1:
+        return train(*args, **kwargs)
+    from pyspark.ml.torch.distributor import TorchDistributor
+
+    from lakesight.spark import get_spark
+
+    # TorchDistributor runs on the active session; a training script may not have one yet.
+    get_spark("lakesight-train", master=f"local[{processes}]")
+    distributor = TorchDistributor(num_processes=processes, local_mode=True, use_gpu=False)
+    return distributor.run(train, *args, distributed=True, **kwargs)

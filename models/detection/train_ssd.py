@@ -101,16 +101,13 @@ def _batches(config: TrainConfig, priors: np.ndarray, rank: int, world: int):
 def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False) -> dict:
     """Run the training loop; returns the model's state dict and training facts (rank 0's)."""
     import torch
-    import torch.distributed as dist
 
     from lakesight.models.detection.ssd import SSD, multibox_loss
-    from lakesight.models.nn import start_rank, warmup_cosine
+    from lakesight.models.nn import for_ranks, rank_zero_result, start_rank, warmup_cosine
 
     rank, world = start_rank(distributed, config.seed, config.threads)
     model = SSD(config.ssd)
-    if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model)
-    core = model.module if distributed else model
+    model, core = for_ranks(model, distributed)
     priors = config.ssd.priors()
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -148,28 +145,14 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
         "world_size": world,
         "history": history,
     }
-    state = {k: v.detach().cpu() for k, v in core.state_dict().items()}
-    if distributed:
-        # In local mode every rank writes the same result file, last one wins:
-        # make every rank return rank 0's weights (BatchNorm buffers can differ) and facts.
-        for tensor in state.values():
-            dist.broadcast(tensor, src=0)
-        shared = [facts]
-        dist.broadcast_object_list(shared, src=0)
-        facts = shared[0]
-        dist.destroy_process_group()
-    return {"state": state, "facts": facts}
+    return rank_zero_result(core, facts, distributed)
 
 
 def train_distributed(config: TrainConfig, num_processes: int = 2) -> dict:
-    """The same loop under Spark's TorchDistributor (local mode: one process per slot)."""
-    from pyspark.ml.torch.distributor import TorchDistributor
+    """The same loop under Spark's TorchDistributor (:func:`lakesight.models.nn.run_on_ranks`)."""
+    from lakesight.models.nn import run_on_ranks
 
-    from lakesight.spark import get_spark
-
-    get_spark("lakesight-train-ssd", master=f"local[{num_processes}]")
-    distributor = TorchDistributor(num_processes=num_processes, local_mode=True, use_gpu=False)
-    return distributor.run(train, config, distributed=True)
+    return run_on_ranks(train, num_processes, config)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -133,18 +133,15 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
           quiet: bool = False) -> dict:  # fmt: skip
     """The training loop (one rank); returns rank 0's state dict and facts."""
     import torch
-    import torch.distributed as dist
 
-    from lakesight.models.nn import start_rank, warmup_cosine
+    from lakesight.models.nn import for_ranks, rank_zero_result, start_rank, warmup_cosine
     from lakesight.models.nowcasting.advection import build_network
     from lakesight.models.nowcasting.convlstm import nowcast_loss
 
     rank, world = start_rank(distributed, config.seed, config.threads)
     data = TrainingSet.read(training_uri)
     model = build_network(config.model)
-    if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model)
-    core = model.module if distributed else model
+    model, core = for_ranks(model, distributed)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -183,23 +180,14 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
         "history": history,
         "echo_floor_pixel": 1,
     }
-    state = {k: v.detach().cpu() for k, v in core.state_dict().items()}
-    if distributed:
-        shared = [facts]
-        dist.broadcast_object_list(shared, src=0)
-        facts = shared[0]
-        dist.destroy_process_group()
-    return {"state": state, "facts": facts}
+    return rank_zero_result(core, facts, distributed)
 
 
 def train_anyhow(config: AdvectionTrainConfig, training_uri: str, processes: int) -> dict:
-    """One process, or ``processes`` under Spark's TorchDistributor (local mode here)."""
-    if processes <= 1:
-        return train(config, training_uri)
-    from pyspark.ml.torch.distributor import TorchDistributor
+    """One process, or ``processes`` under Spark's TorchDistributor."""
+    from lakesight.models.nn import run_on_ranks
 
-    distributor = TorchDistributor(num_processes=processes, local_mode=True, use_gpu=False)
-    return distributor.run(train, config, training_uri, distributed=True, quiet=False)
+    return run_on_ranks(train, processes, config, training_uri)
 
 
 def export_onnx(state: dict, config: AdvectionConfig, path: Path) -> Path:

@@ -101,17 +101,14 @@ def train(
 ) -> dict:
     """The training loop; returns the state dict and training facts (rank 0's)."""
     import torch
-    import torch.distributed as dist
 
-    from lakesight.models.nn import start_rank, warmup_cosine
+    from lakesight.models.nn import for_ranks, rank_zero_result, start_rank, warmup_cosine
     from lakesight.models.nowcasting.convlstm import EncoderForecaster, nowcast_loss
 
     rank, world = start_rank(distributed, config.seed, config.threads)
     data = TrainingSet.read(training_uri)
     model = EncoderForecaster(config.model)
-    if distributed:
-        model = torch.nn.parallel.DistributedDataParallel(model)
-    core = model.module if distributed else model
+    model, core = for_ranks(model, distributed)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -156,30 +153,20 @@ def train(
         # The smallest echo the training frames hold: forecasts below it are no echo.
         "echo_floor_pixel": int(data.frames[data.frames > 0].min()) if data.frames.any() else 1,
     }
-    state = {k: v.detach().cpu() for k, v in core.state_dict().items()}
-    if distributed:
-        shared = [facts]
-        dist.broadcast_object_list(shared, src=0)
-        facts = shared[0]
-        dist.destroy_process_group()
-    return {"state": state, "facts": facts}
+    return rank_zero_result(core, facts, distributed)
 
 
 def train_distributed(config: TrainConfig, training_uri: str, num_processes: int = 2) -> dict:
-    """The same loop under Spark's TorchDistributor: local mode here (one process per slot),
-    the same call on a cluster with ``local_mode=False``."""
-    from pyspark.ml.torch.distributor import TorchDistributor
+    """The same loop under Spark's TorchDistributor (:func:`lakesight.models.nn.run_on_ranks`)."""
+    from lakesight.models.nn import run_on_ranks
 
-    distributor = TorchDistributor(num_processes=num_processes, local_mode=True, use_gpu=False)
-    return distributor.run(train, config, training_uri, distributed=True, quiet=False)
+    return run_on_ranks(train, num_processes, config, training_uri, quiet=False)
 
 
 def train_anyhow(config: TrainConfig, training_uri: str, processes: int) -> dict:
-    return (
-        train_distributed(config, training_uri, processes)
-        if processes > 1
-        else train(config, training_uri)
-    )
+    from lakesight.models.nn import run_on_ranks
+
+    return run_on_ranks(train, processes, config, training_uri)
 
 
 def export_onnx(state: dict, config: ConvLSTMConfig, path: Path) -> Path:

@@ -130,3 +130,22 @@ def test_training_smoke_run_registers_a_model_that_loads_and_forecasts(tmp_path)
     model = load_nowcaster("advection_radar@7", (tmp_path / "registry").as_uri(), threads=1)
     frames = np.stack([blob(100, 30 + 2 * t, 50, 9, 170) for t in range(5)])
     assert model.predict(frames[None]).shape == (1, 10, 100, 100)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_the_same_training_runs_under_torch_distributor(tmp_path):
+    from lakesight.models.nowcasting.train_advection import (
+        AdvectionTrainConfig,
+        rendered_training_set,
+        train_anyhow,
+    )
+
+    config = AdvectionTrainConfig(steps=2, log_every=1, warmup=1)
+    data = rendered_training_set(1, config.seed, config.model)
+    uri = tmp_path / "training.npz"
+    uri.write_bytes(data.to_bytes())
+    result = train_anyhow(config, uri.as_uri(), processes=2)
+    assert result["facts"]["world_size"] == 2
+    assert result["facts"]["windows_seen"] == 2 * config.steps * config.batch
+    assert set(result["state"]) == set(build_network(config.model).state_dict())
