@@ -97,9 +97,15 @@ def browser(airflow):
 
 
 def wait(browser, condition, what: str):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, WAIT_S, poll_frequency=0.3).until(condition, message=what)
+    # A page replaced between finding an element and reading it leaves a stale reference:
+    # that is "not yet", like an element not found, so the wait polls again.
+    not_yet = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(browser, WAIT_S, poll_frequency=0.3, ignored_exceptions=not_yet).until(
+        condition, message=what
+    )
 
 
 def click_until(browser, selector: str, done, what: str) -> None:
