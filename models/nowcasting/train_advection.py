@@ -85,8 +85,10 @@ def augmented(window: np.ndarray, rng: np.random.Generator, config: AdvectionTra
     import cv2
 
     scale = float(np.exp(rng.uniform(*np.log(config.scale_range))))
-    size = max(CROP + 8, round(window.shape[-1] * scale))
-    frames = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in window])
+    height, width = (max(CROP + 8, round(side * scale)) for side in window.shape[-2:])
+    frames = np.stack(
+        [cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) for f in window]
+    )
     frames = np.rot90(frames, int(rng.integers(4)), axes=(1, 2))
     if rng.random() < 0.5:
         frames = frames[:, :, ::-1]
@@ -217,7 +219,8 @@ def export_onnx(state: dict, config: AdvectionConfig, path: Path) -> Path:
 
 
 def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Path, *,
-            name: str, version: str, data: dict, rebuild_command: str) -> dict:  # fmt: skip
+            name: str, version: str, data: dict, rebuild_command: str = "",
+            cadence_min: int = 6) -> dict:  # fmt: skip
     """Write ``model.onnx``, ``weights.pt``, ``card.json`` and ``MODEL_CARD.md``; return the card."""
     import torch
 
@@ -244,7 +247,7 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
         "Lagrangian tendencies, and lead / T_out (models.nowcasting.advection)",
         "output": "correction (N, 1, H, W) float32; forecast = clip(advected + correction, 0, 1) x 255",
         "resolution": "the radar's own: any H x W",
-        "cadence_min": 6,
+        "cadence_min": cadence_min,
         "echo_floor_pixel": facts["echo_floor_pixel"],
         "training": {**config.to_dict(), **{k: v for k, v in facts.items() if k != "history"}},
         "history": facts.get("history", []),

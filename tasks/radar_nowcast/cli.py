@@ -35,12 +35,12 @@ def cmd_sample_radar(args: argparse.Namespace) -> int:
     dt = validate_dt(args.dt)
     start, end = minute_option(args.start, "--start"), minute_option(args.end, "--end")
     gaps = tuple(minute_option(g, "--gaps") for g in args.gaps.split(",") if g) if args.gaps else ()
-    if args.size < 16:
+    if args.size is not None and args.size < 16:
         raise ConfigError(f"--size: expected at least 16 pixels, got {args.size}")
     fs = filesystem_for(settings.root, settings)
     check_reachable(fs, settings.root)
     steps = Steps("sample-data", quiet=args.json)
-    with steps.step(f"rendering radar {args.start}-{args.end} at {args.size}x{args.size}"):
+    with steps.step(f"rendering {args.family} radar {args.start}-{args.end}"):
         day = write_sample_radar(
             fs,
             settings,
@@ -53,6 +53,7 @@ def cmd_sample_radar(args: argparse.Namespace) -> int:
             clear=args.clear,
             bad=args.bad,
             file_format=args.file_format,
+            family=args.family,
         )
     payload = {
         "dt": dt,
@@ -221,7 +222,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub, groups: dict) -> None:
     """Add radar_nowcast's commands to the ``sample-data``, ``demo``, ``eval`` and ``bench`` groups."""
-    from lakesight.radar_nowcast.families import FAMILIES
+    from lakesight.radar_nowcast.families import FAMILIES, TRAINING_FAMILY
     from lakesight.radar_nowcast.forecast import DEFAULT_MODEL
     from lakesight.radar_nowcast.sample_data import FILE_FORMATS, SAMPLE_SEED
 
@@ -230,7 +231,11 @@ def register(sub, groups: dict) -> None:
     )
     q.add_argument("--dt", required=True)
     q.add_argument("--seed", type=int, default=SAMPLE_SEED, help="weather seed (with the date)")
-    q.add_argument("--size", type=int, default=128, help="frame size in pixels")
+    q.add_argument("--size", type=int, help="frame size in pixels (default: 128 for hko_like, "
+                   "the family's own grid of the day for the others)")  # fmt: skip
+    q.add_argument("--family", choices=FAMILIES, default=TRAINING_FAMILY,
+                   help="weather family (radar_nowcast.families); hko_like is the one the "
+                   "shipped models trained on")  # fmt: skip
     q.add_argument("--start", default="00:00", help="first frame, HH:MM")
     q.add_argument("--end", default="24:00", help="end of the frames, HH:MM, excluded")
     q.add_argument("--gaps", help="frames left out, HH:MM,HH:MM,...")

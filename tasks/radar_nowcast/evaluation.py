@@ -226,7 +226,8 @@ def train_scaling(spark, settings: Settings, days: list[str], train_steps: int) 
     from lakesight.radar_nowcast.train import build_training_set
 
     config = TrainConfig(steps=train_steps, log_every=train_steps, warmup=1)
-    data, _, _ = build_training_set(spark, settings, days, config.model, validation_days=0)
+    grid, length = config.model.grid, config.model.inputs + config.model.outputs
+    data, _, _ = build_training_set(spark, settings, days, (grid, grid), length, validation_days=0)
     with tempfile.TemporaryDirectory(prefix="lakesight-bench-") as scratch:
         uri = Path(scratch, "training.npz").as_uri()
         filesystem_for(uri, settings).write_bytes(uri, data.to_bytes())

@@ -25,6 +25,11 @@ from PIL import Image
 from lakesight.config import Settings
 from lakesight.lake import LakeFileSystem, join
 from lakesight.radar_nowcast.datasets import RAW_RADAR
+from lakesight.radar_nowcast.families import (
+    TRAINING_FAMILY,
+    family_size,
+    render_family_day,
+)
 from lakesight.radar_nowcast.frames import frame_name
 from lakesight.radar_nowcast.weather import REFERENCE_SIZE, render_day
 from lakesight.stage import DAY_MINUTES
@@ -99,22 +104,30 @@ def write_sample_radar(
     dt: str,
     *,
     seed: int = SAMPLE_SEED,
-    size: int = REFERENCE_SIZE,
+    size: int | None = None,
     start: int = 0,
     end: int = DAY_MINUTES,
     gaps: tuple[int, ...] = (),
     clear: bool = False,
     bad: int = 0,
     file_format: str = "png",
+    family: str = TRAINING_FAMILY,
 ) -> SampleDay:
-    """Write the frames of day ``dt`` in minutes ``[start, end)`` (except ``gaps``)."""
+    """Write the frames of day ``dt`` in minutes ``[start, end)`` (except ``gaps``), of the
+    weather ``family`` (:mod:`.families`) at ``size`` px (by default 128 for the training
+    family, the family's own grid of that day for the others)."""
     if file_format not in FILE_FORMATS:
         raise ValueError(f"unknown file format {file_format!r}, expected one of {FILE_FORMATS}")
     cadence = settings.radar_cadence_min
     minutes = [m for m in range(start, end, cadence) if m not in set(gaps)]
     uri = RAW_RADAR.partition(settings, dt)
     fs.mkdirs(uri)
-    frames = render_day(seed, dt, minutes, size=size, clear=clear) if minutes else []
+    if size is None:
+        size = REFERENCE_SIZE if family == TRAINING_FAMILY else family_size(family, seed, dt)
+    if clear or not minutes:
+        frames = render_day(seed, dt, minutes, size=size, clear=clear) if minutes else []
+    else:
+        frames = render_family_day(family, seed, dt, minutes, size=size)
     written = []
     for minute, frame in zip(minutes, frames, strict=True):
         name, data = encode_frame(frame, dt, minute, file_format)

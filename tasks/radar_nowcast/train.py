@@ -2,11 +2,16 @@
 
 1. The committed frame partitions of the ``weeks`` before ``dt`` are read; the
    latest day is held out for validation, the others are for training.
-2. Spark resamples every frame to the model's grid and builds the windows
+2. Spark resamples every frame to the size the model trains at and builds the windows
    (``inputs + outputs`` frames without a gap, :func:`.frames.spark_windows`; they may
    cross midnight, as weather does). Windows ending within the model's span of the
    validation day are dropped from training, so the two never share a frame.
-3. The ConvLSTM trains under TorchDistributor (:mod:`lakesight.models.nowcasting.train_convlstm`).
+3. The model named by ``--model`` (by default the forecast stage's) trains under
+   TorchDistributor with the trainer its card's kind names (:func:`recipe_for`): a grid
+   ConvLSTM (:mod:`~lakesight.models.nowcasting.train_convlstm`) at its grid, or the
+   advection-residual model (:mod:`~lakesight.models.nowcasting.train_advection`) at the
+   archive's own frame size, since it works per pixel-step. Each starts from scratch:
+   the candidate is what this archive teaches, not a drift from the shipped weights.
 4. The candidate and the current model forecast every validation window at the
    frames' size, scored like ``verify`` does. The candidate is promoted, as the next
    version in the registry, only if its MSE (mean over leads) is lower.
@@ -14,16 +19,20 @@
 ``curated/radar_training/dt=D`` holds the windows used (end time, role) and, in its
 manifest, the days, the training facts, the decision and both scores.
 
-Run: ``lakesight stage radar_nowcast.train --dt D [--weeks 2] [--steps N] [--processes P]``.
+Run: ``lakesight stage radar_nowcast.train --dt D [--weeks 2] [--steps N] [--processes P]
+[--model NAME]``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +52,7 @@ from lakesight.stage import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
 STAGE = datasets.TRAIN
 TRAINING_FILE = "training.npz"
@@ -56,12 +65,20 @@ def day_offsets(days: list[str]) -> dict[str, int]:
     return {d: (date.fromisoformat(d) - first).days * DAY_MINUTES for d in days}
 
 
-def grid_frames(spark: SparkSession, settings: Settings, days: list[str], grid: int) -> DataFrame:
-    """Every accepted frame of ``days`` with ``t`` (minutes since the first day), ``dt`` and
-    ``grid_pixels`` (resampled to the model grid in the workers)."""
-    from pyspark.sql import functions as F
+def resampled(pixels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A frame (H, W) uint8 at ``shape`` (H', W'), area-averaged as the grid nowcaster's
+    inference resamples (:func:`~lakesight.models.nowcasting.forecaster.to_grid`)."""
+    import cv2
 
-    from lakesight.models.nowcasting.forecaster import to_grid
+    if pixels.shape == shape:
+        return pixels
+    return cv2.resize(pixels, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def frames_at(spark: SparkSession, settings: Settings, days: list[str], shape: tuple[int, int]):
+    """Every accepted frame of ``days`` with ``t`` (minutes since the first day), ``dt`` and
+    ``shaped_pixels`` (resampled to ``shape`` in the workers)."""
+    from pyspark.sql import functions as F
 
     offsets = day_offsets(days)
     uris = [datasets.FRAMES.partition(settings, d) for d in days]
@@ -74,13 +91,10 @@ def grid_frames(spark: SparkSession, settings: Settings, days: list[str], grid: 
     def resample(batches):
         for batch in batches:
             out = [
-                (to_grid(np.frombuffer(p, np.uint8).reshape(h, w), grid) * 255)
-                .round()
-                .astype(np.uint8)
-                .tobytes()
+                resampled(np.frombuffer(p, np.uint8).reshape(h, w), shape).tobytes()
                 for p, h, w in zip(batch["pixels"], batch["height"], batch["width"], strict=True)
             ]
-            yield batch[["t", "dt"]].assign(grid_pixels=out)
+            yield batch[["t", "dt"]].assign(shaped_pixels=out)
 
     return frames.select(
         (offset + F.col("minute")).alias("t"),
@@ -88,27 +102,41 @@ def grid_frames(spark: SparkSession, settings: Settings, days: list[str], grid: 
         "pixels",
         "height",
         "width",
-    ).mapInPandas(resample, "t int, dt string, grid_pixels binary")
+    ).mapInPandas(resample, "t int, dt string, shaped_pixels binary")
+
+
+def archive_shape(spark: SparkSession, settings: Settings, days: list[str]) -> tuple[int, int]:
+    """The most common frame size (height, width) of ``days``: the radar's own grid."""
+    from pyspark.sql import functions as F
+
+    uris = [datasets.FRAMES.partition(settings, d) for d in days]
+    frames = spark.read.option("basePath", datasets.FRAMES.uri(settings)).parquet(*uris)
+    top = frames.groupBy("height", "width").count().orderBy(F.desc("count"), "height").first()
+    return (int(top["height"]), int(top["width"]))
 
 
 def build_training_set(
-    spark: SparkSession, settings: Settings, days: list[str], model_config, validation_days: int = 1
+    spark: SparkSession,
+    settings: Settings,
+    days: list[str],
+    shape: tuple[int, int],
+    length: int,
+    validation_days: int = 1,
 ):
-    """(training set, validation windows at the frames' size, window rows) of ``days``."""
+    """(training set of ``length``-frame windows at ``shape``, validation window ends,
+    window rows) of ``days``."""
     from pyspark.sql import functions as F
 
     from lakesight.models.nowcasting.train_convlstm import TrainingSet
 
-    length = model_config.inputs + model_config.outputs
     cadence = settings.radar_cadence_min
-    frames = grid_frames(spark, settings, days, model_config.grid).cache()
-    index = frames.select("t", "grid_pixels").orderBy("t").collect()
+    frames = frames_at(spark, settings, days, shape).cache()
+    index = frames.select("t", "shaped_pixels").orderBy("t").collect()
     position = {row["t"]: i for i, row in enumerate(index)}
-    grid = model_config.grid
     stack = (
-        np.stack([np.frombuffer(r["grid_pixels"], np.uint8).reshape(grid, grid) for r in index])
+        np.stack([np.frombuffer(r["shaped_pixels"], np.uint8).reshape(shape) for r in index])
         if index
-        else np.zeros((0, grid, grid), np.uint8)
+        else np.zeros((0, *shape), np.uint8)
     )
     windows = spark_windows(frames.select(F.col("t").alias("minute")), length, cadence, columns=())
     ends = sorted(r["end_minute"] for r in windows.where(F.col("frames").isNotNull()).collect())
@@ -179,6 +207,80 @@ def validation_score(nowcaster, windows: np.ndarray) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How one kind of registered nowcaster retrains on the lake's frames."""
+
+    config: Any  # the trainer's config; ``config.model`` is the card's ``model_config``
+    shape: tuple[int, int]  # the size frames are resampled to for training
+    trainer: ModuleType  # has train_anyhow(config, uri, processes) and release(...)
+
+    @property
+    def length(self) -> int:
+        return self.config.model.inputs + self.config.model.outputs
+
+
+def recipe_for(card: dict, archive: tuple[int, int], train_steps: int | None) -> Recipe:
+    """The trainer of ``card``'s kind: the advection-residual model trains at the archive's
+    own frame size (it works per pixel-step), a grid ConvLSTM at its grid."""
+    if card["model_config"].get("kind") == "advection_residual":
+        from lakesight.models.nowcasting import train_advection as trainer
+        from lakesight.models.nowcasting.advection import AdvectionConfig
+
+        config = trainer.AdvectionTrainConfig(model=AdvectionConfig.from_dict(card["model_config"]))
+        shape = archive
+    else:
+        from lakesight.models.nowcasting import train_convlstm as trainer
+        from lakesight.models.nowcasting.convlstm import ConvLSTMConfig
+
+        config = trainer.TrainConfig(model=ConvLSTMConfig.from_dict(card["model_config"]))
+        shape = (config.model.grid, config.model.grid)
+    if train_steps:
+        config = dataclasses.replace(config, steps=train_steps)
+    return Recipe(config, shape, trainer)
+
+
+def train_candidate(recipe: Recipe, data, settings: Settings, name: str, days: list[str],
+                    processes: int, scratch: Path) -> tuple[Path, dict]:  # fmt: skip
+    """Train on ``data`` and release the candidate into ``scratch/release``: (its directory,
+    the training facts)."""
+    from lakesight.lake import filesystem_for
+
+    training_uri = Path(scratch, TRAINING_FILE).as_uri()
+    filesystem_for(training_uri, settings).write_bytes(training_uri, data.to_bytes())
+    result = recipe.trainer.train_anyhow(recipe.config, training_uri, processes)
+    release_dir = Path(scratch, "release")
+    recipe.trainer.release(
+        result["state"], recipe.config, result["facts"], release_dir, name=name,
+        version="candidate", cadence_min=settings.radar_cadence_min,
+        data={"description": f"curated/radar_frames {days[0]}..{days[-2]} at "
+              f"{recipe.shape[0]}x{recipe.shape[1]}", "days": days[:-1]},
+    )  # fmt: skip
+    return release_dir, {k: v for k, v in result["facts"].items() if k != "history"}
+
+
+PROMOTION_RULE = "promote if validation MSE (mean over leads) is lower"
+
+
+def should_promote(candidate: dict, current: dict) -> bool:
+    """:data:`PROMOTION_RULE` on two :func:`validation_score` results."""
+    if candidate["mse"] is None:
+        return False
+    return current["mse"] is None or candidate["mse"] < current["mse"]
+
+
+def training_days(fs, settings: Settings, dt: str, weeks: int) -> list[str]:
+    """The committed frame days of the ``weeks`` before ``dt``: at least two (one held out)."""
+    first = (date.fromisoformat(dt) - timedelta(days=7 * weeks)).isoformat()
+    days = [d for d in list_partitions(fs, datasets.FRAMES.uri(settings)) if first <= d < dt]
+    if len(days) < 2:
+        raise StageError(
+            f"radar_nowcast.train: {len(days)} committed day(s) of curated/radar_frames "
+            f"in {first}..{dt} (exclusive); need 2, one held out for validation"
+        )
+    return days
+
+
 @frees_cached_data
 def run(
     spark: SparkSession,
@@ -194,83 +296,55 @@ def run(
     """Retrain on the ``weeks`` before ``dt``; promote the candidate only if it validates better."""
     from lakesight.lake import HadoopFileSystem, check_reachable, filesystem_for
     from lakesight.models.nowcasting.forecaster import load_nowcaster, nowcaster_from_card
-    from lakesight.models.nowcasting.train_convlstm import (
-        TrainConfig,
-        release,
-        train_anyhow,
-    )
     from lakesight.models.runtime import load_card, promote_release
     from lakesight.stage import model_entries
 
     steps = steps or Steps(STAGE.short)
     fs = HadoopFileSystem(spark)
     check_reachable(fs, settings.root)
-    first = (date.fromisoformat(dt) - timedelta(days=7 * weeks)).isoformat()
-    days = [d for d in list_partitions(fs, datasets.FRAMES.uri(settings)) if first <= d < dt]
-    if len(days) < 2:
-        raise StageError(
-            f"radar_nowcast.train: {len(days)} committed day(s) of curated/radar_frames "
-            f"in {first}..{dt} (exclusive); need 2, one held out for validation"
-        )
+    days = training_days(fs, settings, dt, weeks)
     entries, cards = model_entries([model])
-    current_card = cards[0]
-    from lakesight.models.nowcasting.convlstm import ConvLSTMConfig
-
-    config = TrainConfig(model=ConvLSTMConfig.from_dict(current_card["model_config"]))
-    if train_steps:
-        config = TrainConfig(steps=train_steps, model=config.model)
-    with steps.step("build windows"):
-        data, validation_ends, roles = build_training_set(spark, settings, days, config.model)
+    recipe = recipe_for(cards[0], archive_shape(spark, settings, days), train_steps)
+    with steps.step(f"build windows at {recipe.shape[0]}x{recipe.shape[1]}"):
+        data, validation_ends, roles = build_training_set(
+            spark, settings, days, recipe.shape, recipe.length
+        )
     if len(data.windows) == 0 or not validation_ends:
         raise StageError(
             f"radar_nowcast.train: no complete window to train on in {days[0]}..{days[-1]}"
         )
     with tempfile.TemporaryDirectory(prefix="lakesight-train-") as scratch, steps.step("train"):
-        training_uri = Path(scratch, TRAINING_FILE).as_uri()
-        filesystem_for(training_uri, settings).write_bytes(training_uri, data.to_bytes())
-        result = train_anyhow(config, training_uri, processes)
-        release_dir = Path(scratch, "release")
-        release(
-            result["state"],
-            config,
-            result["facts"],
-            release_dir,
-            name=model,
-            version="candidate",
-            cadence_min=settings.radar_cadence_min,
-            data={"description": f"curated/radar_frames {days[0]}..{days[-2]}", "days": days[:-1]},
+        release_dir, facts = train_candidate(
+            recipe, data, settings, model, days, processes, Path(scratch)
         )
-        length = config.model.inputs + config.model.outputs
-        windows = validation_windows(spark, settings, days, validation_ends, length)
+        windows = validation_windows(spark, settings, days, validation_ends, recipe.length)
         candidate = validation_score(
             nowcaster_from_card(release_dir, load_card(release_dir)), windows
         )
-        current = validation_score(load_nowcaster(entries[0]["name"]), windows)
-        better = candidate["mse"] is not None and (
-            current["mse"] is None or candidate["mse"] < current["mse"]
-        )
+        registry = settings.model_registry  # explicit: load_nowcaster caches per registry
+        current = validation_score(load_nowcaster(entries[0]["name"], registry), windows)
+        better = should_promote(candidate, current)
         promoted = (
-            promote_release(
-                filesystem_for(settings.model_registry, settings),
-                settings.model_registry,
-                model,
-                release_dir,
-            )
+            promote_release(filesystem_for(registry, settings), registry, model, release_dir)
             if better
             else None
         )
-    decision = {
-        "promoted": bool(better),
-        "new_model": promoted,
-        "current_model": entries[0]["name"],
-        "candidate": candidate,
-        "current": current,
-        "rule": "promote if validation MSE (mean over leads) is lower",
-    }
+    decision = {"promoted": better, "new_model": promoted, "current_model": entries[0]["name"],
+                "candidate": candidate, "current": current, "rule": PROMOTION_RULE}  # fmt: skip
     steps.say(
         f"candidate MSE {candidate['mse']} vs current {current['mse']}: "
         + (f"promoted as {promoted}" if better else "kept the current model")
     )
+    return commit_training_windows(
+        spark, fs, settings, dt, roles, steps, models=entries,
+        extra={"decision": decision, "days": days, "training": facts},
+    )  # fmt: skip
+
+
+def commit_training_windows(spark, fs, settings: Settings, dt: str, roles: pd.DataFrame,
+                            steps: Steps, *, models: list, extra: dict) -> StageResult:  # fmt: skip
+    """Commit ``curated/radar_training/dt=D``: each window's end and role, the decision in
+    the manifest."""
     from pyspark.sql import functions as F
 
     table = (
@@ -292,16 +366,12 @@ def run(
             "out": n,
             "quarantined": 0,
             "training": int((roles.role == "training").sum()),
-            "validation": len(validation_ends),
+            "validation": int((roles.role == "validation").sum()),
         },
-        input_fingerprint=f"days:{','.join(days)}",
+        input_fingerprint=f"days:{','.join(extra['days'])}",
         steps=steps,
-        models=entries,
-        extra={
-            "decision": decision,
-            "days": days,
-            "training": {k: v for k, v in result["facts"].items() if k != "history"},
-        },
+        models=models,
+        extra=extra,
     )
 
 
@@ -324,8 +394,10 @@ def generated_training_set(n_days: int, seed: int, model_config) -> tuple[str, d
         if not list_partitions(fs, datasets.FRAMES.uri(settings)).count(d):
             write_sample_radar(fs, settings, d, seed=seed)
             ingest.run(spark, settings, d, steps=Steps("ingest", quiet=True))
-    data, _, _ = build_training_set(spark, settings, days, model_config, validation_days=0)
-    uri = join(settings.root, "training", f"seed={seed}-days={n_days}-grid={model_config.grid}.npz")
+    grid = model_config.grid
+    length = model_config.inputs + model_config.outputs
+    data, _, _ = build_training_set(spark, settings, days, (grid, grid), length, validation_days=0)
+    uri = join(settings.root, "training", f"seed={seed}-days={n_days}-grid={grid}.npz")
     fs.write_bytes(uri, data.to_bytes())
     return uri, {
         "description": f"{n_days} generated days (seed {seed}) from {days[0]}",
@@ -344,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             ("--weeks", {"type": int, "default": 2, "help": "weeks of frames before dt"}),
             ("--steps", {"type": int, "dest": "train_steps", "help": "optimiser steps"}),
             ("--processes", {"type": int, "default": 1, "help": "TorchDistributor processes"}),
+            ("--model", {"default": DEFAULT_MODEL, "help": "registered nowcaster to retrain"}),
         ),
     )
 
