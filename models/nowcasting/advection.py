@@ -5,11 +5,15 @@ rainymotion's extrapolation, and of NowcastNet's evolution network, Zhang et al.
 So the motion is not learned here; it is measured and applied, and the network only
 learns what advection leaves out:
 
-1. **Motion**: the flow baseline's dense DIS field over the last 3 frames
-   (:func:`lakesight.radar_nowcast.baselines.motion_field`), in pixels per step, then
-   carried from the echo into the clear air around it (:func:`echo_motion`): DIS cannot
-   see motion where there is nothing to track, so a leading edge would otherwise be
-   traced back into still air and left behind.
+1. **Motion** (:func:`window_motion`), in pixels per step, from one of two trackers:
+   the flow baseline's dense DIS field over the last 3 frames
+   (:func:`lakesight.radar_nowcast.baselines.motion_field`), carried from the echo into
+   the clear air around it (:func:`echo_motion`), or sparse Lucas-Kanade vectors on the
+   echo's corners spread smoothly over the grid (:func:`tracked_motion`, pysteps' method).
+   DIS sees fine structure but, looking at small patches, not the motion along a line
+   (the aperture problem: a squall line slides along itself unseen); corners see the
+   whole motion but only where there are corners. Each window takes the candidate that
+   best retraces its own past: its first frame advected to its last.
 2. **Advection**: for each lead ``k``, the departure points of a semi-Lagrangian
    backward trajectory (:func:`~lakesight.radar_nowcast.baselines.departure_points`).
    The last frame sampled there is the advected forecast ``A_k`` (the flow baseline's
@@ -34,6 +38,7 @@ inference (:func:`moving_frame_inputs`).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -42,6 +47,11 @@ CHANNELS = 4  # A_k, A_k - B_k, B_k - C_k, k / K
 HISTORY = 3  # frames the motion and the tendencies come from
 REACH = 2  # px beyond the advected echo where the correction may act
 MOTION_SIGMA_PX = 6.0  # how far the echo's motion is carried into clear air
+# Sparse tracking: Shi-Tomasi corners followed by pyramidal Lucas-Kanade with a wide window
+# (robust on smooth echo), each field's vectors spread by a normalised Gaussian of these
+# widths: local shear at 20 px, the storm's motion at 80.
+TRACK_WINDOW_PX = 50
+TRACK_SIGMAS_PX = (20.0, 40.0, 80.0)
 MAX_CORRECTION = 0.12  # of the pixel range: about 8 dBZ either way
 
 
@@ -51,6 +61,9 @@ class AdvectionConfig:
     outputs: int = 10
     head: int = 16  # channels of the stride-2 entry convolution
     body: int = 24  # channels of the dilated body (all at half resolution)
+    # How the motion is measured (one of MOTIONS): "retraced" (:func:`window_motion`) since
+    # version 2; version 1 was trained on "echo_dis" (the DIS field only) and keeps it.
+    motion: str = "retraced"
     kind: str = "advection_residual"
 
     def to_dict(self) -> dict:
@@ -61,13 +74,15 @@ class AdvectionConfig:
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
-def moving_frame_inputs(window: np.ndarray, leads: int) -> np.ndarray:
+def moving_frame_inputs(window: np.ndarray, leads: int, motion: np.ndarray | None = None,
+                        method: str = "retraced") -> np.ndarray:  # fmt: skip
     """The network's inputs for one window (T, H, W) uint8: float32 ``(leads, 4, H, W)``.
 
     Channel 0 is the last frame advected to each lead, in 0..1: the flow baseline's
-    semi-Lagrangian scheme, along the echo's motion (:func:`echo_motion`).
+    semi-Lagrangian scheme, along ``motion`` (by default measured by ``method``, one of
+    :data:`MOTIONS`).
     """
-    from lakesight.radar_nowcast.baselines import departure_points, motion_field, sample_at
+    from lakesight.radar_nowcast.baselines import departure_points, sample_at
 
     frames = window[-HISTORY:].astype(np.float32) / np.float32(255.0)
     height, width = frames.shape[1:]
@@ -75,7 +90,7 @@ def moving_frame_inputs(window: np.ndarray, leads: int) -> np.ndarray:
     out[:, 3] = (np.arange(1, leads + 1, dtype=np.float32) / leads)[:, None, None]
     if not window[-1].any():
         return out  # nothing to move, nothing grows from nothing
-    motion = echo_motion(motion_field(window[-HISTORY:]), window[-1] > 0)
+    motion = MOTIONS[method](window) if motion is None else motion
     departures = list(departure_points(motion, leads + 2))
     for k in range(leads):
         a = sample_at(frames[-1], departures[k])
@@ -83,6 +98,90 @@ def moving_frame_inputs(window: np.ndarray, leads: int) -> np.ndarray:
         c = sample_at(frames[-3], departures[k + 2])
         out[k, 0], out[k, 1], out[k, 2] = a, a - b, b - c
     return out
+
+
+def window_motion(window: np.ndarray) -> np.ndarray:
+    """The motion (H, W, 2) px/step of a window (T, H, W) uint8: of :func:`candidate_motions`,
+    the one under which the window's first frame, advected ``T - 1`` steps, best matches
+    its last (least squared error): the motion that explains the window's own past."""
+    from lakesight.radar_nowcast.baselines import departure_points, sample_at
+
+    candidates = candidate_motions(window)
+    if len(window) < 2 or len(candidates) == 1:
+        return candidates[0]
+    first, last = window[0].astype(np.float32), window[-1].astype(np.float32)
+
+    def hindcast_error(motion: np.ndarray) -> float:
+        *_, departure = departure_points(motion, len(window) - 1)
+        return float(np.mean((sample_at(first, departure) - last) ** 2))
+
+    return min(candidates, key=hindcast_error)
+
+
+def dense_echo_motion(window: np.ndarray) -> np.ndarray:
+    """The DIS motion of the window's last frames, carried from the echo into clear air."""
+    from lakesight.radar_nowcast.baselines import motion_field
+
+    frames = window[-HISTORY:]
+    return echo_motion(motion_field(frames), frames[-1] > 0)
+
+
+def candidate_motions(window: np.ndarray) -> list[np.ndarray]:
+    """The dense DIS motion of the echo, then the tracked motion at each width of
+    :data:`TRACK_SIGMAS_PX` (none where fewer than 2 corners were tracked)."""
+    frames = window[-HISTORY:]
+    dense = dense_echo_motion(window)
+    points, vectors = tracked_vectors(frames)
+    if len(points) < 2:
+        return [dense]
+    return [dense, *(tracked_motion(points, vectors, dense.shape[:2], s) for s in TRACK_SIGMAS_PX)]
+
+
+def tracked_vectors(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse motion of ``frames`` (T, H, W) uint8: corners of each frame (Shi-Tomasi)
+    followed into the next by pyramidal Lucas-Kanade, pooled over the pairs; vectors
+    beyond 3 robust standard deviations of the median are dropped. (points, vectors)
+    float32 (N, 2) as (x, y) and (dx, dy) per step."""
+    import cv2
+
+    points, vectors = [], []
+    for older, newer in itertools.pairwise(frames):
+        corners = cv2.goodFeaturesToTrack(older, maxCorners=1000, qualityLevel=0.01,
+                                          minDistance=3, blockSize=7)  # fmt: skip
+        if corners is None:
+            continue
+        moved, found, _ = cv2.calcOpticalFlowPyrLK(
+            older, newer, corners, None, winSize=(TRACK_WINDOW_PX,) * 2, maxLevel=3
+        )
+        found = found[:, 0] == 1
+        points.append(corners[found, 0])
+        vectors.append((moved - corners)[found, 0])
+    if not points:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    points, vectors = np.concatenate(points), np.concatenate(vectors)
+    deviation = np.linalg.norm(vectors - np.median(vectors, axis=0), axis=1)
+    keep = deviation <= max(3 * 1.4826 * float(np.median(deviation)), 0.5)
+    return points[keep], vectors[keep]
+
+
+def tracked_motion(points: np.ndarray, vectors: np.ndarray, shape: tuple[int, int],
+                   sigma: float) -> np.ndarray:  # fmt: skip
+    """Sparse vectors spread over a grid of ``shape`` by a normalised Gaussian convolution
+    of width ``sigma`` px; beyond the vectors' reach, their mean."""
+    import cv2
+
+    height, width = shape
+    numerator = np.zeros((height, width, 2), np.float32)
+    density = np.zeros((height, width), np.float32)
+    x = np.clip(np.rint(points[:, 0]).astype(int), 0, width - 1)
+    y = np.clip(np.rint(points[:, 1]).astype(int), 0, height - 1)
+    np.add.at(numerator, (y, x), vectors)
+    np.add.at(density, (y, x), 1.0)
+    blur = lambda a: cv2.GaussianBlur(a, (0, 0), sigma)  # noqa: E731
+    numerator = np.dstack([blur(numerator[..., i]) for i in range(2)])
+    density = blur(density)[..., None]
+    spread = numerator / np.maximum(density, 1e-4)
+    return np.where(density > 1e-4, spread, vectors.mean(axis=0)).astype(np.float32)
 
 
 def echo_motion(flow: np.ndarray, echo: np.ndarray) -> np.ndarray:
@@ -100,6 +199,9 @@ def echo_motion(flow: np.ndarray, echo: np.ndarray) -> np.ndarray:
     mean = flow[echo].mean(axis=0)
     reached = density > 1e-3
     return np.where(reached, numerator / np.maximum(density, 1e-3), mean).astype(np.float32)
+
+
+MOTIONS = {"retraced": window_motion, "echo_dis": dense_echo_motion}
 
 
 def build_network(config: AdvectionConfig):
@@ -152,6 +254,7 @@ class AdvectionNowcaster:
     cadence_min: int
     run: object  # moving (N, 4, H, W) float32 -> [correction (N, 1, H, W)]
     echo_floor: int = 1
+    motion: str = "retraced"  # the card's model_config.motion: how it was trained
 
     @property
     def leads_min(self) -> list[int]:
@@ -166,7 +269,7 @@ class AdvectionNowcaster:
         for i, window in enumerate(windows):
             if not window[-1].any():
                 continue
-            moving = moving_frame_inputs(window, self.outputs)
+            moving = moving_frame_inputs(window, self.outputs, method=self.motion)
             correction = self.run(moving)[0][:, 0]
             forecast = np.clip(moving[:, 0] + correction, 0.0, 1.0) * np.float32(255.0)
             out[i] = np.rint(forecast).astype(np.uint8)

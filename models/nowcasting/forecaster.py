@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-DEFAULT_NOWCASTER = "convlstm_radar"
+DEFAULT_NOWCASTER = "advection_radar"
 
 
 def to_grid(frames: np.ndarray, grid: int) -> np.ndarray:
@@ -78,7 +78,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
     path = verified(directory, card, card["files"]["fp32"])
     config = card["model_config"]
     if config.get("kind") == "advection_residual":
-        from lakesight.models.nowcasting.advection import AdvectionNowcaster
+        from lakesight.models.nowcasting.advection import AdvectionConfig, AdvectionNowcaster
 
         return AdvectionNowcaster(
             name=f"{card['name']}@{card['version']}",
@@ -87,6 +87,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             cadence_min=card["cadence_min"],
             run=ort_runner(path, threads),
             echo_floor=int(card.get("echo_floor_pixel", 1)),
+            motion=config.get("motion", AdvectionConfig.motion),
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -15,7 +15,12 @@ Because the model works per pixel-step, each drawn window is also **rescaled** (
 before its inputs are computed: the same weather at another grid, with other speeds and
 sizes in pixels, so a 96 px or a 512 px radar is not a new world. Windows are turned by a
 random quarter turn and flip, and their echo is scaled by a random gain in dBZ (another
-climate); a random 64 px crop of every lead is what one step trains on.
+climate); a random 64 px crop of every lead is what one step trains on. The window's
+measured motion gets a smooth random error of up to half a pixel per step before the
+inputs are made from it: a real motion estimate is never exact, and on weather it never
+saw (the held-out families) a correction trained on exact motion reads the misplaced
+texture as growth and decay (``motion_jitter_px``; without it the correction lost skill on
+``spectral`` that it keeps with it).
 """
 
 from __future__ import annotations
@@ -58,6 +63,13 @@ class AdvectionTrainConfig:
     # Weight of the squared rain-rate error (scaled by RAIN_SCALE_MM_H): the pixel loss alone
     # barely minds an overshoot to 60 dBZ, which costs hundreds of (mm/h)^2.
     rain_weight: float = 1.0
+    # Weight of the exceedance loss: cross-entropy of "above t" at each verification
+    # threshold, what CSI scores, made differentiable with a logistic EXCEEDANCE_SOFTNESS wide.
+    exceedance_weight: float = 0.0
+    # A smooth random error (px/step, at most) added to the measured motion of a training
+    # window: real motion is never exact, and what misplaced texture leaves in the
+    # tendencies must not be read as growth or decay.
+    motion_jitter_px: float = 0.5
     model: AdvectionConfig = field(default_factory=AdvectionConfig)
 
     def to_dict(self) -> dict:
@@ -98,6 +110,22 @@ def augmented(window: np.ndarray, rng: np.random.Generator, config: AdvectionTra
     return np.ascontiguousarray(np.where(echo, shifted, 0).astype(np.uint8))
 
 
+def jittered_motion(window: np.ndarray, rng: np.random.Generator, config: AdvectionTrainConfig):
+    """The window's measured motion plus a smooth random error of up to
+    ``config.motion_jitter_px`` per step (none when it is 0)."""
+    import cv2
+
+    from lakesight.models.nowcasting.advection import MOTIONS
+
+    motion = MOTIONS[config.model.motion](window)
+    if not config.motion_jitter_px:
+        return motion
+    noise = rng.standard_normal(motion.shape).astype(np.float32)
+    smooth = np.dstack([cv2.GaussianBlur(noise[..., i], (0, 0), 16.0) for i in range(2)])
+    smooth *= config.motion_jitter_px / max(float(np.abs(smooth).max()), 1e-6)
+    return motion + smooth
+
+
 def training_batch(data: TrainingSet, rng, config: AdvectionTrainConfig):
     """(moving inputs (B*T, 4, C, C), targets (B, T, 1, C, C)) float32 of random windows."""
     m = config.model
@@ -106,7 +134,9 @@ def training_batch(data: TrainingSet, rng, config: AdvectionTrainConfig):
         window = augmented(data.frames[data.windows[rng.integers(len(data.windows))]], rng, config)
         if not window[m.inputs - 1].any():
             continue  # a clear window teaches nothing the model does not already do
-        moving = moving_frame_inputs(window[: m.inputs], m.outputs)
+        moving = moving_frame_inputs(
+            window[: m.inputs], m.outputs, jittered_motion(window[: m.inputs], rng, config)
+        )
         y0, x0 = (
             rng.integers(0, window.shape[1] - CROP + 1),
             rng.integers(0, window.shape[2] - CROP + 1),
@@ -118,6 +148,17 @@ def training_batch(data: TrainingSet, rng, config: AdvectionTrainConfig):
 
 
 RAIN_SCALE_MM_H = 30.0
+EXCEEDANCE_SOFTNESS = 2.0 / 255.0  # about 0.5 dBZ
+
+
+def exceedance_error(forecast, target, edges):
+    """Mean binary cross-entropy of "echo above each threshold pixel" (``edges``, 0..1)."""
+    import torch
+    from torch.nn import functional as F
+
+    above = torch.sigmoid((forecast.unsqueeze(-1) - edges) / EXCEEDANCE_SOFTNESS)
+    truth = (target.unsqueeze(-1) > edges).to(forecast.dtype)
+    return F.binary_cross_entropy(above.clamp(1e-6, 1 - 1e-6), truth)
 
 
 def rain_rate_error(forecast, target):
@@ -160,8 +201,10 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
             group["lr"] = warmup_cosine(step, config.lr, config.warmup, config.steps)
         forecast = (x[:, :1] + model(x)).clamp(0.0, 1.0)
         forecast = forecast.view(config.batch, outputs, 1, CROP, CROP)
-        loss = nowcast_loss(forecast, y, edges, weights, lead_weights) + config.rain_weight * (
-            rain_rate_error(forecast, y)
+        loss = (
+            nowcast_loss(forecast, y, edges, weights, lead_weights)
+            + config.rain_weight * rain_rate_error(forecast, y)
+            + config.exceedance_weight * exceedance_error(forecast, y, edges[1:])
         )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -236,7 +279,8 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
         "version": version,
         "task": "nowcasting",
         "architecture": (
-            "advection + learned residual in the moving frame: DIS motion, semi-Lagrangian "
+            "advection + learned residual in the moving frame: measured motion (dense DIS "
+            "or tracked Lucas-Kanade, whichever retraces the window), semi-Lagrangian "
             "extrapolation, a fully convolutional correction of growth and decay"
         ),
         "format": "onnx",
@@ -274,7 +318,8 @@ def model_card_markdown(card: dict) -> str:
         f"- {card['data'].get('description', '')}",
         f"- training windows: {t['training_windows']}, windows seen: {t['windows_seen']}",
         f"- augmentation: rescaled {t['scale_range']}, quarter turns and flips, gain "
-        f"+-{t['gain_db']} dBZ, {CROP} px crops",
+        f"+-{t['gain_db']} dBZ, {CROP} px crops, motion error up to "
+        f"{t.get('motion_jitter_px', 0)} px/step",
         "",
         "## Training",
         f"- {t['steps']} AdamW steps of {t['batch']} windows x {m['outputs']} leads, lr "
