@@ -2,11 +2,12 @@
 ### radar_nowcast_train
 
 Weekly retraining of the nowcaster (`tasks/radar_nowcast/train.py`): the past `weeks` of
-`curated/radar_frames` become windows in Spark, the ConvLSTM retrains under
+`curated/radar_frames` become windows in Spark, the nowcaster retrains under
 TorchDistributor, and the candidate replaces the current model only if it beats it on the
 held-out latest day. The decision and both scores are in the manifest of
 `curated/radar_training/dt={{ ds }}`. Params: `weeks`, `steps` (optimiser steps; default
-the shipped model's), `processes` (TorchDistributor processes).
+the shipped model's), `processes` (TorchDistributor processes), `model` (the registered
+nowcaster to retrain; default the forecast stage's).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lakesight_airflow.operators import LakesightStageOperator
         "weeks": Param(2, type="integer", minimum=1),
         "steps": Param(None, type=["null", "integer"]),
         "processes": Param(1, type="integer", minimum=1),
+        "model": Param(None, type=["null", "string"]),
     },
     doc_md=__doc__,
 )
@@ -42,6 +44,7 @@ def radar_nowcast_train():
             "--weeks": "{{ params.weeks }}",
             "--steps": "{{ params.steps or '' }}",
             "--processes": "{{ params.processes }}",
+            "--model": "{{ params.model or '' }}",
         },
     )
 

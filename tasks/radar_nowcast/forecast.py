@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 STAGE = datasets.FORECAST
-DEFAULT_MODEL = "convlstm_radar"
+DEFAULT_MODEL = "advection_radar"  # holds on weather it never saw (README, radar)
 BASELINES = ("persistence", "flow")
 # forecast rows + what a skipped issue time leaves: the union commit_stage splits by reason.
 RESULT_SCHEMA = f"{datasets.FORECAST_SCHEMA}, path string, reason string, detail string"

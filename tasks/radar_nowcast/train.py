@@ -41,6 +41,7 @@ from lakesight.config import Settings
 from lakesight.lake import join, list_partitions
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
+from lakesight.radar_nowcast.forecast import DEFAULT_MODEL  # retrain what forecasts
 from lakesight.radar_nowcast.frames import spark_windows
 from lakesight.stage import (
     DAY_MINUTES,
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
 
 STAGE = datasets.TRAIN
 TRAINING_FILE = "training.npz"
-DEFAULT_MODEL = "convlstm_radar"
 
 
 def day_offsets(days: list[str]) -> dict[str, int]:

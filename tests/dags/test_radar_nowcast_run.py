@@ -48,7 +48,7 @@ def test_the_weekly_dag_retrains_and_records_its_decision(spark, settings, tmp_p
         tmp_path,
         "radar_nowcast_train",
         "2026-05-20",
-        conf={"steps": 2, "weeks": 1},
+        conf={"steps": 2, "weeks": 1, "model": "convlstm_radar"},
         LAKESIGHT_MODEL_REGISTRY=registry.as_uri(),
     )
     manifest = read_manifest(fs, datasets.TRAINING.partition(settings, "2026-05-20"))

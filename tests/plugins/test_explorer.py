@@ -322,8 +322,8 @@ def test_radar_panels_and_csi_for_an_issue_time(airflow, browser):
     panels = browser.find_element(By.ID, "panels")
     assert panels.get_attribute("naturalWidth") and int(panels.get_attribute("naturalWidth")) > 500
     models = browser.find_element(By.ID, "models").text
-    assert "persistence" in models and "flow" in models and "convlstm_radar@1" in models
-    assert "convlstm_radar@1" in browser.find_element(By.ID, "csi-table").text
+    assert "persistence" in models and "flow" in models and "advection_radar@" in models
+    assert "advection_radar@" in browser.find_element(By.ID, "csi-table").text
     browser.switch_to.default_content()
     screenshot(browser, "radar")
 

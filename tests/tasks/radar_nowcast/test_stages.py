@@ -83,7 +83,8 @@ def test_the_day_runs_through_and_every_record_is_accounted_for(spark, settings,
     assert skipped.loc[at_0112, "detail"].item() == "input window lacks 00:48, 01:06"
     rows = table(settings, datasets.FORECASTS)
     assert len(rows) == len(complete) * 3 * 10
-    assert set(rows["model"]) == {"convlstm_radar@1", "persistence", "flow"}
+    models = set(rows["model"]) - {"persistence", "flow"}
+    assert len(models) == 1 and models.pop().startswith(f"{forecast.DEFAULT_MODEL}@")
     assert (rows["height"] == 96).all() and (rows["width"] == 80).all()
     assert all(len(p) == 96 * 80 for p in rows["pixels"])
 
@@ -124,7 +125,7 @@ def test_reruns_are_idempotent_and_an_interval_replaces_only_itself(spark, setti
         assert pd_equal, dataset
     # Rerun 01:00-01:30 only: its forecasts are rewritten, the others keep their bytes.
     forecast.run(
-        spark, settings, DT, steps=QUIET, interval=Interval(60, 90), model="convlstm_radar"
+        spark, settings, DT, steps=QUIET, interval=Interval(60, 90), model=forecast.DEFAULT_MODEL
     )
     after = table(settings, datasets.FORECASTS)
     assert len(after) == len(before[datasets.FORECASTS])
