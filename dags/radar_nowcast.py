@@ -4,8 +4,8 @@
 Cray's precipitation nowcasting, a run per 30 minutes of radar (stages: `tasks/radar_nowcast/`):
 **wait_for_frames** (`raw/radar/dt=D/`, D = the interval's day) → **ingest** the day's frames
 up to the interval's end (late frames are picked up; bad ones are quarantined with a reason) →
-**forecast** the next hour at every complete window of the interval (ConvLSTM, persistence,
-flow) into `forecasts/radar` → **verify** the forecasts valid in the interval and the hour
+**forecast** the next hour at every complete window of the interval (the nowcaster,
+`advection_radar` by default, persistence, flow) into `forecasts/radar` → **verify** the forecasts valid in the interval and the hour
 before it into `scores/radar`, with pictures. Each stage rewrites only its interval of the
 day, atomically; one run at a time, since runs of a day share its partitions. Trigger with
 config `{"start": "00:00", "end": "24:00"}` to (re)run a whole day.

@@ -25,7 +25,8 @@ learns what advection leaves out:
    ``[A_k, A_k - B_k, B_k - C_k, k / K]`` to a correction ``r_k``, and the forecast is
    ``clip(A_k + r_k, 0, 1)``. The correction acts only on advected echo and within
    :data:`REACH` px of it: growth and decay, not rain from clear air. Its last layer
-   starts at zero, so an untrained model *is* the flow baseline; training can only
+   starts at zero, so an untrained model *is* advection along the measured motion (the
+   flow baseline's scheme); training can only
    move it from there.
 
 Everything is per pixel-step: motion in pixels per step, convolutions with a fixed
@@ -44,6 +45,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 CHANNELS = 4  # A_k, A_k - B_k, B_k - C_k, k / K
+LEGACY_MOTION = "echo_dis"  # what a card without model_config.motion was trained on
 HISTORY = 3  # frames the motion and the tendencies come from
 REACH = 2  # px beyond the advected echo where the correction may act
 MOTION_SIGMA_PX = 6.0  # how far the echo's motion is carried into clear air
@@ -71,6 +73,8 @@ class AdvectionConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> AdvectionConfig:
+        # A card from before ``motion`` existed was trained on the DIS motion only.
+        values = {"motion": LEGACY_MOTION, **values}
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 

@@ -1,9 +1,11 @@
-"""A trained nowcasting model at inference: ONNX Runtime at the model's grid, any size of frame.
+"""A trained nowcasting model at inference: ONNX Runtime, any size of frame.
 
-The model runs at its own grid (its card's ``grid``). Frames of another size are
-resampled to it (area averaging: the mean reflectivity of the pixels a model cell
-covers) and the forecast back to the frames' size (bilinear), so a user's radar
-of any size works with the shipped model.
+A grid model (:class:`Nowcaster`, the ConvLSTM) runs at its own grid (its card's
+``grid``): frames of another size are resampled to it (area averaging: the mean
+reflectivity of the pixels a model cell covers) and the forecast back to the frames'
+size (bicubic). The advection-residual model
+(:class:`~lakesight.models.nowcasting.advection.AdvectionNowcaster`) runs at the
+frames' own size. :func:`nowcaster_from_card` picks by the card's ``model_config.kind``.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             cadence_min=card["cadence_min"],
             run=ort_runner(path, threads),
             echo_floor=int(card.get("echo_floor_pixel", 1)),
-            motion=config.get("motion", AdvectionConfig.motion),
+            motion=AdvectionConfig.from_dict(config).motion,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -312,7 +312,8 @@ def model_card_markdown(card: dict) -> str:
         "",
         f"{card['architecture']}. {m['inputs']} frames in (the last 3 used), {m['outputs']} "
         f"leads out every {card['cadence_min']} minutes, at the radar's own resolution.",
-        "An untrained model is exactly the flow baseline; training learns the correction.",
+        "An untrained model is advection along the measured motion; training learns the "
+        "correction.",
         "",
         "## Data",
         f"- {card['data'].get('description', '')}",

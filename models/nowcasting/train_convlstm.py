@@ -295,8 +295,12 @@ def record_metrics(ref: str, metrics: dict) -> Path:
     if not os.access(directory, os.W_OK):
         raise ConfigError(f"--record: cannot write the card of {ref} in {directory}")
     card = {**load_card(directory), "metrics": metrics}
+    markdown = model_card_markdown
+    if card["model_config"].get("kind") == "advection_residual":
+        from lakesight.models.nowcasting.train_advection import model_card_markdown as markdown
+    text = markdown(card)  # before writing anything: a card it cannot render stays as it was
     (directory / "card.json").write_text(json.dumps(card, indent=2))
-    (directory / "MODEL_CARD.md").write_text(model_card_markdown(card))
+    (directory / "MODEL_CARD.md").write_text(text)
     return directory
 
 

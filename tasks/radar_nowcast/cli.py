@@ -151,7 +151,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--days: expected at least 1, got {args.days}")
     steps = Steps("eval nowcast", quiet=args.json)
     if args.family:
+        from lakesight.radar_nowcast.forecast import DEFAULT_MODEL
+
+        args.model = args.model or DEFAULT_MODEL
         return eval_by_family(args, steps)
+    # The stage-based eval checks the ConvLSTM's target (its report names the model "convlstm").
+    args.model = args.model or "convlstm_radar"
     with stdout_to_stderr():
         result = eval_nowcast(args.model, args.days, steps, workdir=args.workdir)
     if args.record:
@@ -256,9 +261,11 @@ def register(sub, groups: dict) -> None:
     q.set_defaults(func=cmd_demo)
 
     q = groups["eval"].add_parser(
-        "nowcast", help="ConvLSTM vs persistence and flow: CSI, MSE by lead"
-    )
-    q.add_argument("--model", default=DEFAULT_MODEL, help="name[@version] in the registry")
+        "nowcast", help="a nowcaster vs persistence and flow (and pysteps with --family): "
+        "CSI, MSE by lead"
+    )  # fmt: skip
+    q.add_argument("--model", help="name[@version] in the registry (default: the forecast "
+                   "stage's with --family, convlstm_radar without)")  # fmt: skip
     # A week: the weather of one day moves a lead-1 CSI by more than the margins the target
     # compares, and the retraining DAG runs weekly.
     q.add_argument("--days", type=int, default=7, help="held-out generated days (default: a week)")

@@ -4,8 +4,9 @@ At every observed step whose input window is complete (the model's ``inputs``
 frames, ending at the issue time, without a gap), three forecasts of the next
 hour are issued, one row per lead:
 
-- the trained model (``name@version``, ONNX Runtime at its own grid, resampled
-  back to the frames' size: :mod:`lakesight.models.nowcasting.forecaster`);
+- the trained model (``name@version``, ONNX Runtime: the advection-residual model at
+  the frames' own size, a grid model resampled to its grid and back;
+  :mod:`lakesight.models.nowcasting.forecaster`);
 - ``persistence``: the last frame, unchanged;
 - ``flow``: optical-flow extrapolation of the last frames (:mod:`.baselines`).
 

@@ -112,6 +112,8 @@ def archive_shape(spark: SparkSession, settings: Settings, days: list[str]) -> t
     uris = [datasets.FRAMES.partition(settings, d) for d in days]
     frames = spark.read.option("basePath", datasets.FRAMES.uri(settings)).parquet(*uris)
     top = frames.groupBy("height", "width").count().orderBy(F.desc("count"), "height").first()
+    if top is None:
+        raise StageError(f"radar_nowcast.train: no frame to train on in {days[0]}..{days[-1]}")
     return (int(top["height"]), int(top["width"]))
 
 

@@ -174,3 +174,23 @@ def test_a_squall_line_is_moved_by_the_motion_that_retraces_it():
             ]
     score = {name: h / (h + m + f) for name, (h, m, f) in csi.items()}
     assert score["advection"] > score["flow"] + 0.05, score
+
+
+def test_recorded_metrics_keep_the_advection_models_own_card(tmp_path, monkeypatch):
+    import json
+    import shutil
+    from pathlib import Path
+
+    from lakesight.models.nowcasting.train_convlstm import record_metrics
+
+    shipped = Path(__file__).parents[3] / "models" / "registry" / SHIPPED / "2"
+    shutil.copytree(shipped, tmp_path / SHIPPED / "2")
+    monkeypatch.setenv("LAKESIGHT_MODEL_REGISTRY", (tmp_path).as_uri())
+    directory = record_metrics(f"{SHIPPED}@2", {"leads_min": [6], "target_met": {"all": False}})
+    assert json.loads((directory / "card.json").read_text())["metrics"]["leads_min"] == [6]
+    assert "at the radar's own resolution" in (directory / "MODEL_CARD.md").read_text()
+
+
+def test_a_card_without_a_motion_is_the_dis_motion_it_was_trained_on():
+    assert AdvectionConfig.from_dict({"inputs": 5, "outputs": 10}).motion == "echo_dis"
+    assert AdvectionConfig.from_dict({"motion": "retraced"}).motion == "retraced"
