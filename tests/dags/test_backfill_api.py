@@ -16,6 +16,7 @@ Only the DAG id and the lake's outputs are relied on, never task ids.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -63,6 +64,34 @@ def ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def create_backfill(server: AirflowServer, body: dict, timeout_s: float = 120) -> dict:
+    """``POST /api/v2/backfills`` as the dialog does, again while SQLite is locked.
+
+    On SQLite, Airflow refuses a backfill with 503 "Database is locked" when the scheduler
+    writes at the same moment (it rolls the creation back); the UI's user would click
+    again. A 409 after such a retry means an earlier attempt did commit: that backfill,
+    still open, is the one created.
+    """
+    deadline = time.monotonic() + timeout_s
+    retried = False
+    while True:
+        response = server.client.request("POST", "/api/v2/backfills", json=body)
+        locked = response.status_code == 503 and "Database is locked" in response.text
+        if not locked or time.monotonic() > deadline:
+            break
+        retried = True
+        time.sleep(2)
+    if response.status_code == 409 and retried:
+        listed = server.api("GET", "/api/v2/backfills", params={"dag_id": body["dag_id"]})
+        return next(b for b in listed["backfills"] if not b["completed_at"])
+    if response.status_code not in (200, 201):
+        raise AssertionError(
+            f"POST /api/v2/backfills: {response.status_code} {response.text[:2000]}\n"
+            + server.diagnostics()
+        )
+    return response.json()
+
+
 def backfill(
     server: AirflowServer, reprocess_behavior: str, *, until_completed: bool
 ) -> list[dict]:
@@ -83,7 +112,7 @@ def backfill(
     }
     planned = server.api("POST", "/api/v2/backfills/dry_run", json=body)["backfills"]
     assert [b["logical_date"][:10] for b in planned] == DATES, planned
-    created = server.api("POST", "/api/v2/backfills", json=body)
+    created = create_backfill(server, body)
     since = ts(created["created_at"])
 
     def finished() -> list[dict] | None:
