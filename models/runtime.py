@@ -27,7 +27,8 @@ import numpy as np
 
 from lakesight.config import ConfigError, load_settings
 from lakesight.models.description.descriptor import Descriptor
-from lakesight.models.detection.detector import InputSpec, PostProcess, SSDDetector
+from lakesight.models.detection.detector import Detector, InputSpec, PostProcess
+from lakesight.models.detection.heads import Thresholds
 
 CARD_NAME = "card.json"
 DEFAULT_DETECTOR = "ssd_scenes"
@@ -152,7 +153,8 @@ def task_threads() -> int:
 def ort_runner(
     model_path: Path, threads: int, output_names: Sequence[str] | None = None
 ) -> Callable[[np.ndarray], list[np.ndarray]]:
-    """ONNX Runtime session, one intra-op pool of ``threads``; returns ``run(batch) -> outputs``."""
+    """ONNX Runtime session, one intra-op pool of ``threads``; returns ``run(feed) -> outputs``,
+    ``feed`` the first input's array or a dict by input name."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -164,8 +166,8 @@ def ort_runner(
 
     names = list(output_names) if output_names else None
 
-    def run(batch: np.ndarray) -> list[np.ndarray]:
-        return session.run(names, {input_name: batch})
+    def run(feed: np.ndarray | dict) -> list[np.ndarray]:
+        return session.run(names, feed if isinstance(feed, dict) else {input_name: feed})
 
     return run
 
@@ -198,13 +200,20 @@ def opencv_runner(files: Sequence[Path], threads: int, output_names: Sequence[st
     return run
 
 
-def detector_from_card(directory: Path, card: dict, *, runtime: str = "ort", variant: str = "fp32",
-                       threads: int | None = None) -> SSDDetector:  # fmt: skip
-    """An :class:`SSDDetector` for a registered model."""
+def runtime_for(card: dict) -> str:
+    """The runtime a model runs on unless told otherwise: ONNX Runtime for ONNX files,
+    OpenCV DNN for the formats only it reads (Caffe, TensorFlow graphs)."""
+    return "ort" if card.get("format") == "onnx" else "opencv"
+
+
+def detector_from_card(directory: Path, card: dict, *, runtime: str | None = None, variant: str = "fp32",
+                       threads: int | None = None) -> Detector:  # fmt: skip
+    """A :class:`Detector` for a registered model (any head its card names)."""
+    runtime = runtime or runtime_for(card)
     if runtime not in RUNTIMES:
         raise ConfigError(f"runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
     threads = threads or task_threads()
-    spec = InputSpec(**card["input"])
+    spec = input_spec(card)
     post = card.get("postprocess")
     post = (
         PostProcess(
@@ -237,14 +246,29 @@ def detector_from_card(directory: Path, card: dict, *, runtime: str = "ort", var
         raise ConfigError(
             f"LAKESIGHT_MODEL_REGISTRY: unknown model format {card['format']!r} in {directory}"
         )
-    return SSDDetector(
-        runner, spec, post, card["classes"], name=f"{card['name']}@{card['version']}"
-    )
+    return Detector(
+        runner, spec, post, card["classes"], name=f"{card['name']}@{card['version']}",
+        head=card.get("head"), thresholds=Thresholds(**card.get("thresholds", {})),
+        input_names=card.get("inputs", ()),
+    )  # fmt: skip
+
+
+def input_spec(card: dict) -> InputSpec:
+    """The card's ``input`` as an :class:`InputSpec`; one line naming a bad field."""
+    values = dict(card["input"])
+    if values.get("shape") is not None:
+        values["shape"] = tuple(values["shape"])
+    if isinstance(values.get("mean"), list):
+        values["mean"] = tuple(values["mean"])
+    try:
+        return InputSpec(**values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{card.get('name')}@{card.get('version')} card.json: {err}") from None
 
 
 @functools.lru_cache(maxsize=8)
-def load_detector(ref: str = DEFAULT_DETECTOR, *, runtime: str = "ort", variant: str = "fp32",
-                  threads: int | None = None, registry: str | None = None) -> SSDDetector:  # fmt: skip
+def load_detector(ref: str = DEFAULT_DETECTOR, *, runtime: str | None = None, variant: str = "fp32",
+                  threads: int | None = None, registry: str | None = None) -> Detector:  # fmt: skip
     """The detector ``ref`` from the registry, loaded once per process."""
     _, directory = resolve(ref, registry)
     return detector_from_card(
@@ -257,9 +281,10 @@ def detect(images: Sequence[np.ndarray], model: str = DEFAULT_DETECTOR, **kwargs
     return load_detector(model, **kwargs).detect(images)
 
 
-def descriptor_from_card(directory: Path, card: dict, *, bits: int | None = None, runtime: str = "ort",
+def descriptor_from_card(directory: Path, card: dict, *, bits: int | None = None, runtime: str | None = None,
                          threads: int | None = None) -> Descriptor:  # fmt: skip
     """A :class:`Descriptor` for a registered DeepBit model, at ``bits`` (default: the card's)."""
+    runtime = runtime or runtime_for(card)
     if runtime not in RUNTIMES:
         raise ConfigError(f"runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
     bits = bits or card["default_bits"]
@@ -279,14 +304,14 @@ def descriptor_from_card(directory: Path, card: dict, *, bits: int | None = None
         raise ConfigError(
             f"runtime: {card['format']} descriptors run on OpenCV DNN (--runtime opencv)"
         )
-    spec = InputSpec(**card["input"])
+    spec = input_spec(card)
     return Descriptor(
         runner, spec, card["thresholds"][str(bits)], name=f"{card['name']}@{card['version']}"
     )
 
 
 @functools.lru_cache(maxsize=8)
-def load_descriptor(ref: str = DEFAULT_DESCRIPTOR, *, bits: int | None = None, runtime: str = "ort",
+def load_descriptor(ref: str = DEFAULT_DESCRIPTOR, *, bits: int | None = None, runtime: str | None = None,
                     threads: int | None = None, registry: str | None = None) -> Descriptor:  # fmt: skip
     """The descriptor ``ref`` from the registry, loaded once per process."""
     _, directory = resolve(ref, registry)

@@ -43,9 +43,11 @@ ANALYSIS_CODE = (
     "lakesight.spark:check_content_id",
     "lakesight.models.detection.detector",
     "lakesight.models.detection.boxes",
+    "lakesight.models.detection.heads",
     "lakesight.models.description.descriptor",
     "lakesight.models.runtime:ort_runner",
     "lakesight.models.runtime:detector_from_card",
+    "lakesight.models.runtime:input_spec",
     "lakesight.models.runtime:descriptor_from_card",
 )
 # What a cached analysis holds: everything per image that does not depend on where the file was.

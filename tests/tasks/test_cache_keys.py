@@ -122,7 +122,7 @@ def test_analysis_code_lists_everything_analyze_batch_runs(settings):
         lambda: out.append(analyze.analyze_batch(batch, models, job, CropPolicy()))
     )
     assert out[0]["reason"].tolist() == [None, None, "changed_since_ingest"]
-    assert ("lakesight.models.detection.detector", "SSDDetector.detect") in run  # traced
+    assert ("lakesight.models.detection.detector", "Detector.detect") in run  # traced
     assert not_listed(run, ANALYSIS_CODE) == []
 
 
