@@ -157,9 +157,9 @@ class TaskProgress:
             self.steps.say(f"task {match.group(1)} {self.state} in {elapsed:.1f}s")
 
 
-# The packages whose commands the CLI offers (the pipelines and the similarity service);
-# each has a ``cli`` module with ``register``.
-COMMAND_PACKAGES = ("image_features", "radar_nowcast", "house_similarity", "serve")
+# The packages whose commands the CLI offers (the pipelines, the similarity service and the
+# model registry); each has a ``cli`` module with ``register``.
+COMMAND_PACKAGES = ("image_features", "radar_nowcast", "house_similarity", "serve", "models")
 DEFAULT_DEMO = "image_features"
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -89,6 +90,10 @@ class Settings:
     runtime_threads: int | None = None
     # Local copy of models from a non-local registry (checked against the card's sha256).
     model_cache: str = str(Path.home() / ".cache" / "lakesight" / "models")
+    # The models image_features runs, NAME[@V] in the registry (no version: the newest).
+    # A run's --detector/--descriptor (or the DAG's params) win over these.
+    detector: str = "ssd_scenes"
+    descriptor: str = "deepbit_scenes"
     # Spark's log level for stages (Spark's own default, INFO, floods task logs).
     spark_log_level: str = "WARN"
     # Minutes between radar frames (HKO-7: 6); frames are named HHMM at multiples of it.
@@ -272,6 +277,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         runtime_threads=_positive_int(env, "LAKESIGHT_RUNTIME_THREADS", 0) or None,
         model_cache=env.get("LAKESIGHT_MODEL_CACHE")
         or str(Path.home() / ".cache" / "lakesight" / "models"),
+        detector=model_ref(env.get("LAKESIGHT_DETECTOR") or "ssd_scenes", "LAKESIGHT_DETECTOR"),
+        descriptor=model_ref(
+            env.get("LAKESIGHT_DESCRIPTOR") or "deepbit_scenes", "LAKESIGHT_DESCRIPTOR"
+        ),
         spark_log_level=_log_level(env.get("LAKESIGHT_SPARK_LOG_LEVEL") or "WARN"),
         radar_cadence_min=_radar_cadence(env),
         lease_ttl_s=_seconds(env, "LAKESIGHT_LEASE_TTL_S", 120.0),
@@ -281,6 +290,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         serve_max_uploads=_positive_int(env, "LAKESIGHT_SERVE_MAX_UPLOADS", 2),
         serve_upload_queue=_count(env, "LAKESIGHT_SERVE_UPLOAD_QUEUE", 4),
     )
+
+
+MODEL_REF = re.compile(r"[a-z][a-z0-9_]*(@[1-9][0-9]*)?")
+
+
+def model_ref(raw: str, setting: str) -> str:
+    """A registry reference ``NAME[@V]``, as ``lakesight models`` names models."""
+    value = raw.strip()
+    if not MODEL_REF.fullmatch(value):
+        raise ConfigError(
+            f"{setting}: expected NAME or NAME@VERSION (e.g. ssd_scenes@1), got {raw!r}"
+        )
+    return value
 
 
 def _webhdfs_timeout(env: Mapping[str, str]) -> float:

@@ -345,7 +345,10 @@ def committed_input(spark: SparkSession, settings: Settings, dataset: Dataset, d
 def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
     """Resolve models on the driver (failing fast when one is missing): their manifest
     entries ``{"name": "name@version", "sha256": <its weights>}`` and their cards. The
-    weights are the card's ``fp32`` file, or a Caffe or TF model's ``weights``."""
+    weights are the card's ``fp32`` file, or a TF model's ``weights``; a model of several
+    files that are all needed (a Caffe prototxt and caffemodel) is the digest of them all."""
+    import hashlib
+
     from lakesight.models.runtime import load_card, resolve
 
     entries, cards = [], []
@@ -353,8 +356,13 @@ def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
         resolved, directory = resolve(ref)
         card = load_card(directory)
         files = card["files"]
-        weights = files.get("fp32") or files["weights"]
-        entries.append({"name": str(resolved), "sha256": card["sha256"][weights]})
+        weights = files.get("fp32") or files.get("weights")
+        digest = (
+            card["sha256"][weights] if weights else hashlib.sha256(
+                "".join(f"{f}:{card['sha256'][f]}\n" for f in sorted(files.values())).encode()
+            ).hexdigest()
+        )  # fmt: skip
+        entries.append({"name": str(resolved), "sha256": digest})
         cards.append(card)
     return entries, cards
 

@@ -47,6 +47,11 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 STAGE = datasets.ANALYZE
+# Which models to run, NAME[@V] (default: the LAKESIGHT_DETECTOR / LAKESIGHT_DESCRIPTOR settings).
+MODEL_OPTIONS = (
+    ("--detector", {"metavar": "NAME[@V]", "help": "detector (default: LAKESIGHT_DETECTOR)"}),
+    ("--descriptor", {"metavar": "NAME[@V]", "help": "descriptor (default: LAKESIGHT_DESCRIPTOR)"}),
+)
 BATCH_ROWS = 64  # images per detector call; their crops make one descriptor call
 
 
@@ -119,14 +124,15 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Detect, crop and describe one date partition in one pass, reusing cached analyses."""
     from pyspark.sql import functions as F
 
-    from lakesight.models.runtime import DEFAULT_DESCRIPTOR, DEFAULT_DETECTOR
     from lakesight.spark import fingerprint_aggregates, fingerprint_from
 
     steps, policy = steps or Steps(STAGE.short), policy or CropPolicy()
     fs, curated_uri, _ = committed_input(
         spark, settings, datasets.CURATED_IMAGES, dt, made_by="image_features.ingest"
     )
-    models, cards = model_entries([detector or DEFAULT_DETECTOR, descriptor or DEFAULT_DESCRIPTOR])
+    models, cards = model_entries(
+        [detector or settings.detector, descriptor or settings.descriptor]
+    )
     cache = analysis_cache(fs, settings, analysis_key(models, cards[1]["default_bits"], policy))
     job = ImageJob.for_models(settings, *(m["name"] for m in models))
     processed_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -167,7 +173,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for spark-submit and ``lakesight stage image_features.analyze``."""
-    return stage_main(STAGE, run, argv)
+    return stage_main(STAGE, run, argv, options=MODEL_OPTIONS)
 
 
 if __name__ == "__main__":
