@@ -2,7 +2,7 @@
 
 :func:`register` adds them to the ``lakesight`` parser (:mod:`lakesight.cli`):
 ``lakesight sample-data images``, ``lakesight demo image_features``,
-``lakesight similar``, ``lakesight eval {ssd,deepbit}`` and
+``lakesight similar``, ``lakesight eval {ssd,deepbit,near-duplicates}`` and
 ``lakesight bench {pipeline,ssd,hamming}``.
 """
 
@@ -123,6 +123,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from lakesight.image_features import model_bench
 
     steps = Steps(f"eval {args.target}", quiet=args.json)
+    if args.target == "near-duplicates":
+        from lakesight.image_features.near_duplicates import evaluate
+
+        with steps.step("edited packaged photos against their originals"):
+            result = evaluate(args.model, seed=args.seed, distractors=args.distractors)
+        emit(result, args.json, format_near_duplicates)
+        return 0
     if args.target == "deepbit":
         result = model_bench.eval_deepbit(
             args.model or "deepbit_scenes", args.queries, args.database, steps, pool=args.pool
@@ -152,6 +159,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ),
     )
     return 0
+
+
+def format_near_duplicates(d: dict) -> str:
+    lines = [f"near-duplicates: {d['queries']} edited copies of {d['photos']} packaged photos "
+             f"among {d['database']} images ({d['bits']}-bit codes)"]  # fmt: skip
+    for method, m in d["methods"].items():
+        lines.append(f"  {method:12} mAP {m['map']:.4f}  recall@1 {m['recall_at_1']:.4f}")
+    verdict = "match" if d["codes_match_best_hash"] else "do not match"
+    lines.append(f"  best codes ({d['best_codes']}) {verdict} the best hash ({d['best_hash']})")
+    return "\n".join(lines)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -230,6 +247,14 @@ def register(sub, groups: dict) -> None:
         q.add_argument("--variant", choices=["fp32", "int8"], default="fp32")
         q.add_argument("--json", action="store_true")
         q.set_defaults(func=cmd_eval, target=target)
+    q = groups["eval"].add_parser(
+        "near-duplicates", help="codes vs perceptual hashes on edited real photos: mAP, recall@1"
+    )
+    q.add_argument("--model", help="descriptor name[@version] (default: the shipped one)")
+    q.add_argument("--distractors", type=int, default=300, help="generated scenes added")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_eval, target="near-duplicates")
 
     for target, help_text in (
         ("pipeline", "analyze on Spark vs a bare loop vs predict_batch_udf"),
