@@ -230,7 +230,7 @@ def detector_from_card(directory: Path, card: dict, *, runtime: str | None = Non
     if card["format"] == "onnx":
         model = verified(directory, card, files[variant])
         runner = (
-            ort_runner(model, threads)
+            ort_runner(model, threads, card.get("outputs"))
             if runtime == "ort"
             else opencv_runner([model], threads, card.get("outputs"))
         )
