@@ -74,6 +74,7 @@ def verify(ref: str, registry: str | None = None, images: list[np.ndarray] | Non
         resolve,
         sha256_file,
     )
+    from lakesight.models.tagging.backbone import backbone_from_card
 
     model_ref, directory = resolve(ref, registry)
     card = load_card(directory)
@@ -92,8 +93,10 @@ def verify(ref: str, registry: str | None = None, images: list[np.ndarray] | Non
         elif card["task"] == "description":
             model = descriptor_from_card(directory, card, threads=threads)
             run = model.describe
+        elif card["task"] == "backbone":
+            run = backbone_from_card(directory, card, threads=threads).embed
         else:
-            raise ConfigError(f"{model_ref}: verify runs detection and description models")
+            raise ConfigError(f"{model_ref}: verify runs detectors, descriptors and backbones")
         output = run(images)
         seconds = []
         for _ in range(VERIFY_PASSES):

@@ -42,21 +42,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     given = Overrides(
         head=args.head, input_size=args.input_size, mean=args.mean, scale=args.scale,
         channel_order=args.channel_order, resize=args.resize, conf=args.conf, iou=args.iou,
-        labels=read_labels(args.labels) if args.labels else None,
+        labels=read_labels(args.labels) if args.labels else None, output=args.output,
+        pooling=args.pooling,
     )  # fmt: skip
     given.given = [k for k, v in vars(given).items() if v is not None and k != "given"]
     card = import_model(Path(args.path), args.task, args.name, given, args.registry)
-    trial = card["metrics"]["trial_run"]
-    emit(
-        card, args.json,
-        lambda d: (
-            f"registered {d['ref']} ({d['format']}, head {d['head']}, {len(d['classes'])} classes,"
-            f" input {d['input']['size']} px {d['input']['resize']}) in {d['registry']}\n"
-            f"  trial run: {trial['detections']} detections on {trial['images']} sample images,"
-            f" {trial['seconds_per_image'] * 1000:.1f} ms per image"
-        ),
-    )  # fmt: skip
+    emit(card, args.json, format_import)
     return 0
+
+
+def format_import(d: dict) -> str:
+    trial = d["metrics"]["trial_run"]
+    if d["task"] == "backbone":
+        what = f"backbone, output {d['layer']}, {trial['embedding_dim']}-d embeddings"
+    else:
+        what = (f"{d['format']}, head {d['head']}, {len(d['classes'])} classes, input "
+                f"{d['input']['size']} px {d['input']['resize']}")  # fmt: skip
+    found = ("" if d["task"] == "backbone"
+             else f"{trial['detections']} detections on {trial['images']} sample images, ")  # fmt: skip
+    return (f"registered {d['ref']} ({what}) in {d['registry']}\n"
+            f"  trial run: {found}{trial['seconds_per_image'] * 1000:.1f} ms per image")  # fmt: skip
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -77,7 +82,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def register(sub, groups) -> None:
     from lakesight.models.detection.detector import HEADS, RESIZES
-    from lakesight.models.importing import TASKS
+    from lakesight.models.importing import POOLINGS, TASKS
 
     models = sub.add_parser("models", help="import, list, show, verify and remove models")
     commands = models.add_subparsers(dest="models_command", required=True)
@@ -108,3 +113,7 @@ def register(sub, groups) -> None:
     p.add_argument("--resize", choices=RESIZES)
     p.add_argument("--conf", type=float, help="score threshold")
     p.add_argument("--iou", type=float, help="NMS IoU threshold")
+    p.add_argument("--output", help="backbone: the output to embed with (default: the first)")
+    p.add_argument(
+        "--pooling", choices=POOLINGS, help="backbone: of a spatial map (default: average)"
+    )

@@ -32,7 +32,10 @@ import numpy as np
 
 from lakesight.config import ConfigError
 
-TASKS = ("detection",)
+# Description models (binary codes) come from an imported backbone through
+# ``image_features.fit_codes``, or from lakesight's DeepBit release.
+TASKS = ("detection", "backbone")
+POOLINGS = ("average", "flatten")
 FORMATS = ("onnx", "caffe")
 BACKGROUND_NAMES = ("__background__", "background")
 # How each framework feeds its detectors (their predictors' own settings).
@@ -59,6 +62,8 @@ class Overrides:
     conf: float | None = None
     iou: float | None = None
     labels: list[str] | None = None
+    output: str | None = None  # backbone: the output to cut at (default: the first)
+    pooling: str | None = None  # backbone: of a spatial map (default: average)
     given: list[str] = field(default_factory=list)
 
 
@@ -251,6 +256,8 @@ def draft_card(path: Path, task: str, name: str, given: Overrides) -> tuple[dict
     if task not in TASKS:
         raise ConfigError(f"--task: expected one of {', '.join(TASKS)}, got {task!r}")
     found = inspect_file(path)
+    if task == "backbone":
+        return backbone_card(path, found, name, given), found
     ultra = ultralytics_metadata(found.metadata)
     head, outputs = (given.head, None) if given.head else recognise_head(found, ultra)
     if outputs is None:  # a named head: its outputs in the file's order
@@ -284,6 +291,36 @@ def draft_card(path: Path, task: str, name: str, given: Overrides) -> tuple[dict
     return card, found
 
 
+def backbone_card(path: Path, found: Inspection, name: str, given: Overrides) -> dict:
+    """The card of an image embedder (a backbone cut at one output, as
+    :mod:`lakesight.models.tagging.backbone` loads it)."""
+    if found.format != "onnx":
+        raise ConfigError("--task backbone: import an ONNX export of the embedder")
+    names = [o["name"] for o in found.outputs]
+    layer = given.output or names[0]
+    if layer not in names:
+        raise ConfigError(
+            f"--output: {layer!r} is not an output of {path.name} ({', '.join(names)})"
+        )
+    shape = found.inputs[0]["shape"]
+    height, width = (shape[-2], shape[-1]) if len(shape) == 4 else (None, None)
+    if given.input_size:
+        height = width = given.input_size
+    if not (isinstance(height, int) and isinstance(width, int)):
+        raise ConfigError("--input-size: the file does not fix its input size; give it")
+    spec = {"height": height, "width": width, "channel_order": given.channel_order or "RGB",
+            "mean": 127.5 if given.mean is None else given.mean,
+            "scale": 1 / 127.5 if given.scale is None else given.scale}  # fmt: skip
+    return {
+        "name": name, "version": None, "task": "backbone", "format": "onnx",
+        "files": {"fp32": path.name}, "layer": layer, "pooling": given.pooling or "average",
+        "input": spec,
+        "source": {"file": path.name, "inputs": found.inputs, "outputs": found.outputs,
+                   "metadata": found.metadata, "given": given.given,
+                   "imported_at": datetime.now(UTC).isoformat(timespec="seconds")},
+    }  # fmt: skip
+
+
 def model_name(path: Path) -> str:
     """A registry name from a file name: lower case letters, digits and underscores."""
     stem = path.stem.split(".")[0]
@@ -297,26 +334,31 @@ def check_name(name: str) -> str:
 
 
 def trial_run(directory: Path, card: dict, images: list[np.ndarray]) -> dict:
-    """Load the model as the stages would and run it on ``images``: detections found, and
-    the median seconds per image over three passes."""
+    """Load the model as the stages would and run it on ``images``: what it found (detections,
+    or the embedding's width), and the median seconds per image over three passes."""
     from lakesight.models.runtime import detector_from_card
+    from lakesight.models.tagging.backbone import backbone_from_card
 
     try:
-        detector = detector_from_card(directory, card, threads=1)
-        rows = detector.detect(images)
+        if card["task"] == "backbone":
+            run = backbone_from_card(directory, card, threads=1).embed
+        else:
+            run = detector_from_card(directory, card, threads=1).detect
+        found = run(images)
         seconds = []
         for _ in range(3):
             start = time.perf_counter()
-            detector.detect(images)
+            run(images)
             seconds.append((time.perf_counter() - start) / len(images))
     except ConfigError:
         raise
     except Exception as err:  # the user's file: say what failed, in one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(
-            f"PATH: the model does not run as a {card['head']} detector: {first}"
-        ) from None
-    return {"images": len(images), "detections": len(rows),
+        kind = f"{card['head']} detector" if card["task"] == "detection" else card["task"]
+        raise ConfigError(f"PATH: the model does not run as a {kind}: {first}") from None
+    what = ({"embedding_dim": int(found.shape[1])} if card["task"] == "backbone"
+            else {"detections": len(found)})  # fmt: skip
+    return {"images": len(images), **what,
             "seconds_per_image": round(float(np.median(seconds)), 5)}  # fmt: skip
 
 
@@ -331,6 +373,18 @@ def sample_images(n: int = SAMPLE_IMAGES) -> list[np.ndarray]:
 def render_card(card: dict) -> str:
     """MODEL_CARD.md of an imported model."""
     source, spec, trial = card["source"], card["input"], card["metrics"]["trial_run"]
+    if card["task"] == "backbone":
+        return "\n".join([
+            f"# {card['name']}@{card['version']}", "",
+            f"Imported from `{source['file']}` ({card['format']}) on {source['imported_at']}.", "",
+            f"- Task: image embedder, cut at `{card['layer']}`, pooling `{card['pooling']}`",
+            f"- Input: {spec['height']}x{spec['width']} px, (pixel - {spec['mean']}) x "
+            f"{spec['scale']:.6g}, {spec['channel_order']}",
+            f"- Trial run: {trial['embedding_dim']}-d embeddings, "
+            f"{trial['seconds_per_image'] * 1000:.1f} ms per image (1 thread)",
+            "- Binary codes: `lakesight stage image_features.fit_codes --dt D --embedder "
+            f"{card['name']}@{card['version']}`", "",
+        ])  # fmt: skip
     given = ", ".join(source["given"]) or "nothing: all read from the file"
     return "\n".join([
         f"# {card['name']}@{card['version']}", "",

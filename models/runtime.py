@@ -287,6 +287,12 @@ def descriptor_from_card(directory: Path, card: dict, *, bits: int | None = None
     runtime = runtime or runtime_for(card)
     if runtime not in RUNTIMES:
         raise ConfigError(f"runtime: expected one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if card.get("hashing") == "itq":  # any embedder, codes fitted on the user's crops
+        from lakesight.models.description.fitted import itq_descriptor
+
+        if bits and bits != card["default_bits"]:
+            raise ConfigError(f"bits: {card['name']} has codes of {card['default_bits']} bits only")
+        return itq_descriptor(directory, card, threads=threads or task_threads())
     bits = bits or card["default_bits"]
     if str(bits) not in card["thresholds"]:
         raise ConfigError(

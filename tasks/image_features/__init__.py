@@ -20,5 +20,6 @@ or query it with ``lakesight similar`` (Hamming distance on ``code``, cosine
 tie-break). The datasets and their schemas are in :mod:`.datasets`.
 """
 
-# The stages, in the order the DAG runs them; each is the module lakesight.image_features.<stage>.
-STAGES = ("ingest", "analyze", "publish")
+# The stages, in the order the DAG runs them, then fit_codes, run on demand (it registers
+# codes for another embedder); each is the module lakesight.image_features.<stage>.
+STAGES = ("ingest", "analyze", "publish", "fit_codes")

@@ -9,7 +9,9 @@ Lake paths (unchanged since v1; a partition written by any earlier version reads
 - ``features/images``: the consumer contract (:data:`CONTRACT_COLUMNS`);
 - ``pictures/image_features``: annotated detections, PNG;
 - ``cache/image_features/key=K/run=R``: analyses by image sha256 (:mod:`.cache`);
-- ``quarantine/images`` (ingest's rejects), ``quarantine/descriptors`` (analyze's).
+- ``curated/code_fits``: the crop embeddings a code fit used (:data:`CODE_FIT_SCHEMA`);
+- ``quarantine/images`` (ingest's rejects), ``quarantine/descriptors`` (analyze's),
+  ``quarantine/code_fits`` (fit_codes').
 
 Every ``path`` column (curated/images v1.1, curated/descriptors v2.1, features/images v1.2,
 and the quarantines' rows) is a URI: a file name's ``%``, ``#``, ``?``, spaces, ``+`` and
@@ -33,6 +35,8 @@ PICTURES = Dataset("pictures", "image_features")
 CACHE = Dataset("cache", "image_features")
 QUARANTINED_IMAGES = Dataset("quarantine", "images")
 QUARANTINED_DESCRIPTORS = Dataset("quarantine", "descriptors")
+CODE_FITS = Dataset("curated", "code_fits")
+QUARANTINED_CODE_FITS = Dataset("quarantine", "code_fits")
 
 # --------------------------------------------------------------------------- curated/images
 
@@ -65,6 +69,18 @@ ANALYSIS_SCHEMA = (
 ANALYSIS_COLUMNS = schema_columns(ANALYSIS_SCHEMA)
 # curated/descriptors: the analysis plus its provenance (every detection kept, any score).
 DESCRIPTORS_COLUMNS = (*ANALYSIS_COLUMNS[:-2], "processed_at", "models", "dt")
+
+# --------------------------------------------------------------------------- curated/code_fits
+
+CODE_FITS_SCHEMA_VERSION = "curated.code_fits/v1"
+# One row per sampled crop: its embedding by the fitted embedder, and whether the fit used
+# it or held it out to measure the codes (split "fit" / "holdout").
+CODE_FIT_SCHEMA = (
+    "image_id string, path string, embedding array<float>, split string, reason string, "
+    "detail string"
+)
+CODE_FIT_COLUMNS = schema_columns(CODE_FIT_SCHEMA)
+CODE_FITS_COLUMNS = ("image_id", "path", "embedding", "split", "model", "dt")
 
 # --------------------------------------------------------------------------- features/images
 
@@ -100,5 +116,7 @@ INGEST = Stage("image_features.ingest", output=CURATED_IMAGES, label="curated", 
                verb="curated", quarantine=QUARANTINED_IMAGES)  # fmt: skip
 ANALYZE = Stage("image_features.analyze", output=DESCRIPTORS, label="descriptors", noun="images",
                 verb="described", quarantine=QUARANTINED_DESCRIPTORS)  # fmt: skip
+FIT_CODES = Stage("image_features.fit_codes", output=CODE_FITS, label="code_fits", noun="crops",
+                  verb="embedded", quarantine=QUARANTINED_CODE_FITS)  # fmt: skip
 PUBLISH = Stage("image_features.publish", output=FEATURES, label="features", noun="images",
                 verb="published")  # fmt: skip
