@@ -132,6 +132,20 @@ def fitted_release(embedder_card: dict, embedder_dir: Path, fit: np.ndarray, hol
     return card
 
 
+def sampled_crops(spark: SparkSession, descriptors_uri: str, sample: int):
+    """The ``sample`` crops whose image ids hash lowest (the same ones on every rerun), each
+    marked ``fit`` or, one in :data:`HOLDOUT_EVERY`, ``holdout``."""
+    from pyspark.sql import functions as F
+
+    order = F.xxhash64("image_id")
+    split = F.when(F.abs(order) % HOLDOUT_EVERY == 0, "holdout").otherwise("fit")
+    return (
+        spark.read.parquet(descriptors_uri).where(F.col("crop_box").isNotNull())
+        .orderBy(order, "image_id").limit(sample)
+        .select("image_id", "path", "crop_box", split.alias("split"))
+    )  # fmt: skip
+
+
 @frees_cached_data
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
         embedder: str | None = None, bits: int = 64, sample: int = 4000,
@@ -155,14 +169,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     name = name or f"{card['name']}_itq"
     job = ImageJob.for_models(settings, models[0]["name"])
     with steps.step(f"embed up to {sample} crops"):
-        picked = (
-            spark.read.parquet(descriptors_uri).where(F.col("crop_box").isNotNull())
-            .withColumn("_order", F.xxhash64("image_id")).orderBy("_order", "image_id")
-            .limit(sample).select("image_id", "path", "crop_box", "_order")
-        )  # fmt: skip
-        split = F.when(F.abs(F.col("_order")) % HOLDOUT_EVERY == 0, "holdout").otherwise("fit")
         files = with_file_bytes(spark, datasets.RAW_IMAGES.partition(settings, dt),
-                                picked.withColumn("split", split))  # fmt: skip
+                                sampled_crops(spark, descriptors_uri, sample))  # fmt: skip
         result = files.mapInPandas(
             per_worker(load_embedder, embed_batch, job, 64), datasets.CODE_FIT_SCHEMA
         ).cache()
