@@ -130,3 +130,93 @@ def remove(ref: str, registry: str | None = None) -> dict:
         raise ConfigError(f"NAME@V: no model {ref} under {registry}")
     fs.delete(directory)
     return {"removed": ref, "registry": registry}
+
+
+def quantize(ref: str, registry: str | None = None) -> dict:
+    """A static int8 copy (QDQ, per-channel weights, activations calibrated on sample images
+    through the model's own preprocessing) registered beside its fp32 file as ``NAME@next``;
+    which of the two runs faster here is then the runtime's choice (:func:`fastest_variant`)."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from lakesight.models.detection.detector import prepare
+    from lakesight.models.importing import sample_images
+    from lakesight.models.release import quantize_int8
+    from lakesight.models.runtime import (
+        input_spec,
+        load_card,
+        promote_release,
+        resolve,
+        sha256_file,
+    )
+
+    model_ref, directory = resolve(ref, registry)
+    card = load_card(directory)
+    if card.get("task") != "detection" or card.get("format") != "onnx":
+        raise ConfigError(f"{model_ref}: quantize takes ONNX detectors, not {card.get('format')} "
+                          f"{card.get('task')} models")  # fmt: skip
+    spec, inputs = input_spec(card), card.get("inputs") or ["images"]
+    images = sample_images(16)
+    batches = [images[i : i + 1] for i in range(len(images))] if spec.per_image else [images]
+    feeds = []
+    for batch in batches:
+        tensor = prepare(batch, spec)[0]
+        feeds.append({inputs[0]: tensor[0] if spec.single_image else tensor})
+
+    class Calibration:  # ONNX Runtime's CalibrationDataReader protocol
+        def __init__(self) -> None:
+            self.pending = iter(feeds)
+
+        def get_next(self):
+            return next(self.pending, None)
+
+    fs, registry = registry_fs(registry)
+    with tempfile.TemporaryDirectory(prefix="lakesight-quantize-") as tmp:
+        release = Path(tmp)
+        fp32 = card["files"]["fp32"]
+        shutil.copyfile(directory / fp32, release / fp32)
+        int8 = Path(fp32).stem + ".int8.onnx"
+        try:
+            quantize_int8(release / fp32, release / int8, Calibration())
+        except Exception as err:  # ORT's quantiser on an op it cannot take: one line
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ConfigError(f"{model_ref}: ONNX Runtime cannot quantize it: {first}") from None
+        card = {**card, "files": {"fp32": fp32, "int8": int8}, "quantized_from": str(model_ref)}
+        card["sha256"] = {f: sha256_file(release / f) for f in card["files"].values()}
+        (release / "card.json").write_text(json.dumps(card, indent=2))
+        new_ref = promote_release(fs, registry, model_ref.name, release)
+    return {"ref": new_ref, "quantized_from": str(model_ref), "files": card["files"],
+            "choice": fastest_variant(new_ref, registry)}  # fmt: skip
+
+
+def fastest_variant(ref: str, registry: str | None = None, *, threads: int = 1,
+                    repeats: int = 7) -> dict:  # fmt: skip
+    """Which of a detector's files, fp32 or int8, runs faster on this CPU: a start-up
+    micro-benchmark (median of ``repeats`` passes over sample images, ``threads`` threads,
+    as one Spark task core runs it). int8 pays only with fast integer dot products (VNNI,
+    AMX); on an AVX2-only CPU it can be slower, so it is measured, never assumed."""
+    from lakesight.models.importing import sample_images
+    from lakesight.models.runtime import detector_from_card, load_card, resolve
+
+    model_ref, directory = resolve(ref, registry)
+    card = load_card(directory)
+    if "int8" not in card.get("files", {}):
+        return {"model": str(model_ref), "variant": "fp32", "reason": "no int8 file"}
+    images = sample_images(8)
+    seconds = {}
+    for variant in ("fp32", "int8"):
+        detector = detector_from_card(directory, card, variant=variant, threads=threads)
+        detector.detect(images)  # warm-up: sessions allocate on their first run
+        passes = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            detector.detect(images)
+            passes.append(time.perf_counter() - start)
+        seconds[variant] = float(np.median(passes))
+    speedup = seconds["fp32"] / seconds["int8"]
+    return {"model": str(model_ref), "variant": "int8" if speedup > 1.0 else "fp32",
+            "int8_vs_fp32": round(speedup, 3), "threads": threads,
+            "fp32_ms_per_image": round(1000 * seconds["fp32"] / len(images), 3),
+            "int8_ms_per_image": round(1000 * seconds["int8"] / len(images), 3)}  # fmt: skip

@@ -1,4 +1,4 @@
-"""``lakesight models``: bring a model, see what the registry holds, check it, remove it.
+"""``lakesight models``: bring a model, see what the registry holds, check it, quantize it, remove it.
 
 Every subcommand takes ``--json`` and ``--registry URI`` (default: the
 ``LAKESIGHT_MODEL_REGISTRY`` setting, a local folder or ``hdfs://``). A bad argument is
@@ -80,6 +80,19 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from lakesight.models.catalog import quantize
+
+    result = quantize(args.ref, args.registry)
+    choice = result["choice"]
+    emit(
+        result, args.json,
+        lambda d: (f"registered {d['ref']} (int8 of {d['quantized_from']}); on this CPU "
+                   f"int8 runs at {choice['int8_vs_fp32']}x fp32, the runtime takes {choice['variant']}"),
+    )  # fmt: skip
+    return 0
+
+
 def register(sub, groups) -> None:
     from lakesight.models.detection.detector import HEADS, RESIZES
     from lakesight.models.importing import POOLINGS, TASKS
@@ -100,6 +113,7 @@ def register(sub, groups) -> None:
     command("show", "a model's card", cmd_show, "NAME[@V]")
     command("verify", "checksums, one run, throughput", cmd_verify, "NAME[@V]")
     command("remove", "delete one version", cmd_remove, "NAME@V")
+    command("quantize", "a static int8 copy, calibrated on sample images", cmd_quantize, "NAME[@V]")
     p = command("import", "inspect an exported model, run it once, register it", cmd_import)
     p.add_argument("path", metavar="PATH", help="model.onnx, or a Caffe deploy .prototxt")
     p.add_argument("--task", required=True, choices=TASKS)

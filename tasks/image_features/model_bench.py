@@ -51,7 +51,8 @@ def eval_ssd(model: str, images: int, runtime: str, variant: str, steps: Steps) 
 
 
 def bench_ssd(model: str, images: int, repeats: int, eval_images: int, steps: Steps) -> dict:
-    """Per-core images/s of ORT fp32, ORT int8, OpenCV DNN and torch eager, plus both mAPs."""
+    """Per-core images/s of ORT fp32, ORT int8, OpenCV DNN and torch eager, both mAPs, and
+    the variant the runtime's start-up micro-benchmark picks on this CPU."""
     import torch
 
     from lakesight.models.detection.detector import InputSpec, preprocess
@@ -100,6 +101,10 @@ def bench_ssd(model: str, images: int, repeats: int, eval_images: int, steps: St
         with steps.step(f"timing {label}"):
             result[key] = median_ips(over_batches(runner), images, repeats)
     result["int8_speedup"] = round(result["int8_ips"] / result["fp32_ips"], 3)
+    with steps.step("the runtime's start-up choice"):
+        from lakesight.models.catalog import fastest_variant
+
+        result["runtime_choice"] = fastest_variant(str(ref))
     for variant in ("fp32", "int8"):
         quality = eval_ssd(str(ref), eval_images, "ort", variant, steps)
         result[f"{variant}_map50"] = quality["map50"]

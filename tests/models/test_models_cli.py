@@ -122,3 +122,31 @@ def test_import_into_a_registry_on_hdfs_and_run_from_its_verified_copy(probe, tm
                          "--json", env=env)  # fmt: skip
     assert json.loads(verified.stdout)["sha256"] == "ok", verified.stderr
     assert (tmp_path / "cache" / "mobilenet_ssd_probe" / "1" / "card.json").exists()
+
+
+@pytest.mark.unit
+def test_quantize_registers_an_int8_copy_and_the_runtime_measures_which_to_run(tmp_path):
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "detectors" / "yolov8.onnx"
+    registry = (tmp_path / "registry").as_uri()
+    assert lakesight("models", "import", str(fixture), "--task", "detection",
+                     "--registry", registry).returncode == 0  # fmt: skip
+    result = lakesight("models", "quantize", "yolov8", "--registry", registry, "--json")
+    assert result.returncode == 0, result.stderr
+    quantized = json.loads(result.stdout)
+    assert quantized["ref"] == "yolov8@2" and quantized["quantized_from"] == "yolov8@1"
+    choice = quantized["choice"]
+    assert choice["variant"] == ("int8" if choice["int8_vs_fp32"] > 1 else "fp32")
+    card = json.loads((tmp_path / "registry" / "yolov8" / "2" / "card.json").read_text())
+    assert set(card["files"]) == {"fp32", "int8"} and set(card["sha256"]) == set(
+        card["files"].values()
+    )
+    # The int8 file detects what fp32 does, give or take quantisation.
+    from lakesight.models.importing import sample_images
+    from lakesight.models.runtime import detector_from_card
+
+    directory = tmp_path / "registry" / "yolov8" / "2"
+    images = sample_images(4)
+    counts = [len(detector_from_card(directory, card, variant=v, threads=1).detect(images))
+              for v in ("fp32", "int8")]  # fmt: skip
+    assert counts[0] > 0 and abs(counts[1] - counts[0]) <= max(3, counts[0] // 2), counts
+    one_line_error(lakesight("models", "quantize", "nothing", "--registry", registry), "no model")
