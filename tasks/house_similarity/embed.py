@@ -65,6 +65,7 @@ EMBED_CODE = (
     "lakesight.spark:check_content_id",
     "lakesight.models.tagging.backbone",
     "lakesight.models.detection.detector",
+    "lakesight.models.detection.heads",
     "lakesight.models.runtime:ort_runner",
 )
 BATCH_ROWS = 64

@@ -55,13 +55,27 @@ MODEL_OPTIONS = (
 BATCH_ROWS = 64  # images per detector call; their crops make one descriptor call
 
 
-def load_models(detector: str, descriptor: str, *, registry: str):
-    """Both models of a Python worker, each loaded once per process."""
+def load_models(detector: str, descriptor: str, *, registry: str, variant: str = "fp32"):
+    """Both models of a Python worker, each loaded once per process; the detector's ``variant``
+    (fp32 or int8) as the driver chose it."""
     from lakesight.models.runtime import load_descriptor, load_detector
 
-    return load_detector(detector, registry=registry), load_descriptor(
+    return load_detector(detector, registry=registry, variant=variant), load_descriptor(
         descriptor, registry=registry
     )
+
+
+def detector_variant(models: list[dict], cards: list[dict]) -> tuple[list[dict], dict]:
+    """The detector's file this CPU runs faster (:func:`lakesight.models.catalog.fastest_variant`),
+    measured once on the driver; an int8 choice enters the models' entries (and so the cache
+    key) with its own sha256."""
+    from lakesight.models.catalog import fastest_variant
+
+    choice = fastest_variant(models[0]["name"])
+    if choice["variant"] == "fp32":
+        return models, choice
+    int8 = cards[0]["sha256"][cards[0]["files"]["int8"]]
+    return [{**models[0], "variant": "int8", "sha256": int8}, *models[1:]], choice
 
 
 def analyze_batch(batch: pd.DataFrame, models, job: ImageJob, policy: CropPolicy) -> pd.DataFrame:
@@ -90,7 +104,8 @@ def analyze_batch(batch: pd.DataFrame, models, job: ImageJob, policy: CropPolicy
 
 
 def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame | None,
-             reused: DataFrame | None, job: ImageJob, policy: CropPolicy) -> DataFrame:  # fmt: skip
+             reused: DataFrame | None, job: ImageJob, policy: CropPolicy,
+             variant: str = "fp32") -> DataFrame:  # fmt: skip
     """The day's rows: cached analyses for ``reused``, computed ones for ``todo`` (None when
     nothing is left to compute: then no image byte is read)."""
     from pyspark.sql import functions as F
@@ -107,7 +122,8 @@ def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame |
         files = with_file_bytes(spark, datasets.RAW_IMAGES.partition(settings, dt), todo)
         batch_fn = functools.partial(analyze_batch, policy=policy)
         computed = files.mapInPandas(
-            per_worker(load_models, batch_fn, job, BATCH_ROWS), datasets.ANALYSIS_SCHEMA
+            per_worker(functools.partial(load_models, variant=variant), batch_fn, job, BATCH_ROWS),
+            datasets.ANALYSIS_SCHEMA,
         )
         parts.append(computed.withColumn("processed_at", F.lit(None).cast("timestamp")))
     if not parts:
@@ -133,6 +149,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     models, cards = model_entries(
         [detector or settings.detector, descriptor or settings.descriptor]
     )
+    models, variant = detector_variant(models, cards)
     cache = analysis_cache(fs, settings, analysis_key(models, cards[1]["default_bits"], policy))
     job = ImageJob.for_models(settings, *(m["name"] for m in models))
     processed_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -142,7 +159,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         n_todo = todo.cache().count()
         n_index = n_todo if reused is None else index.count()
     with steps.step("analyze"):
-        rows = analyses(spark, settings, dt, todo if n_todo else None, reused, job, policy)
+        rows = analyses(spark, settings, dt, todo if n_todo else None, reused, job, policy,
+                        variant["variant"])  # fmt: skip
         result = datasets.stamped(rows, dt, models, processed_at).cache()
         # One job computes everything and the counts; every image yields one row with its
         # path and id, so the rows' fingerprint is the curated index's.
@@ -166,6 +184,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
                     "reused": n_in - n_todo, "computed": computed},
             input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
             extra={"analysis_key": cache.key, "policy": asdict(policy), "input": curated_uri,
+                   "detector_variant": variant,
                    "cache": cache.key_uri, **cache.manifest_extra()},
             extra_writes=cache_writes,
         )  # fmt: skip

@@ -93,7 +93,8 @@ def test_bytes_replaced_after_ingest_are_quarantined_and_never_cached(spark, lak
     from lakesight.spark import ImageJob
 
     refs = [m["name"] for m in later.manifest.models]
-    models = analyze.load_models(*refs, registry=lake.model_registry)
+    variant = later.manifest.extra["detector_variant"]["variant"]  # fp32 or int8, as chosen
+    models = analyze.load_models(*refs, registry=lake.model_registry, variant=variant)
     batch = pd.DataFrame({"image_id": [victim_id], "path": [row["path"]], "content": [original]})
     bare = analyze.analyze_batch(batch, models, ImageJob.for_models(lake, *refs), CropPolicy())
     assert bytes(row["code"]) == bare["code"].iloc[0]

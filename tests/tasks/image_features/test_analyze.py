@@ -39,14 +39,17 @@ def test_spark_stage_rows_equal_the_bare_batch_loop(spark, settings):
 
     write_images_partition(LocalFileSystem(), settings, DAY1, n=14, bad=0, seed=31)
     ingest.run(spark, settings, DAY1)
-    stage = table(analyze.run(spark, settings, DAY1).output_uri)
+    result = analyze.run(spark, settings, DAY1)
+    stage = table(result.output_uri)
+    # The detector file the stage's start-up benchmark chose on this CPU (fp32 or int8).
+    variant = result.manifest.extra["detector_variant"]["variant"]
 
     curated = table(settings.partition_uri("curated", "images", DAY1))
     batch = curated[["image_id", "path"]].assign(
         content=[Path(uri_path(p)).read_bytes() for p in curated["path"]]
     )
     models = analyze.load_models(
-        "ssd_scenes@1", "deepbit_scenes@1", registry=settings.model_registry
+        "ssd_scenes@1", "deepbit_scenes@1", registry=settings.model_registry, variant=variant
     )
     job = ImageJob.for_models(settings, "ssd_scenes@1", "deepbit_scenes@1")
     bare = analyze.analyze_batch(batch, models, job, CropPolicy())
