@@ -4,20 +4,13 @@
 JD.com's image pipeline, one run per day D once it has ended (stages: `tasks/image_features/`):
 
 1. **wait_for_images**: `raw/images/dt=D/` is whole (the producer's `_SUCCESS`, or quiet).
-2. **ingest**: every file validated by its content; `curated/images` gets the images,
-   `quarantine/images` every rejected file with its reason (`in = out + quarantined`).
-3. **analyze**: SSD → best crop → DeepBit in one Spark job into `curated/descriptors`;
-   analyses of bytes seen before (any day, same models) are reused from the cache.
+2. **ingest**: files validated by content; rejects to `quarantine/images` with a reason.
+3. **analyze**: detector → best crop → descriptor into `curated/descriptors`, cached by bytes.
 4. **publish**: the consumer contract `features/images` (v1.1) and its pictures.
 
-Params `detector` and `descriptor` (`NAME[@V]` in the model registry; empty: the
-`LAKESIGHT_DETECTOR` / `LAKESIGHT_DESCRIPTOR` settings) choose the models analyze runs, so a
-backfill from the UI can rerun days with another model: the cache key follows the models,
-so only the analysis is recomputed.
-
-Each stage overwrites its own partition atomically: reruns and backfills (UI dialog or
-`POST /api/v2/backfills`) are safe and republish identical rows from the cache. Spark runs
-where `spark_default` says (else `LAKESIGHT_SPARK_MASTER`); storage is `LAKESIGHT_ROOT`.
+Params `detector`, `descriptor` (`NAME[@V]`; empty: `LAKESIGHT_DETECTOR`/`_DESCRIPTOR`) pick
+analyze's models: a backfill (UI or `POST /api/v2/backfills`) can rerun days with another.
+Stages overwrite their partition atomically; Spark runs where `spark_default` says.
 """
 
 from __future__ import annotations
@@ -32,6 +25,9 @@ from lakesight_airflow.operators import LakesightStageOperator
 from lakesight_airflow.sensors import DAY, LakePartitionSensor
 
 MODEL_REF = r"^[a-z][a-z0-9_]*(@[1-9][0-9]*)?$"  # NAME[@V], as lakesight.config.model_ref
+MODEL_PARAMS = {
+    n: Param(None, type=["null", "string"], pattern=MODEL_REF) for n in ("detector", "descriptor")
+}
 
 
 @dag(
@@ -42,32 +38,22 @@ MODEL_REF = r"^[a-z][a-z0-9_]*(@[1-9][0-9]*)?$"  # NAME[@V], as lakesight.config
     tags=["lakesight", "image_features"],
     default_args={"owner": "lakesight", "retries": 2, "retry_delay": timedelta(minutes=5)},
     max_active_runs=4,
-    params={
-        "detector": Param(None, type=["null", "string"], pattern=MODEL_REF),
-        "descriptor": Param(None, type=["null", "string"], pattern=MODEL_REF),
-    },
+    params=MODEL_PARAMS,
     doc_md=__doc__,
 )
 def image_features():
     wait_for_images = LakePartitionSensor(
-        task_id="wait_for_images",
-        dataset="raw/images",
-        dt=DAY,
+        task_id="wait_for_images", dataset="raw/images", dt=DAY,
         mode="reschedule",  # free the worker slot between pokes
-        poke_interval=timedelta(minutes=5),
-        timeout=timedelta(hours=12),
-    )
+        poke_interval=timedelta(minutes=5), timeout=timedelta(hours=12),
+    )  # fmt: skip
     models = {"--detector": "{{ params.detector or '' }}",
               "--descriptor": "{{ params.descriptor or '' }}"}  # fmt: skip
     stages = [
-        LakesightStageOperator(
-            task_id=stage,
-            stage=f"image_features.{stage}",
-            dt=DAY,
-            stage_options=models if stage == "analyze" else None,
-        )
-        for stage in ("ingest", "analyze", "publish")
-    ]
+        LakesightStageOperator(task_id=name, stage=f"image_features.{name}", dt=DAY,
+                               stage_options=models if name == "analyze" else None)
+        for name in ("ingest", "analyze", "publish")
+    ]  # fmt: skip
     chain(wait_for_images, *stages)
 
 

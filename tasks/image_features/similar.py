@@ -103,8 +103,9 @@ def query_from_pixels(pixels: np.ndarray, detector, descriptor,
     return query, pixels[y0:y1, x0:x1]
 
 
-def query_from_file(path: str, manifest_models: list[str]) -> tuple[Query, np.ndarray]:
-    """Describe an image file with the models that made the partition; (query, its crop)."""
+def query_from_file(path: str, manifest_models: list[dict]) -> tuple[Query, np.ndarray]:
+    """Describe an image file with the models that made the partition (its manifest's
+    entries, the detector in the variant that ran); (query, its crop)."""
     from pathlib import Path
 
     from lakesight.imaging import ImageRejected, decode_image
@@ -114,7 +115,12 @@ def query_from_file(path: str, manifest_models: list[str]) -> tuple[Query, np.nd
         pixels = decode_image(Path(path).read_bytes(), path).pixels
     except (OSError, ImageRejected) as err:
         raise ConfigError(f"--image: cannot use {path}: {err}") from err
-    detector, descriptor = (load_detector(manifest_models[0]), load_descriptor(manifest_models[1]))
+    detector, descriptor = (
+        load_detector(
+            manifest_models[0]["name"], variant=manifest_models[0].get("variant", "fp32")
+        ),
+        load_descriptor(manifest_models[1]["name"]),
+    )
     return query_from_pixels(pixels, detector, descriptor, {"path": path})
 
 
@@ -143,8 +149,7 @@ def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: 
         query_pixels = pixels
         ranked = rank(features[features["image_id"] != image_id], query, k)
     else:
-        models = [m["name"] for m in read_manifest(fs, partition).models]
-        query, query_pixels = query_from_file(image, models)
+        query, query_pixels = query_from_file(image, read_manifest(fs, partition).models)
         ranked = rank(features, query, k)
     results = [
         {

@@ -277,7 +277,7 @@ def create_app(catalogues: Catalogues, *, max_upload_bytes: int = 10 * 1024 * 10
         def describe():  # on an upload slot: the decoded pixels never leave it
             pixels = decode_upload(image, "image", settings)
             detector, descriptor = (
-                load_detector(catalogue.models[0]),
+                load_detector(catalogue.models[0], variant=catalogue.detector_variant),
                 load_descriptor(catalogue.models[1]),
             )
             return query_from_pixels(pixels, detector, descriptor, {"upload": image.filename})[0]

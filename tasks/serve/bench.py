@@ -63,7 +63,8 @@ def in_process(catalogues, uploads: list[bytes], queries: int, rng) -> dict:
         start = time.perf_counter()
         images.nearest(images.query_of(int(position)), 10, exclude=np.array([position]))
         timings.append(time.perf_counter() - start)
-    detector, descriptor = load_detector(images.models[0]), load_descriptor(images.models[1])
+    detector = load_detector(images.models[0], variant=images.detector_variant)
+    descriptor = load_descriptor(images.models[1])
     upload_timings = []
     for data in uploads:
         start = time.perf_counter()

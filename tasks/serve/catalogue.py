@@ -46,6 +46,9 @@ class DayVersion:
     dt: str
     run_id: str
     models: tuple[str, ...]
+    # Which file of each model ran (fp32 or int8, lakesight.models.catalog.fastest_variant):
+    # a query is described as the day was.
+    variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,12 @@ class ImageCatalogue:
         return real[-1].models if real else ()
 
     @property
+    def detector_variant(self) -> str:
+        """The detector file (fp32 or int8) that described the newest real day."""
+        real = [d for d in self.days if d.dt != SYNTHETIC_DAY and d.variants]
+        return real[-1].variants[0] if real else "fp32"
+
+    @property
     def memory_bytes(self) -> int:
         """What the index holds: codes, embeddings, ids and the id order (paths excluded:
         they are the day's own strings, about 100 bytes an image on a real lake)."""
@@ -290,8 +299,10 @@ class Catalogues:
                 self._unreadable(kind, dt, "manifest", err)
                 continue
             if manifest is not None:  # re-committed between the listing and the read
-                versions[dt] = DayVersion(dt, manifest.run_id,
-                                          tuple(m["name"] for m in manifest.models))  # fmt: skip
+                versions[dt] = DayVersion(
+                    dt, manifest.run_id, tuple(m["name"] for m in manifest.models),
+                    tuple(m.get("variant", "fp32") for m in manifest.models),
+                )  # fmt: skip
         return versions
 
     def _comparable(self, kind: str, versions: dict[str, DayVersion]) -> dict[str, DayVersion]:

@@ -188,8 +188,11 @@ def images_like_upload(settings: Settings, dt: str, pixels: np.ndarray, k: int) 
     from lakesight.models.runtime import load_descriptor, load_detector
 
     features, manifest = image_features(settings, dt)
-    models = [m["name"] for m in manifest.models]
-    query, _ = query_from_pixels(pixels, load_detector(models[0]), load_descriptor(models[1]))
+    detector, descriptor = manifest.models[:2]  # described as the day was, int8 or fp32
+    query, _ = query_from_pixels(
+        pixels, load_detector(detector["name"], variant=detector.get("variant", "fp32")),
+        load_descriptor(descriptor["name"]),
+    )  # fmt: skip
     ranked = rank(features, query, k)
     return {
         "top": query.source["top"],
