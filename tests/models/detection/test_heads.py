@@ -115,3 +115,22 @@ def test_bad_input_settings_name_the_field():
         InputSpec(64, resize="crop")
     with pytest.raises(ValueError, match="head"):
         Detector(lambda b: [], InputSpec(64), None, [], head="yolov99")
+
+
+def test_rtdetr_official_exports_get_the_input_size_as_their_target_size():
+    # Their graph takes orig_target_sizes (w, h) and scales boxes to it: given the input's
+    # own size, boxes stay in input pixels and the placement maps them onto the image.
+    fed = {}
+
+    def runner(feed):
+        fed.update(feed)
+        labels = np.array([[2, 0]])
+        boxes = np.array([[[0.0, 0.0, 32.0, 16.0], [1.0, 1.0, 2.0, 2.0]]])
+        return [labels, boxes, np.array([[0.8, 0.1]])]
+
+    spec = InputSpec(64, mean=0.0, scale=1 / 255, resize="stretch", interpolation="linear")
+    detector = Detector(runner, spec, None, ["a", "b", "c"], head="rtdetr_official",
+                        thresholds=T, input_names=("images", "orig_target_sizes"))  # fmt: skip
+    rows = detector.detect([np.zeros((100, 200, 3), np.uint8)])
+    assert fed["images"].shape == (1, 3, 64, 64) and fed["orig_target_sizes"].tolist() == [[64, 64]]
+    np.testing.assert_allclose(rows, [[0, 3, 0.8, 0, 0, 0.5, 0.25]], atol=1e-6)
