@@ -90,6 +90,15 @@ def resolve(ref: str, registry: str | None = None) -> tuple[ModelRef, Path]:
     return model_ref, local
 
 
+def chosen_models(settings, detector: str | None, descriptor: str | None) -> tuple[str, ...] | None:
+    """``name@version`` of the detector and descriptor a command was told to use (each
+    defaulting to its setting), or None when it was told neither: then the data decides."""
+    if detector is None and descriptor is None:
+        return None
+    refs = (detector or settings.detector, descriptor or settings.descriptor)
+    return tuple(str(resolve(ref)[0]) for ref in refs)
+
+
 def load_card(directory: Path) -> dict:
     """The ``card.json`` of a model directory."""
     return json.loads((directory / CARD_NAME).read_text())

@@ -108,12 +108,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_similar(args: argparse.Namespace) -> int:
     """``lakesight similar``: the nearest published images, and a contact sheet."""
     from lakesight.image_features.similar import format_similar, similar
+    from lakesight.models.runtime import chosen_models
 
     settings = load_settings()
     dt = validate_dt(args.dt)
-    payload = similar(
-        settings, dt, image=args.image, image_id=args.image_id, k=args.k, picture=args.picture
-    )
+    models = chosen_models(settings, args.detector, args.descriptor)
+    payload = similar(settings, dt, image=args.image, image_id=args.image_id, k=args.k,
+                      picture=args.picture, models=models)  # fmt: skip
     emit(payload, args.json, format_similar)
     return 0
 
@@ -292,6 +293,8 @@ def register(sub, groups: dict) -> None:
     which.add_argument("--image", help="an image file to describe and search for")
     which.add_argument("--image-id", help="a published image_id (sha256) to search for")
     p.add_argument("-k", type=int, default=10, help="results")
+    p.add_argument("--detector", metavar="NAME[@V]", help="search a day described by this detector")
+    p.add_argument("--descriptor", metavar="NAME[@V]", help="... and this descriptor")
     p.add_argument(
         "--picture", help="contact sheet PNG (default: var/pictures/similar_<dt>_<query>.png)"
     )

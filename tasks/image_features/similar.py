@@ -125,8 +125,11 @@ def query_from_file(path: str, manifest_models: list[dict]) -> tuple[Query, np.n
 
 
 def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: str | None = None,
-            k: int = 10, picture: str | None = None) -> dict:  # fmt: skip
-    """Search one published day; returns ``{"query", "results", "picture"}``."""
+            k: int = 10, picture: str | None = None,
+            models: tuple[str, ...] | None = None) -> dict:  # fmt: skip
+    """Search one published day; returns ``{"query", "results", "picture"}``. ``models``
+    (detector, descriptor): the day must have been described by them, since codes of
+    different models cannot be compared."""
     from pathlib import Path
 
     from lakesight.image_features.pictures import contact_sheet
@@ -135,6 +138,13 @@ def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: 
     features = load_features(settings, dt)
     partition = FEATURES.partition(settings, dt)
     fs = filesystem_for(partition, settings)
+    manifest = read_manifest(fs, partition)
+    made_by = tuple(m["name"] for m in manifest.models)
+    if models and made_by != models:
+        raise ConfigError(
+            f"--detector/--descriptor: dt={dt} was described by {', '.join(made_by)}, not "
+            f"{', '.join(models)}; run image_features.analyze and publish with them first"
+        )
     if image_id:
         query = query_from_image_id(features, image_id)
         row = features[features["image_id"] == image_id].iloc[0]
@@ -149,7 +159,7 @@ def similar(settings: Settings, dt: str, *, image: str | None = None, image_id: 
         query_pixels = pixels
         ranked = rank(features[features["image_id"] != image_id], query, k)
     else:
-        query, query_pixels = query_from_file(image, read_manifest(fs, partition).models)
+        query, query_pixels = query_from_file(image, manifest.models)
         ranked = rank(features, query, k)
     results = [
         {

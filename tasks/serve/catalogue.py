@@ -259,6 +259,8 @@ class Catalogues:
     last: str | None = None
     synthetic: int = 0
     searchers: int = 2
+    # (detector, descriptor) whose days to serve; None: the newest day's.
+    image_models: tuple[str, ...] | None = None
     images: ImageCatalogue = field(init=False)
     listings: ListingCatalogue = field(init=False)
     skipped: dict = field(default_factory=dict)
@@ -305,15 +307,18 @@ class Catalogues:
                 )  # fmt: skip
         return versions
 
-    def _comparable(self, kind: str, versions: dict[str, DayVersion]) -> dict[str, DayVersion]:
-        """The days described by the newest day's models; the others go to ``skipped``."""
+    def _comparable(self, kind: str, versions: dict[str, DayVersion],
+                    wanted: tuple[str, ...] | None = None) -> dict[str, DayVersion]:  # fmt: skip
+        """The days described by the ``wanted`` models (default: the newest day's); the
+        others go to ``skipped``."""
         if not versions:
             return {}
-        models = versions[max(versions)].models
+        models = wanted or versions[max(versions)].models
+        served = "the served" if wanted else "the newest day's"
         for dt, version in versions.items():
             if version.models != models:
                 self.skipped[f"{kind}/{dt}"] = (
-                    f"models {', '.join(version.models)} differ from the newest day's "
+                    f"models {', '.join(version.models)} differ from {served} "
                     f"{', '.join(models)}: codes are not comparable"
                 )
         return {dt: v for dt, v in versions.items() if v.models == models}
@@ -358,7 +363,7 @@ class Catalogues:
 
         # Health reads the last refresh's findings until this one is done.
         self.skipped, self._failing = {}, {}
-        images = self._comparable("images", self._committed("images", IMAGES))
+        images = self._comparable("images", self._committed("images", IMAGES), self.image_models)
         listings = self._comparable("listings", self._committed("listings", LISTINGS))
         changed = False
         served = {dt: d.version for dt, d in self._image_days.items()}

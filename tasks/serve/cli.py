@@ -71,6 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lakesight.lake import check_reachable, filesystem_for
+    from lakesight.models.runtime import chosen_models
     from lakesight.serve.app import create_app
     from lakesight.serve.catalogue import Catalogues
 
@@ -87,10 +88,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_port_free(args.host, args.port)
     settings = load_settings()
     check_reachable(filesystem_for(settings.root, settings), settings.root)
+    models = chosen_models(settings, args.detector, args.descriptor)
     steps = Steps("serve")
     with steps.step("loading the catalogue" + (f" (+{args.synthetic:,} synthetic codes)"
                                                if args.synthetic else "")):  # fmt: skip
-        catalogues = Catalogues(settings, first, last, args.synthetic)
+        catalogues = Catalogues(settings, first, last, args.synthetic, image_models=models)
     health = catalogues.health()
     steps.say(
         f"{health['images']['images']:,} images of {len(health['images']['days'])} days, "
@@ -163,6 +165,12 @@ def register(sub, groups) -> None:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--from", dest="first", metavar="D", help="first day to load (default: all)")
     p.add_argument("--to", dest="last", metavar="D", help="last day to load (default: all)")
+    p.add_argument(
+        "--detector",
+        metavar="NAME[@V]",
+        help="serve the days described by this detector (default: the newest day's)",
+    )
+    p.add_argument("--descriptor", metavar="NAME[@V]", help="... and this descriptor")
     p.add_argument("--refresh-s", type=float, default=30.0,
                    help="how often to look for newly committed days")  # fmt: skip
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload accepted")

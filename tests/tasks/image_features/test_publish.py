@@ -120,3 +120,8 @@ def test_analyze_and_publish_make_the_consumer_contract(spark, settings):
     same_file = similar(settings, DT, image=uri_path(frame["path"].iloc[0]), k=1, picture=picture)
     assert same_file["results"][0]["image_id"] == frame["image_id"].iloc[0]  # finds itself first
     assert same_file["results"][0]["distance"] == 0
+    # Asked to search with other models than those that described the day: one line, no search.
+    from lakesight.config import ConfigError
+
+    with pytest.raises(ConfigError, match="described by ssd_scenes@1, deepbit_scenes@1"):
+        similar(settings, DT, image_id=query_id, models=("ssd_scenes@1", "clip_itq@1"))

@@ -99,3 +99,19 @@ def test_a_relisted_house_is_answered_from_its_latest_day():
         ("A", "2026-01-02", "victorian"), ("B", "2026-01-01", "colonial"),
     ]  # fmt: skip
     assert catalogue.models == ("places@1", "tags@1")
+
+
+def test_the_service_serves_the_days_of_the_models_it_was_told(settings):
+    from lakesight.serve.catalogue import Catalogues
+
+    catalogues = Catalogues(settings)  # an empty lake: nothing loaded yet
+    versions = {
+        "2026-01-01": DayVersion("2026-01-01", "r1", ("ssd@1", "deepbit@1")),
+        "2026-01-02": DayVersion("2026-01-02", "r2", ("yolo@1", "deepbit@1")),
+    }
+    assert set(catalogues._comparable("images", versions)) == {"2026-01-02"}  # the newest's
+    catalogues.image_models = ("ssd@1", "deepbit@1")  # lakesight serve --detector ssd@1
+    assert set(catalogues._comparable("images", versions, catalogues.image_models)) == {
+        "2026-01-01"
+    }
+    assert "differ from the served ssd@1" in catalogues.skipped["images/2026-01-02"]
