@@ -8,6 +8,7 @@ been renamed into place, so listing never sees a half-copied model.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -200,18 +201,28 @@ def fastest_variant(ref: str, registry: str | None = None, *, threads: int = 1,
     micro-benchmark (median of ``repeats`` passes over sample images, ``threads`` threads,
     as one Spark task core runs it). int8 pays only with fast integer dot products (VNNI,
     AMX); on an AVX2-only CPU it can be slower, so it is measured, never assumed. int8 is
-    chosen when it is at least :data:`INT8_MARGIN` times as fast."""
-    from lakesight.models.importing import sample_images
-    from lakesight.models.runtime import detector_from_card, load_card, resolve
+    chosen when it is at least :data:`INT8_MARGIN` times as fast. Measured once per process
+    and model files."""
+    from lakesight.models.runtime import load_card, resolve
 
     model_ref, directory = resolve(ref, registry)
     card = load_card(directory)
     if "int8" not in card.get("files", {}):
         return {"model": str(model_ref), "variant": "fp32", "reason": "no int8 file"}
-    images = sample_images(8)
-    seconds = {}
+    digests = tuple(sorted(card["sha256"].items()))
+    return {"model": str(model_ref), **_measured(str(directory), digests, threads, repeats)}
+
+
+@functools.lru_cache(maxsize=16)
+def _measured(directory: str, digests: tuple, threads: int, repeats: int) -> dict:
+    from pathlib import Path
+
+    from lakesight.models.importing import sample_images
+    from lakesight.models.runtime import detector_from_card, load_card
+
+    card, images, seconds = load_card(Path(directory)), sample_images(8), {}
     for variant in ("fp32", "int8"):
-        detector = detector_from_card(directory, card, variant=variant, threads=threads)
+        detector = detector_from_card(Path(directory), card, variant=variant, threads=threads)
         detector.detect(images)  # warm-up: sessions allocate on their first run
         passes = []
         for _ in range(repeats):
@@ -220,7 +231,7 @@ def fastest_variant(ref: str, registry: str | None = None, *, threads: int = 1,
             passes.append(time.perf_counter() - start)
         seconds[variant] = float(np.median(passes))
     speedup = seconds["fp32"] / seconds["int8"]
-    return {"model": str(model_ref), "variant": "int8" if speedup >= INT8_MARGIN else "fp32",
+    return {"variant": "int8" if speedup >= INT8_MARGIN else "fp32",
             "int8_vs_fp32": round(speedup, 3), "threads": threads,
             "fp32_ms_per_image": round(1000 * seconds["fp32"] / len(images), 3),
             "int8_ms_per_image": round(1000 * seconds["int8"] / len(images), 3)}  # fmt: skip
