@@ -103,19 +103,24 @@ def class_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, t: Thr
     return order[nms(shifted, scores[order], t.iou)][: t.max_det]
 
 
+def best_class_rows(cxcywh: np.ndarray, class_scores: np.ndarray, t: Thresholds) -> np.ndarray:
+    """Candidate boxes (centre/size, input px) with per-class scores → rows of each box's
+    best class above ``conf``, after per-class NMS (Ultralytics' ``multi_label=False``)."""
+    if len(cxcywh) == 0:
+        return np.zeros((0, 6))
+    best = class_scores.argmax(axis=1)
+    score = class_scores[np.arange(len(best)), best]
+    keep = score > t.conf
+    boxes, score, best = to_xyxy(cxcywh[keep]), score[keep], best[keep]
+    kept = class_nms(boxes, score, best, t)
+    return _rows(best[kept] + 1, score[kept], boxes[kept])
+
+
 def decode_yolov8(raw: np.ndarray, t: Thresholds) -> list[np.ndarray]:
-    """(B, 4+C, N) → rows per image: the best class of each anchor, above ``conf``, NMS."""
-    out = []
-    for pred in np.asarray(raw, np.float32):
-        pred = pred.T  # (N, 4+C)
-        class_scores = pred[:, 4:]
-        best = class_scores.argmax(axis=1)
-        score = class_scores[np.arange(len(pred)), best]
-        keep = score > t.conf
-        boxes, score, best = to_xyxy(pred[keep, :4]), score[keep], best[keep]
-        kept = class_nms(boxes, score, best, t)
-        out.append(_rows(best[kept] + 1, score[kept], boxes[kept]))
-    return out
+    """(B, 4+C, N) → rows per image: class scores without objectness."""
+    return [
+        best_class_rows(pred.T[:, :4], pred.T[:, 4:], t) for pred in np.asarray(raw, np.float32)
+    ]
 
 
 def decode_yolov5(raw: np.ndarray, t: Thresholds) -> list[np.ndarray]:
@@ -124,13 +129,7 @@ def decode_yolov5(raw: np.ndarray, t: Thresholds) -> list[np.ndarray]:
     out = []
     for pred in np.asarray(raw, np.float32):
         pred = pred[pred[:, 4] > t.conf]
-        class_scores = pred[:, 5:] * pred[:, 4:5]
-        best = class_scores.argmax(axis=1) if len(pred) else np.zeros(0, np.int64)
-        score = class_scores[np.arange(len(pred)), best]
-        keep = score > t.conf
-        boxes, score, best = to_xyxy(pred[keep, :4]), score[keep], best[keep]
-        kept = class_nms(boxes, score, best, t)
-        out.append(_rows(best[kept] + 1, score[kept], boxes[kept]))
+        out.append(best_class_rows(pred[:, :4], pred[:, 5:] * pred[:, 4:5], t))
     return out
 
 
