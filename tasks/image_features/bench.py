@@ -90,8 +90,10 @@ def bare_pass(paths: list[str], job, models, policy, batch_rows: int, timings: d
             timings[part] = timings.get(part, 0.0) + seconds
 
 
-def peer_job(spark, files, detector_ref: str, descriptor_ref: str, job, policy, batch_size: int):
-    """image_features the common way: ``predict_batch_udf`` per model, pandas UDFs around them."""
+def peer_job(spark, files, detector_ref: str, descriptor_ref: str, job, policy, batch_size: int,
+             variant: str = "fp32"):  # fmt: skip
+    """image_features the common way: ``predict_batch_udf`` per model, pandas UDFs around them
+    (the detector's ``variant`` file, as the stage chose it)."""
     from pyspark.ml.functions import predict_batch_udf
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
@@ -117,7 +119,7 @@ def peer_job(spark, files, detector_ref: str, descriptor_ref: str, job, policy, 
         return pd.DataFrame({"width": widths, "height": heights, "tensor": tensors})
 
     def make_detect_fn():
-        detector = load_detector(detector_ref, registry=registry)
+        detector = load_detector(detector_ref, registry=registry, variant=variant)
 
         def predict(batch: np.ndarray) -> np.ndarray:
             # NMS inside the model UDF, as peers do; rows padded to a fixed width for Arrow.
@@ -139,7 +141,7 @@ def peer_job(spark, files, detector_ref: str, descriptor_ref: str, job, policy, 
 
     @pandas_udf("array<float>")
     def to_crop_tensor(content: pd.Series, path: pd.Series, rows: pd.Series) -> pd.Series:
-        detector = load_detector(detector_ref, registry=registry)
+        detector = load_detector(detector_ref, registry=registry, variant=variant)
         spec = load_descriptor(descriptor_ref, registry=registry).spec
         out = []
         for data, name, flat in zip(content, path, rows, strict=True):
@@ -237,12 +239,14 @@ def bench_pipeline(images: int, repeats: int, steps: Steps, *, root: str | None 
     cache_uri = uri_path(CACHE.uri(settings))
 
     stage_timings: dict[str, float] = {}
+    variant = {"variant": "fp32"}  # the detector file the stage chose, which the bare loop runs too
 
     def pipeline():
         shutil.rmtree(cache_uri, ignore_errors=True)  # every pass computes every image
         stage_steps = Steps("analyze", quiet=True)
-        analyze.run(spark, settings, BENCH_DT, steps=stage_steps)
+        done = analyze.run(spark, settings, BENCH_DT, steps=stage_steps)
         stage_timings.update(stage_steps.timings)
+        variant.update(done.manifest.extra["detector_variant"])
 
     with steps.step(f"pipeline: analyze on local[{SPARK_CORES}], {repeats} passes"):
         pipeline_s = _median_seconds(pipeline, repeats)
@@ -265,7 +269,8 @@ def bench_pipeline(images: int, repeats: int, steps: Steps, *, root: str | None 
         arrow_s = _median_seconds(arrow_only, repeats)
 
     files = with_file_bytes(spark, raw_uri, index)
-    peer = peer_job(spark, files, detector_ref, descriptor_ref, job, policy, batch_size=64)
+    peer = peer_job(spark, files, detector_ref, descriptor_ref, job, policy, batch_size=64,
+                    variant=variant["variant"])  # fmt: skip
 
     def peer_pass():
         peer.write.mode("overwrite").parquet(str(workdir / "peer"))
@@ -276,7 +281,7 @@ def bench_pipeline(images: int, repeats: int, steps: Steps, *, root: str | None 
 
     # The bare loop gets the cores Spark had, as runtime threads of its one process.
     models = (
-        load_detector(detector_ref, threads=SPARK_CORES),
+        load_detector(detector_ref, threads=SPARK_CORES, variant=variant["variant"]),
         load_descriptor(descriptor_ref, threads=SPARK_CORES),
     )
     with steps.step(f"bare loop: one process, {SPARK_CORES} runtime threads, {repeats} passes"):
@@ -297,6 +302,7 @@ def bench_pipeline(images: int, repeats: int, steps: Steps, *, root: str | None 
         "repeats": repeats,
         "spark_master": f"local[{SPARK_CORES}]",
         "bare_threads": SPARK_CORES,
+        "detector_variant": variant["variant"],
         "breakdown": {
             "bare_ms_per_image": per_image_ms,
             "spark_scan_arrow_s": round(arrow_s, 3),
