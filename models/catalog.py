@@ -9,7 +9,10 @@ been renamed into place, so listing never sees a half-copied model.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -201,8 +204,13 @@ def fastest_variant(ref: str, registry: str | None = None, *, threads: int = 1,
     micro-benchmark (median of ``repeats`` passes over sample images, ``threads`` threads,
     as one Spark task core runs it). int8 pays only with fast integer dot products (VNNI,
     AMX); on an AVX2-only CPU it can be slower, so it is measured, never assumed. int8 is
-    chosen when it is at least :data:`INT8_MARGIN` times as fast. Measured once per process
-    and model files."""
+    chosen when it is at least :data:`INT8_MARGIN` times as fast.
+
+    The answer is kept per CPU kind and model files (in ``LAKESIGHT_MODEL_CACHE``), so a
+    machine measures once and every later run, backfills included, makes the same choice
+    (and so the same analysis cache key)."""
+    import json
+
     from lakesight.models.runtime import load_card, resolve
 
     model_ref, directory = resolve(ref, registry)
@@ -210,13 +218,32 @@ def fastest_variant(ref: str, registry: str | None = None, *, threads: int = 1,
     if "int8" not in card.get("files", {}):
         return {"model": str(model_ref), "variant": "fp32", "reason": "no int8 file"}
     digests = tuple(sorted(card["sha256"].items()))
-    return {"model": str(model_ref), **_measured(str(directory), digests, threads, repeats)}
+    key = hashlib.sha256(repr((cpu_kind(), digests, threads)).encode()).hexdigest()[:16]
+    kept = Path(load_settings().model_cache) / "variant-choices" / f"{key}.json"
+    if kept.exists():
+        return {"model": str(model_ref), **json.loads(kept.read_text()), "measured": "before"}
+    choice = _measured(str(directory), digests, threads, repeats)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_name(f".{kept.name}.{os.getpid()}")
+    partial.write_text(json.dumps(choice))
+    os.replace(partial, kept)  # several workers may measure at once: the last one wins whole
+    return {"model": str(model_ref), **choice, "measured": "now"}
+
+
+def cpu_kind() -> str:
+    """The CPU's model name and instruction-set flags (what decides int8 against fp32)."""
+    import platform
+
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine() + platform.processor()
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    return " ".join(fields.get(k, "").strip() for k in ("model name", "flags"))
 
 
 @functools.lru_cache(maxsize=16)
 def _measured(directory: str, digests: tuple, threads: int, repeats: int) -> dict:
-    from pathlib import Path
-
     from lakesight.models.importing import sample_images
     from lakesight.models.runtime import detector_from_card, load_card
 
