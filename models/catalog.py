@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import numpy as np
 from lakesight.config import ConfigError, load_settings
 
 VERIFY_PASSES = 5
+_CHOOSING = threading.Lock()
 # int8 runs only when at least this much faster: near 1x the choice would flip from run to
 # run, and with it the analysis cache key.
 INT8_MARGIN = 1.1
@@ -127,14 +131,19 @@ def _cores() -> int:
 def remove(ref: str, registry: str | None = None) -> dict:
     """Delete one version (``NAME@V``, the version spelled out: never "the newest")."""
     from lakesight.lake import join
+    from lakesight.models.runtime import REMOVED_PREFIX
 
     name, _, version = ref.partition("@")
     if not version.isdigit():
         raise ConfigError(f"NAME@V: give the version to remove explicitly, got {ref!r}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ConfigError(f"NAME@V: {name!r} is not a model name")
     fs, registry = registry_fs(registry)
     directory = join(registry, name, version)
     if not fs.exists(join(directory, "card.json")):
         raise ConfigError(f"NAME@V: no model {ref} under {registry}")
+    # A tombstone keeps the number taken (lakesight.models.runtime.used_versions).
+    fs.mkdirs(join(registry, name, f"{REMOVED_PREFIX}{version}"))
     fs.delete(directory)
     return {"removed": ref, "registry": registry}
 
@@ -152,6 +161,7 @@ def quantize(ref: str, registry: str | None = None) -> dict:
     from lakesight.models.importing import sample_images
     from lakesight.models.release import quantize_int8
     from lakesight.models.runtime import (
+        detector_from_card,
         input_spec,
         load_card,
         promote_release,
@@ -167,10 +177,10 @@ def quantize(ref: str, registry: str | None = None) -> dict:
     spec, inputs = input_spec(card), card.get("inputs") or ["images"]
     images = sample_images(16)
     batches = [images[i : i + 1] for i in range(len(images))] if spec.per_image else [images]
-    feeds = []
-    for batch in batches:
-        tensor = prepare(batch, spec)[0]
-        feeds.append({inputs[0]: tensor[0] if spec.single_image else tensor})
+    # Fed as the detector feeds its graph (one image, or extra inputs, as the head needs).
+    detector = detector_from_card(directory, card, threads=1)
+    feeds = [detector.feed(prepare(batch, spec)[0]) for batch in batches]
+    feeds = [feed if isinstance(feed, dict) else {inputs[0]: feed} for feed in feeds]
 
     class Calibration:  # ONNX Runtime's CalibrationDataReader protocol
         def __init__(self) -> None:
@@ -192,6 +202,11 @@ def quantize(ref: str, registry: str | None = None) -> dict:
             raise ConfigError(f"{model_ref}: ONNX Runtime cannot quantize it: {first}") from None
         card = {**card, "files": {"fp32": fp32, "int8": int8}, "quantized_from": str(model_ref)}
         card["sha256"] = {f: sha256_file(release / f) for f in card["files"].values()}
+        try:  # the int8 graph must run before it is registered
+            detector_from_card(release, card, variant="int8", threads=1).detect(images[:2])
+        except Exception as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ConfigError(f"{model_ref}: its int8 copy does not run: {first}") from None
         (release / "card.json").write_text(json.dumps(card, indent=2))
         new_ref = promote_release(fs, registry, model_ref.name, release)
     return {"ref": new_ref, "quantized_from": str(model_ref), "files": card["files"],
@@ -208,7 +223,7 @@ def fastest_variant(ref: str, registry: str | None = None, *, threads: int = 1,
 
     The answer is kept per CPU kind and model files (in ``LAKESIGHT_MODEL_CACHE``), so a
     machine measures once and every later run, backfills included, makes the same choice
-    (and so the same analysis cache key)."""
+    (and so the same analysis cache key). Machines of another CPU kind measure their own."""
     import json
 
     from lakesight.models.runtime import load_card, resolve
@@ -220,14 +235,19 @@ def fastest_variant(ref: str, registry: str | None = None, *, threads: int = 1,
     digests = tuple(sorted(card["sha256"].items()))
     key = hashlib.sha256(repr((cpu_kind(), digests, threads)).encode()).hexdigest()[:16]
     kept = Path(load_settings().model_cache) / "variant-choices" / f"{key}.json"
-    if kept.exists():
-        return {"model": str(model_ref), **json.loads(kept.read_text()), "measured": "before"}
-    choice = _measured(str(directory), digests, threads, repeats)
-    kept.parent.mkdir(parents=True, exist_ok=True)
-    partial = kept.with_name(f".{kept.name}.{os.getpid()}")
-    partial.write_text(json.dumps(choice))
-    os.replace(partial, kept)  # several workers may measure at once: the last one wins whole
-    return {"model": str(model_ref), **choice, "measured": "now"}
+    with _CHOOSING:  # one measurement per process; threads wait for it
+        if not kept.exists():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            handle, partial = tempfile.mkstemp(dir=kept.parent, prefix=f".{kept.name}.")
+            with os.fdopen(handle, "w") as out:
+                json.dump(_measured(str(directory), digests, threads, repeats), out)
+            try:  # the first writer on this machine wins; every run then reads its answer
+                os.link(partial, kept)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(partial)
+    return {"model": str(model_ref), **json.loads(kept.read_text())}
 
 
 def cpu_kind() -> str:

@@ -283,6 +283,8 @@ def draft_card(path: Path, task: str, name: str, given: Overrides) -> tuple[dict
                    "metadata": found.metadata, "given": given.given,
                    "imported_at": datetime.now(UTC).isoformat(timespec="seconds")},
     }  # fmt: skip
+    if head in ("ssd", "detection_output") and given.resize not in (None, "stretch"):
+        raise ConfigError(f"--resize: a {head} head's boxes are fractions of a stretched input")
     if head == "ssd":
         raise ConfigError(
             "PATH: a lakesight SSD export needs its priors: register it with its release "
@@ -308,13 +310,14 @@ def backbone_card(path: Path, found: Inspection, name: str, given: Overrides) ->
         height = width = given.input_size
     if not (isinstance(height, int) and isinstance(width, int)):
         raise ConfigError("--input-size: the file does not fix its input size; give it")
+    batch = shape[0] if len(shape) == 4 and isinstance(shape[0], int) else None
     spec = {"height": height, "width": width, "channel_order": given.channel_order or "RGB",
             "mean": 127.5 if given.mean is None else given.mean,
             "scale": 1 / 127.5 if given.scale is None else given.scale}  # fmt: skip
     return {
         "name": name, "version": None, "task": "backbone", "format": "onnx",
         "files": {"fp32": path.name}, "layer": layer, "pooling": given.pooling or "average",
-        "input": spec,
+        "input": spec, **({"batch": batch} if batch else {}),
         "source": {"file": path.name, "inputs": found.inputs, "outputs": found.outputs,
                    "metadata": found.metadata, "given": given.given,
                    "imported_at": datetime.now(UTC).isoformat(timespec="seconds")},

@@ -130,7 +130,7 @@ def promote_release(fs, registry: str, name: str, release_dir: Path) -> str:
     with Lease(fs, join(registry, name), "promote", run_id,
                LeasePolicy.from_settings(load_settings())) as lease:  # fmt: skip
         listed = fs.list_dirs(join(registry, name)) if fs.exists(join(registry, name)) else []
-        version = str(max((int(v) for v in listed if v.isdigit()), default=0) + 1)
+        version = str(max(used_versions(listed), default=0) + 1)
         card = json.loads((release_dir / "card.json").read_text())
         card["version"] = version
         (release_dir / "card.json").write_text(json.dumps(card, indent=2))
@@ -141,6 +141,31 @@ def promote_release(fs, registry: str, name: str, release_dir: Path) -> str:
         lease.check()  # the fence: still ours, so nobody else took this number
         fs.rename(staging, join(registry, name, version))
     return f"{name}@{version}"
+
+
+def identical_version(fs, registry: str, name: str, card: dict) -> str | None:
+    """``name@V`` of a registered version with the same files (sha256) and the same card
+    otherwise, version and metrics aside: what a rerun that made the same model finds."""
+    from lakesight.lake import join
+
+    if not fs.exists(join(registry, name)):
+        return None
+    same = lambda c: {k: v for k, v in c.items() if k not in ("version", "metrics")}  # noqa: E731
+    for version in sorted((v for v in fs.list_dirs(join(registry, name)) if v.isdigit()), key=int):
+        uri = join(registry, name, version, CARD_NAME)
+        if fs.exists(uri) and same(json.loads(fs.read_bytes(uri))) == same(card):
+            return f"{name}@{version}"
+    return None
+
+
+REMOVED_PREFIX = "_removed."  # the tombstone `lakesight models remove` leaves: never reused
+
+
+def used_versions(listed: Sequence[str]) -> list[int]:
+    """Version numbers taken under a model's folder: live ones and removed ones, so that
+    ``name@3`` never names two different models (caches and manifests key on it)."""
+    return [int(v.removeprefix(REMOVED_PREFIX)) for v in listed
+            if v.isdigit() or (v.startswith(REMOVED_PREFIX) and v[len(REMOVED_PREFIX):].isdigit())]  # fmt: skip
 
 
 def task_threads() -> int:

@@ -342,12 +342,20 @@ def committed_input(spark: SparkSession, settings: Settings, dataset: Dataset, d
     return fs, resolve_partition(fs, partition), manifest
 
 
+# What in a card changes a model's answer besides its files (imported and fitted models).
+DECODING_FIELDS = ("head", "input", "thresholds", "classes", "outputs", "hashing", "layer",
+                   "pooling")  # fmt: skip
+
+
 def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
     """Resolve models on the driver (failing fast when one is missing): their manifest
     entries ``{"name": "name@version", "sha256": <its weights>}`` and their cards. The
     weights are the card's ``fp32`` file, or a TF model's ``weights``; a model of several
-    files that are all needed (a Caffe prototxt and caffemodel) is the digest of them all."""
+    files that are all needed (a Caffe prototxt and caffemodel, an embedder and its
+    ``itq.npz``) is the digest of them all. A card that decodes outputs (a head, its
+    thresholds and input) adds ``card_sha256``, so a changed card is a new key too."""
     import hashlib
+    import json
 
     from lakesight.models.runtime import load_card, resolve
 
@@ -357,12 +365,19 @@ def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
         card = load_card(directory)
         files = card["files"]
         weights = files.get("fp32") or files.get("weights")
+        runs = [f for role, f in files.items() if role not in ("int8", "torch")]
         digest = (
-            card["sha256"][weights] if weights else hashlib.sha256(
-                "".join(f"{f}:{card['sha256'][f]}\n" for f in sorted(files.values())).encode()
+            card["sha256"][weights] if weights and len(runs) == 1 else hashlib.sha256(
+                "".join(f"{f}:{card['sha256'][f]}\n" for f in sorted(runs)).encode()
             ).hexdigest()
         )  # fmt: skip
-        entries.append({"name": str(resolved), "sha256": digest})
+        entry = {"name": str(resolved), "sha256": digest}
+        decoding = {k: card[k] for k in DECODING_FIELDS if k in card}
+        if "head" in decoding or "hashing" in decoding:  # imported or fitted models
+            entry["card_sha256"] = hashlib.sha256(
+                json.dumps(decoding, sort_keys=True).encode()
+            ).hexdigest()
+        entries.append(entry)
         cards.append(card)
     return entries, cards
 

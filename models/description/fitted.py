@@ -27,22 +27,32 @@ ITQ_FILE = "itq.npz"
 
 
 def save_itq(itq: ITQ, path: Path) -> Path:
-    np.savez(path, mean=itq.mean_.astype(np.float32), pca=itq.pca_.astype(np.float32),
-             rotation=itq.rotation_.astype(np.float32))  # fmt: skip
+    """An ``.npz`` (``mean``, ``pca``, ``rotation``) whose bytes depend on the fit alone (no
+    timestamps), so refitting the same crops gives the same sha256."""
+    import io
+    import zipfile
+
+    arrays = {"mean": itq.mean_, "pca": itq.pca_, "rotation": itq.rotation_}
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in arrays.items():
+            data = io.BytesIO()
+            np.save(data, np.asarray(array, np.float32))
+            archive.writestr(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
+                             data.getvalue())  # fmt: skip
     return path
 
 
 def itq_descriptor(directory: Path, card: dict, *, threads: int) -> Descriptor:
     """The :class:`Descriptor` of a card with ``"hashing": "itq"``."""
     from lakesight.models.runtime import verified
-    from lakesight.models.tagging.backbone import backbone_from_card, l2_normalised, pooled
+    from lakesight.models.tagging.backbone import backbone_from_card, l2_normalised
 
     backbone = backbone_from_card(directory, card, threads=threads)
     fitted = np.load(verified(directory, card, card["files"]["itq"]))
     mean, projection = fitted["mean"], fitted["pca"] @ fitted["rotation"]
 
     def runner(batch: np.ndarray) -> list[np.ndarray]:
-        features = pooled(backbone.run(batch)[0], backbone.pooling)
+        features = backbone.features(batch)
         return [features, (l2_normalised(features) - mean) @ projection]
 
     bits = projection.shape[1]

@@ -136,9 +136,17 @@ def decode_yolov5(raw: np.ndarray, t: Thresholds) -> list[np.ndarray]:
 def decode_end_to_end(raw: np.ndarray, t: Thresholds, *, normalised_cxcywh: bool,
                       input_w: int, input_h: int) -> list[np.ndarray]:  # fmt: skip
     """(B, K, 6) with NMS (or none needed) inside the graph → rows above ``conf``, in the
-    graph's order, at most ``max_det``. RT-DETR's boxes are centre/size in 0..1."""
+    graph's order, at most ``max_det``. RT-DETR's boxes are centre/size in 0..1; its
+    exports before Ultralytics 8.4 give one score per class, (B, K, 4+C), whose best class
+    is taken here (a two-class one is (B, K, 6) too: re-export it with 8.4 or later)."""
+    raw = np.asarray(raw, np.float32)
+    if normalised_cxcywh and raw.shape[-1] != 6:
+        scores = raw[..., 4:]
+        best = scores.argmax(axis=-1)[..., None]
+        raw = np.concatenate([raw[..., :4], np.take_along_axis(scores, best, -1), best], -1)
+        raw = np.stack([p[np.argsort(-p[:, 4], kind="stable")] for p in raw])
     out = []
-    for pred in np.asarray(raw, np.float32):
+    for pred in raw:
         pred = pred[pred[:, 4] > t.conf][: t.max_det]
         boxes = pred[:, :4].astype(np.float64)
         if normalised_cxcywh:

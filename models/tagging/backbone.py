@@ -60,18 +60,30 @@ class Backbone:
     run: Callable[[np.ndarray], list[np.ndarray]]  # NCHW batch -> [cut layer output]
     pooling: str = "average"  # what becomes of a spatial map: "average" or "flatten"
     batch_size: int = 32
+    fixed_batch: bool = False  # the graph takes exactly batch_size images (an export's fixed N)
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, D) float32, each row of unit length (a blank response stays zero)."""
-        parts = [
-            pooled(
-                self.run(preprocess(images[i : i + self.batch_size], self.spec))[0], self.pooling
-            )
-            for i in range(0, len(images), self.batch_size)
-        ]
-        if not parts:
+        if len(images) == 0:
             return np.zeros((0, 0), np.float32)
-        return l2_normalised(np.concatenate(parts))
+        step = self.batch_size  # preprocess a chunk at a time: pixels as float32 are large
+        return l2_normalised(np.concatenate([
+            self.features(preprocess(images[i : i + step], self.spec))
+            for i in range(0, len(images), step)
+        ]))  # fmt: skip
+
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        """Pooled features (N, D) of a preprocessed batch, run ``batch_size`` at a time (a
+        fixed-size graph gets its last chunk padded with copies, then trimmed)."""
+        parts = []
+        for start in range(0, len(batch), self.batch_size):
+            chunk = batch[start : start + self.batch_size]
+            short = self.batch_size - len(chunk) if self.fixed_batch else 0
+            padded = (
+                np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)]) if short else chunk
+            )
+            parts.append(pooled(self.run(padded)[0], self.pooling)[: len(chunk)])
+        return np.concatenate(parts)
 
 
 def pooled(output: np.ndarray, pooling: str = "average") -> np.ndarray:
@@ -110,7 +122,9 @@ def backbone_from_card(directory: Path, card: dict, *, threads: int = 1) -> Back
     else:
         paths = [verified(directory, card, files[key]) for key in ("prototxt", "weights")]
         run = opencv_runner(paths, threads, output_names=[layer])
-    return Backbone(f"{card['name']}@{card['version']}", layer, spec, run, pooling)
+    fixed = card.get("batch")
+    return Backbone(f"{card['name']}@{card['version']}", layer, spec, run, pooling,
+                    batch_size=fixed or 32, fixed_batch=bool(fixed))  # fmt: skip
 
 
 @functools.cache

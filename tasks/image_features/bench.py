@@ -233,8 +233,9 @@ def bench_pipeline(images: int, repeats: int, steps: Steps, *, root: str | None 
     paths = [uri_path(r.path) for r in curated.select("path").orderBy("path").collect()]
     n = len(paths)
     policy = CropPolicy()
-    detector_ref = str(load_detector().name)
-    descriptor_ref = str(load_descriptor().name)
+    # The models analyze runs (its settings), resolved to name@version.
+    detector_ref = str(load_detector(settings.detector).name)
+    descriptor_ref = str(load_descriptor(settings.descriptor).name)
     job = ImageJob.for_models(settings, detector_ref, descriptor_ref)
     cache_uri = uri_path(CACHE.uri(settings))
 

@@ -29,6 +29,7 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.imaging import ImageRejected
+from lakesight.models.tagging.backbone import DEFAULT_BACKBONE
 from lakesight.progress import Steps
 from lakesight.spark import ImageJob, check_content_id, per_worker, with_file_bytes
 from lakesight.stage import (
@@ -124,8 +125,8 @@ def fitted_release(embedder_card: dict, embedder_dir: Path, fit: np.ndarray, hol
         "input": embedder_card["input"], "default_bits": bits,
         "embedder": f"{embedder_card['name']}@{embedder_card['version']}",
         "metrics": {"fitted_on": len(fit), "held_out": len(holdout),
-                    "recall_at_10": round(
-                        recall_at_10(itq.encode(everything), everything, held_out), 4)},
+                    "recall_at_10": (round(recall_at_10(itq.encode(everything), everything,
+                                                        held_out), 4) if len(holdout) else None)},
     }  # fmt: skip
     card["sha256"] = {f: sha256_file(out / f) for f in card["files"].values()}
     (out / "card.json").write_text(json.dumps(card, indent=2))
@@ -146,6 +147,33 @@ def sampled_crops(spark: SparkSession, descriptors_uri: str, sample: int):
     )  # fmt: skip
 
 
+def register_codes(settings: Settings, embedder: str, vectors: pd.DataFrame, bits: int, name: str,
+                   dt: str) -> tuple[str, dict]:  # fmt: skip
+    """Fit ITQ on the ``fit`` rows of ``vectors`` and register the codes as ``name``: the
+    version a rerun registered before if it made the very same model, else the next one."""
+    from lakesight.lake import filesystem_for
+    from lakesight.models.runtime import identical_version, load_card, promote_release, resolve
+
+    rows = lambda split: np.asarray(  # noqa: E731
+        vectors.loc[vectors["split"] == split, "embedding"].tolist(), np.float32
+    )
+    fit, holdout = rows("fit"), rows("holdout")
+    width = fit.shape[1] if fit.ndim == 2 else 0
+    if len(fit) < bits or width < bits:  # PCA to `bits` dimensions needs that many of both
+        raise StageError(f"--bits {bits}: fitting needs at least {bits} crops and dimensions, "
+                         f"dt={dt} has {len(fit)} crops of {width}")  # fmt: skip
+    registry = settings.model_registry
+    fs = filesystem_for(registry, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, embedder_dir = resolve(embedder)
+        card = fitted_release(load_card(embedder_dir), embedder_dir, fit, holdout, bits, name,
+                              Path(tmp))  # fmt: skip
+        ref = identical_version(fs, registry, name, card) or promote_release(
+            fs, registry, name, Path(tmp)
+        )
+    return ref, card["metrics"]
+
+
 @frees_cached_data
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
         embedder: str | None = None, bits: int = 64, sample: int = 4000,
@@ -153,15 +181,15 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Embed a sample of the day's crops, fit ITQ codes to them, register the codes."""
     from pyspark.sql import functions as F
 
-    from lakesight.lake import filesystem_for
-    from lakesight.models.runtime import load_card, promote_release, resolve
     from lakesight.spark import fingerprint_aggregates, fingerprint_from
 
     steps = steps or Steps(STAGE.short)
     fs, descriptors_uri, _ = committed_input(
         spark, settings, datasets.DESCRIPTORS, dt, made_by="image_features.analyze"
     )
-    models, (card,) = model_entries([embedder or "places_backbone"])
+    if bits < 8 or bits % 8:  # codes are packed bytes
+        raise StageError(f"--bits: expected a multiple of 8 from 8 up, got {bits}")
+    models, (card,) = model_entries([embedder or DEFAULT_BACKBONE])
     if not card.get("layer"):
         raise StageError(
             f"--embedder: {models[0]['name']} is a {card.get('task')} model, not an embedder"
@@ -176,31 +204,19 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         ).cache()
         stats = result.agg(F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
                            *fingerprint_aggregates("image_id", "path")).first()  # fmt: skip
-        vectors = result.where(F.col("reason").isNull()).select("embedding", "split").toPandas()
+        vectors = (
+            result.where(F.col("reason").isNull()).select("image_id", "embedding", "split")
+            .toPandas().sort_values("image_id")  # the fit sees the same rows in the same order
+        )  # fmt: skip
     n_in, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
-    fit = np.asarray(vectors.loc[vectors["split"] == "fit", "embedding"].tolist(), np.float32)
-    if len(fit) < bits:  # PCA to `bits` dimensions needs at least that many crops
-        raise StageError(
-            f"--bits {bits}: fitting needs at least {bits} crops, dt={dt} has {len(fit)}"
-        )
-    holdout = np.asarray(
-        vectors.loc[vectors["split"] == "holdout", "embedding"].tolist(), np.float32
-    )
-    with (
-        steps.step(f"fit {bits}-bit ITQ on {len(fit)} crops"),
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        _, embedder_dir = resolve(models[0]["name"])
-        codes_card = fitted_release(load_card(embedder_dir), embedder_dir, fit, holdout, bits, name,
-                                    Path(tmp))  # fmt: skip
-        registry = settings.model_registry
-        ref = promote_release(filesystem_for(registry, settings), registry, name, Path(tmp))
+    with steps.step(f"fit {bits}-bit ITQ codes"):
+        ref, metrics = register_codes(settings, models[0]["name"], vectors, bits, name, dt)
     return commit_stage(
         fs, settings, STAGE, dt, result.withColumn("model", F.lit(ref)).withColumn("dt", F.lit(dt)),
         output_columns=datasets.CODE_FITS_COLUMNS, schema_version=datasets.CODE_FITS_SCHEMA_VERSION,
         counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined},
         input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
-        extra={"registered": ref, "bits": bits, "input": descriptors_uri, **codes_card["metrics"]},
+        extra={"registered": ref, "bits": bits, "input": descriptors_uri, **metrics},
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ Methods, all in the same run:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 
@@ -58,7 +59,8 @@ def real_photos() -> dict[str, np.ndarray]:
                 photos[f"skimage:{name}"] = getattr(data, name)()
             except Exception:  # a loader that would download: not at hand here
                 continue
-        photos["skimage:motorcycle"] = data.stereo_motorcycle()[0]
+        with contextlib.suppress(Exception):  # as above: a loader that would download
+            photos["skimage:motorcycle"] = data.stereo_motorcycle()[0]
     except ImportError:
         pass
     try:
@@ -138,7 +140,12 @@ def edited(image: np.ndarray, edit: str, rng: np.random.Generator) -> np.ndarray
 
 def perceptual_hashes(images: list[np.ndarray], method: str) -> np.ndarray:
     """imagehash's 64-bit hashes, packed like lakesight's codes: (N, 8) uint8."""
-    import imagehash
+    try:
+        import imagehash
+    except ImportError:
+        raise ConfigError(
+            "near-duplicates: the peer needs imagehash: pip install 'lakesight[peers]'"
+        ) from None
     from PIL import Image
 
     function = {"phash": imagehash.phash, "dhash": imagehash.dhash, "whash": imagehash.whash}[
@@ -173,7 +180,10 @@ def evaluate(descriptor_ref: str | None = None, *, seed: int = 0,
 
     photos = real_photos()
     if len(photos) < 2:
-        raise RuntimeError("near-duplicates: fewer than 2 packaged photos (install the dev extra)")
+        raise ConfigError(
+            "near-duplicates: fewer than 2 packaged photos: install scikit-image, scikit-learn "
+            "and matplotlib (pip install 'lakesight[dev]')"
+        )
     names = sorted(photos)
     rng = np.random.default_rng(seed)
     queries, relevant, kinds = [], [], []

@@ -84,6 +84,11 @@ def test_import_registers_versions_that_list_show_verify_and_remove(probe, tmp_p
     assert removed.returncode == 0, removed.stderr
     listed = json.loads(lakesight("models", "list", "--registry", registry, "--json").stdout)
     assert [m["ref"] for m in listed["models"]] == ["mobilenet_ssd_probe@1"]
+    # A removed number is never given again: caches and manifests name models by it.
+    again = lakesight("models", "import", str(probe), "--task", "detection", "--name", "probe_b",
+                      "--registry", registry)  # fmt: skip
+    assert "registered probe_b@2" in again.stdout, again.stderr
+    one_line_error(lakesight("models", "remove", "../etc@1", "--registry", registry), "model name")
 
 
 @pytest.mark.unit

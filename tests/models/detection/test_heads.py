@@ -134,3 +134,12 @@ def test_rtdetr_official_exports_get_the_input_size_as_their_target_size():
     rows = detector.detect([np.zeros((100, 200, 3), np.uint8)])
     assert fed["images"].shape == (1, 3, 64, 64) and fed["orig_target_sizes"].tolist() == [[64, 64]]
     np.testing.assert_allclose(rows, [[0, 3, 0.8, 0, 0, 0.5, 0.25]], atol=1e-6)
+
+
+def test_rtdetr_exports_with_a_score_per_class_take_the_best_class():
+    # Ultralytics before 8.4: (B, K, 4 + C), one probability per class, no score column.
+    raw = np.array([[[0.5, 0.5, 0.2, 0.4, 0.1, 0.7, 0.2], [0.2, 0.2, 0.1, 0.1, 0.3, 0.1, 0.9]]],
+                   np.float32)  # fmt: skip
+    rows = heads.decode_end_to_end(raw, T, normalised_cxcywh=True, input_w=100, input_h=50)[0]
+    np.testing.assert_allclose(rows[:, :2], [[3, 0.9], [2, 0.7]], atol=1e-6)
+    np.testing.assert_allclose(rows[1, 2:], [40, 15, 60, 35], atol=1e-5)

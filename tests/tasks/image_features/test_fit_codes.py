@@ -19,6 +19,7 @@ from lakesight.config import REPO_ROOT, load_settings
 from lakesight.image_features import analyze, fit_codes, ingest
 from lakesight.image_features.sample_data import write_images_partition
 from lakesight.lake import LocalFileSystem, uri_path
+from lakesight.stage import StageError
 
 pytestmark = pytest.mark.spark
 LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
@@ -81,6 +82,11 @@ def test_codes_fitted_for_an_imported_encoder_rank_as_its_embeddings(spark, lake
     assert counts["in"] == counts["out"] + counts["quarantined"] and counts["out"] > 100
     assert extra["registered"] == "clip_tiny_itq@1" and extra["bits"] == 32
     assert extra["recall_at_10"] >= 0.9, extra
+    # A rerun fits the same crops in the same order: the very same model, not a new version.
+    rerun = fit_codes.run(spark, settings, DT, embedder="clip_tiny@1", bits=32)
+    assert rerun.manifest.extra["registered"] == "clip_tiny_itq@1"
+    with pytest.raises(StageError, match="--bits"):
+        fit_codes.run(spark, settings, DT, embedder="clip_tiny@1", bits=12)
 
     described = analyze.run(spark, settings, DT, descriptor="clip_tiny_itq@1")
     assert [m["name"] for m in described.manifest.models] == ["ssd_scenes@1", "clip_tiny_itq@1"]
