@@ -7,22 +7,31 @@ exports are imported in ``detection/test_imported_detectors.py``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from lakesight.cli import main
 from tests.models.detection.test_caffe_deploy import DEPLOY
-
-LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
 
 
 def lakesight(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([LAKESIGHT, *args], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    """The ``lakesight`` command's ``main``, in this process (the entry point is one line
+    around it; ``tests/test_cli.py`` runs the installed command): exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env or {}), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):  # fmt: skip
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse's answer to a bad argument
+            code = exit_.code
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

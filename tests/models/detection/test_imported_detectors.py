@@ -18,9 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +25,12 @@ import pytest
 
 from lakesight.models.detection.detector import fit
 from lakesight.models.runtime import detector_from_card, input_spec, load_card
+from tests.models.test_models_cli import lakesight
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "detectors"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 HEADS = {"yolov8": "yolov8", "yolov8_nms": "yolo_nms", "yolo11": "yolov8", "rtdetr": "rtdetr",
          "ssdlite": "torchvision"}  # fmt: skip
-LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
 
 
 def photo(name: str) -> np.ndarray:
@@ -54,11 +51,8 @@ def registry(tmp_path_factory) -> Path:
     labels.write_text("__background__\nperson\ncat\ncup\nmotorcycle\n")
     for model in HEADS:
         named = ["--labels", str(labels)] if model == "ssdlite" else []
-        result = subprocess.run(
-            [LAKESIGHT, "models", "import", str(FIXTURES / f"{model}.onnx"), "--task",
-             "detection", "--registry", root.as_uri(), "--json", *named],
-            capture_output=True, text=True, timeout=300, env=dict(os.environ),
-        )  # fmt: skip
+        result = lakesight("models", "import", str(FIXTURES / f"{model}.onnx"), "--task",
+                           "detection", "--registry", root.as_uri(), "--json", *named)  # fmt: skip
         assert result.returncode == 0, result.stderr
     return root
 

@@ -5,10 +5,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +17,9 @@ from lakesight.image_features import analyze, fit_codes, ingest
 from lakesight.image_features.sample_data import write_images_partition
 from lakesight.lake import LocalFileSystem, uri_path
 from lakesight.stage import StageError
+from tests.models.test_models_cli import lakesight
 
 pytestmark = pytest.mark.spark
-LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
 DT = "2026-12-04"
 
 
@@ -61,10 +58,7 @@ def test_codes_fitted_for_an_imported_encoder_rank_as_its_embeddings(spark, lake
         shutil.copytree(REPO_ROOT / "models" / "registry" / shipped, registry / shipped)
     monkeypatch.setenv("LAKESIGHT_MODEL_REGISTRY", registry.as_uri())
     encoder = export_clip_like_encoder(tmp_path / "clip_tiny.onnx")
-    imported = subprocess.run(
-        [LAKESIGHT, "models", "import", str(encoder), "--task", "backbone", "--json"],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ),
-    )  # fmt: skip
+    imported = lakesight("models", "import", str(encoder), "--task", "backbone", "--json")
     assert imported.returncode == 0, imported.stderr
     card = json.loads(imported.stdout)
     assert (card["ref"], card["layer"], card["metrics"]["trial_run"]["embedding_dim"]) == (
