@@ -401,6 +401,32 @@ def check_content_id(content: bytes, content_id: str) -> None:
         )
 
 
+def cached_and_computed(spark: SparkSession, reused: DataFrame | None,
+                        computed: DataFrame | None, schema: str) -> DataFrame:  # fmt: skip
+    """A cached stage's rows of the day (``schema``, ``processed_at`` included): the
+    ``reused`` rows with their cached results (a cached result has no reason), then the
+    ``computed`` ones; no rows, in the same columns, when neither has any (an empty day)."""
+    import functools
+
+    from pyspark.sql import functions as F
+
+    from lakesight.stage import schema_columns
+
+    parts = []
+    if reused is not None:
+        no_reason = F.lit(None).cast("string")
+        parts.append(
+            reused.withColumn("reason", no_reason)
+            .withColumn("detail", no_reason)
+            .select(*schema_columns(schema))
+        )
+    if computed is not None:
+        parts.append(computed)
+    if not parts:
+        parts.append(spark.createDataFrame([], schema))
+    return functools.reduce(lambda a, b: a.unionByName(b), parts)
+
+
 class KeyedCache:
     """Results by content id under one key, append-only: ``<dataset>/key=K/run=R/`` per run.
 

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING
 from lakesight.config import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pyspark.sql import DataFrame, SparkSession
 
     from lakesight.lake import LakeFileSystem, Manifest
@@ -325,19 +327,27 @@ def frees_cached_data(run: Callable) -> Callable:
 # --------------------------------------------------------------------------- input, models
 
 
-def committed_input(spark: SparkSession, settings: Settings, dataset: Dataset, dt: str,
-                    *, made_by: str):  # fmt: skip
-    """A stage's start: its file system (the driver JVM's Hadoop client), checked to reach
-    the root, and its input partition's URI and manifest. Fails fast, in one line, when
-    the input is not committed, naming the stage ``made_by`` that writes it."""
-    from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest, resolve_partition
+def stage_filesystem(spark: SparkSession, settings: Settings) -> LakeFileSystem:
+    """A stage's file system: the driver JVM's Hadoop client, checked to reach the lake's
+    root, so an unreachable lake fails in one line before any work."""
+    from lakesight.lake import HadoopFileSystem, check_reachable
 
     fs = HadoopFileSystem(spark)
     check_reachable(fs, settings.root)
-    partition = dataset.partition(settings, dt)
+    return fs
+
+
+def committed_input(spark: SparkSession, settings: Settings, upstream: Stage, dt: str):
+    """A stage's start: its file system (:func:`stage_filesystem`), and the URI and manifest
+    of the partition the ``upstream`` stage committed. Fails fast, in one line, when that
+    input is not committed, naming the stage to run first."""
+    from lakesight.lake import read_manifest, resolve_partition
+
+    fs = stage_filesystem(spark, settings)
+    partition = upstream.output.partition(settings, dt)
     manifest = read_manifest(fs, partition)
     if manifest is None:
-        raise StageError(f"input partition not committed: {partition} (run {made_by} first)")
+        raise StageError(f"input partition not committed: {partition} (run {upstream.name} first)")
     # Its last good copy when a commit of it was cut short (lakesight.lake.resolve_partition).
     return fs, resolve_partition(fs, partition), manifest
 
@@ -382,6 +392,27 @@ def model_entries(refs: Sequence[str]) -> tuple[list[dict], list[dict]]:
     return entries, cards
 
 
+def promote_if_better(settings: Settings, name: str, better: bool,
+                      write_release: Callable[[Path], object]) -> str | None:  # fmt: skip
+    """The train stages' last step. A candidate the stage's rule found ``better`` than the
+    current model is written by ``write_release`` into a scratch directory and promoted
+    as the next version of ``name`` (:func:`lakesight.models.runtime.promote_release`):
+    returns ``name@version``, or None when it was not better (nothing is written)."""
+    import tempfile
+    from pathlib import Path
+
+    from lakesight.lake import filesystem_for
+    from lakesight.models.runtime import promote_release
+
+    if not better:
+        return None
+    registry = settings.model_registry
+    with tempfile.TemporaryDirectory(prefix="lakesight-release-") as scratch:
+        release_dir = Path(scratch, "release")
+        write_release(release_dir)
+        return promote_release(filesystem_for(registry, settings), registry, name, release_dir)
+
+
 # --------------------------------------------------------------------------- commit
 
 
@@ -391,6 +422,41 @@ def quarantine_counts(result: DataFrame) -> dict[str, int]:
 
     rows = result.where(F.col("reason").isNotNull()).groupBy("reason").count().collect()
     return {r["reason"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["reason"])}
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What one Spark job counted of a stage's rows before the commit: how many there are,
+    how many have a ``reason`` (go to quarantine), their fingerprint over the stage's
+    identifying columns, and any other aggregates the stage asked for (``values``)."""
+
+    rows: int
+    quarantined: int
+    fingerprint: str
+    values: dict = field(default_factory=dict)
+
+    def counts(self, **more: int) -> dict[str, int]:
+        """The manifest's counts when a row is a record: ``in = out + quarantined``."""
+        return {"in": self.rows, "out": self.rows - self.quarantined,
+                "quarantined": self.quarantined, **more}  # fmt: skip
+
+
+def tally(result: DataFrame, identity: Sequence[str], **aggregates) -> Tally:
+    """Count ``result`` (cached by the caller) in one job: its rows, its rejects and the
+    fingerprint of ``identity`` (:func:`lakesight.spark.fingerprint_aggregates`), plus the
+    named Spark ``aggregates``."""
+    from pyspark.sql import functions as F
+
+    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+
+    rejected = F.col("reason").isNotNull() if "reason" in result.columns else F.lit(False)
+    row = result.agg(
+        F.sum(rejected.cast("int")).alias("_quarantined"),
+        *fingerprint_aggregates(*identity),
+        *(column.alias(name) for name, column in aggregates.items()),
+    ).first()
+    return Tally(int(row["_fp_n"] or 0), int(row["_quarantined"] or 0), fingerprint_from(row),
+                 {name: row[name] for name in aggregates})  # fmt: skip
 
 
 def commit_stage(

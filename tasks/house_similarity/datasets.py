@@ -86,6 +86,12 @@ TRAINING_COLUMNS = ("photo", "path", "exterior", "style", "stories", "split", "d
 
 # v1.1: path is a percent-encoded URI; listing ids any safe path segment (unicode, spaces).
 CONTRACT_SCHEMA_VERSION = "features.listings/v1.1"
+# What publish's batch function gives per photo, joined to its embedding row for the contract.
+TAG_SCHEMA = (
+    "photo_id string, exterior boolean, exterior_score float, style string, style_score float, "
+    "stories int, stories_score float, reason string, detail string"
+)
+TAG_COLUMNS = schema_columns(TAG_SCHEMA)
 CONTRACT_COLUMNS = (
     "listing_id", "photo_id", "path", "exterior", "exterior_score", "style", "style_score",
     "stories", "stories_score", "embedding", "models", "processed_at",

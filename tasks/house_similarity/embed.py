@@ -19,7 +19,6 @@ Run: ``lakesight stage house_similarity.embed --dt D``, or spark-submit this fil
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import sys
@@ -35,6 +34,7 @@ from lakesight.progress import Steps
 from lakesight.spark import (
     ImageJob,
     KeyedCache,
+    cached_and_computed,
     check_content_id,
     code_fingerprint,
     code_sources,
@@ -49,6 +49,7 @@ from lakesight.stage import (
     frees_cached_data,
     model_entries,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -118,6 +119,22 @@ def photo_index(spark: SparkSession, listings_uri: str) -> DataFrame:
     )
 
 
+def embeddings(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame | None,
+               reused: DataFrame | None, job: ImageJob, processed_at: str) -> DataFrame:  # fmt: skip
+    """The day's rows: cached embeddings for ``reused``, computed ones for ``todo`` (None
+    when nothing is left to compute: then no photo byte is read)."""
+    from pyspark.sql import functions as F
+
+    computed = None
+    if todo is not None:
+        files = with_file_bytes(spark, datasets.RAW_LISTINGS.partition(settings, dt), todo)
+        computed = files.mapInPandas(
+            per_worker(load_backbone_model, embed_batch, job, BATCH_ROWS), datasets.EMBED_SCHEMA
+        ).withColumn("processed_at", F.lit(processed_at).cast("timestamp"))
+    schema = f"{datasets.EMBED_SCHEMA}, processed_at timestamp"
+    return cached_and_computed(spark, reused, computed, schema)
+
+
 @frees_cached_data
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
         backbone: str | None = None) -> StageResult:  # fmt: skip
@@ -125,19 +142,12 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from pyspark.sql import functions as F
 
     from lakesight.models.tagging.backbone import DEFAULT_BACKBONE
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
 
     steps = steps or Steps(STAGE.short)
-    fs, listings_uri, _ = committed_input(
-        spark, settings, datasets.LISTINGS, dt, made_by="house_similarity.ingest"
-    )
+    fs, listings_uri, _ = committed_input(spark, settings, datasets.INGEST, dt)
     models, _ = model_entries([backbone or DEFAULT_BACKBONE])
-    cache = KeyedCache(
-        fs,
-        datasets.EMBEDDING_CACHE.uri(settings),
-        embedding_key(models[0]),
-        datasets.CACHED_COLUMNS,
-    )
+    key = embedding_key(models[0])
+    cache = KeyedCache(fs, datasets.EMBEDDING_CACHE.uri(settings), key, datasets.CACHED_COLUMNS)
     job = ImageJob.for_models(settings, models[0]["name"])
     processed_at = datetime.now(UTC).isoformat(timespec="seconds")
     with steps.step("look up cache"):
@@ -146,42 +156,27 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         todo, reused = cache.split(spark, index)
         n_todo = todo.cache().count()
     with steps.step("embed"):
-        # An empty day still commits (its manifest says 0 of 0).
-        parts = [spark.createDataFrame([], f"{datasets.EMBED_SCHEMA}, processed_at timestamp")]
-        if reused is not None:
-            no_reason = F.lit(None).cast("string")
-            parts.append(reused.withColumn("reason", no_reason).withColumn("detail", no_reason))
-        if n_todo:
-            files = with_file_bytes(spark, datasets.RAW_LISTINGS.partition(settings, dt), todo)
-            computed = files.mapInPandas(
-                per_worker(load_backbone_model, embed_batch, job, BATCH_ROWS),
-                datasets.EMBED_SCHEMA,
-            ).withColumn("processed_at", F.lit(processed_at).cast("timestamp"))
-            parts.append(computed)
-        rows = functools.reduce(lambda a, b: a.unionByName(b), parts)
+        rows = embeddings(spark, settings, dt, todo if n_todo else None, reused, job, processed_at)
         result = (
             rows.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
             .withColumn("dt", F.lit(dt))
             .cache()
         )
-        stats = result.agg(
-            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-            *fingerprint_aggregates("path", "photo_id"),
-        ).first()
-    n_in, quarantined = int(stats["_fp_n"] or 0), int(stats["quarantined"] or 0)
-    if n_in != n_index:
-        raise StageError(f"{n_index - n_in} curated photos have no raw file under dt={dt} any more")
+        counted = tally(result, ("path", "photo_id"))
+    if counted.rows != n_index:
+        raise StageError(
+            f"{n_index - counted.rows} curated photos have no raw file under dt={dt} any more"
+        )
     fresh = result.where(
         F.col("reason").isNull() & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
     )
-    computed = n_todo - quarantined
+    computed = n_todo - counted.quarantined
     with cache.adding(fresh, computed) as cache_writes:
         return commit_stage(
             fs, settings, STAGE, dt, result, output_columns=datasets.EMBEDDINGS_COLUMNS,
             schema_version=datasets.EMBEDDINGS_SCHEMA_VERSION,
-            counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
-                    "reused": n_in - n_todo, "computed": computed},
-            input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
+            counts=counted.counts(reused=counted.rows - n_todo, computed=computed),
+            input_fingerprint=counted.fingerprint, steps=steps, models=models,
             extra={"embedding_key": cache.key, "input": listings_uri, "cache": cache.key_uri,
                    **cache.manifest_extra()},
             extra_writes=cache_writes, quarantine_columns=("listing_id", "photo_id"),

@@ -13,33 +13,70 @@ Run: ``lakesight stage house_similarity.ingest --dt D``, or spark-submit this fi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
-
-import pandas as pd
 
 from lakesight.config import Settings
 from lakesight.house_similarity import datasets
 from lakesight.house_similarity.listings import parse_listings, validate_photo_batch
 from lakesight.imaging import DecodeLimits
-from lakesight.input_change import input_change, input_listing, previous_manifest
-from lakesight.lake import (
-    HadoopFileSystem,
-    check_reachable,
-    join,
-    path_uri,
-    spelled_path,
-    unread_files,
-)
+from lakesight.lake import join, spelled_path
 from lakesight.progress import Steps
-from lakesight.stage import StageError, StageResult, commit_stage, frees_cached_data, stage_main
+from lakesight.raw_files import list_raw_day, validated_files
+from lakesight.stage import (
+    StageResult,
+    commit_stage,
+    frees_cached_data,
+    stage_filesystem,
+    stage_main,
+    tally,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 STAGE = datasets.INGEST
+
+
+def with_photos(spark: SparkSession, accepted: list[dict], rejected_rows: list[dict],
+                photos: DataFrame, dt: str) -> DataFrame:  # fmt: skip
+    """The day's rows: each accepted listing with its accepted photos (sorted, an empty
+    array for none), then the rejected CSV rows and photo files with their reasons."""
+    from pyspark.sql import functions as F
+
+    table = spark.createDataFrame(
+        [(r["listing_id"], r["attributes"]) for r in accepted],
+        "listing_id string, attributes map<string,string>",
+    )
+    kept = photos.where(F.col("reason").isNull())
+    by_listing = kept.groupBy("listing_id").agg(
+        F.sort_array(
+            F.collect_list(F.struct("photo_id", "path", "format", "width", "height"))
+        ).alias("photos")
+    )
+    no_photos = F.array().cast(f"array<{datasets.PHOTO_STRUCT}>")
+    listings = table.join(by_listing, "listing_id", "left").withColumn(
+        "photos", F.coalesce("photos", no_photos)
+    )
+    no_reason = F.lit(None).cast("string")
+    rejects = spark.createDataFrame(
+        [{**r, "attributes": None, "photos": None} for r in rejected_rows], datasets.INGEST_SCHEMA
+    ).unionByName(
+        photos.where(F.col("reason").isNotNull()).select(
+            "listing_id", F.lit(None).cast("map<string,string>").alias("attributes"),
+            F.lit(None).cast(f"array<{datasets.PHOTO_STRUCT}>").alias("photos"),
+            "path", "reason", "detail",
+        )
+    )  # fmt: skip
+    return (
+        listings.withColumn("path", no_reason)
+        .withColumn("reason", no_reason)
+        .withColumn("detail", no_reason)
+        .unionByName(rejects)
+        .withColumn("dt", F.lit(dt))
+    )
 
 
 @frees_cached_data
@@ -49,120 +86,46 @@ def run(
     """Ingest one day of listings; commit curated listings and the quarantine atomically."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from, without_duplicates
+    from lakesight.spark import without_duplicates
 
     steps = steps or Steps(STAGE.short)
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    raw_uri = datasets.RAW_LISTINGS.partition(settings, dt)
-    csv_uri = join(raw_uri, datasets.LISTINGS_FILE)
-    with steps.step("list input"):
-        if not fs.exists(raw_uri):
-            raise StageError(f"input partition missing: {raw_uri}")
-        listing = fs.list_files(raw_uri)
-        # The whole partition, CSVs included: an edited listings.csv is a changed input.
-        inputs = input_listing(raw_uri, listing)
-        previous = previous_manifest(fs, STAGE.output.partition(settings, dt))
-        # The two CSVs are read on the driver; every other file is a record of its own.
-        csvs = {
-            spelled_path(join(raw_uri, n)) for n in (datasets.LISTINGS_FILE, datasets.LABELS_FILE)
-        }
-        files = [e for e in listing if spelled_path(e.uri) not in csvs]
+    fs = stage_filesystem(spark, settings)
+    # The two CSVs are read on the driver; every other file is a record of its own.
+    day = list_raw_day(fs, settings, datasets.RAW_LISTINGS, STAGE, dt, steps,
+                       side_files=(datasets.LISTINGS_FILE, datasets.LABELS_FILE))  # fmt: skip
+    csv_uri = join(day.uri, datasets.LISTINGS_FILE)
     with steps.step("read listings.csv"):
         data = fs.read_bytes(csv_uri) if fs.exists(csv_uri) else None
         accepted, rejected_rows = parse_listings(data, csv_uri)
         csv_digest = hashlib.sha256(data).hexdigest()[:16] if data is not None else "missing"
-    steps.say(f"{len(accepted)} listings, {len(rejected_rows)} rejected rows, {len(files)} files")
-
-    limits = DecodeLimits.from_settings(settings)
-    known_ids = frozenset(row["listing_id"] for row in accepted)
-    partition_path = spelled_path(raw_uri)
-
-    def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            yield validate_photo_batch(batch, limits, partition_path, known_ids)
-
+    steps.say(
+        f"{len(accepted)} listings, {len(rejected_rows)} rejected rows, {len(day.files)} files"
+    )
+    validate = functools.partial(
+        validate_photo_batch, limits=DecodeLimits.from_settings(settings),
+        partition_path=spelled_path(day.uri),
+        known_ids=frozenset(row["listing_id"] for row in accepted),
+    )  # fmt: skip
     with steps.step("decode and validate photos"):
-        unread = spark.createDataFrame(
-            [
-                {**dict.fromkeys(datasets.PHOTO_COLUMNS), "path": path_uri(entry.uri), "size": entry.size,
-                 "reason": reason, "detail": detail}
-                for entry, reason, detail in unread_files(raw_uri, files, settings.max_file_bytes)
-            ],
-            datasets.PHOTO_SCHEMA,
-        )  # fmt: skip
-        if files:
-            raw = (
-                spark.read.format("binaryFile")
-                .option("recursiveFileLookup", "true")
-                .load(raw_uri)
-                # Pushed down: oversized files are skipped without reading their bytes.
-                .where(F.col("length") <= settings.max_file_bytes)
-                # The two CSVs are read above; a file of that name in a photo folder is not.
-                .where(~F.col("path").endswith(f"/dt={dt}/{datasets.LISTINGS_FILE}"))
-                .where(~F.col("path").endswith(f"/dt={dt}/{datasets.LABELS_FILE}"))
-            )
-            validated = raw.mapInPandas(validate, datasets.PHOTO_SCHEMA).unionByName(unread)
-        else:
-            validated = unread
+        validated = validated_files(spark, settings, day, validate, datasets.PHOTO_SCHEMA,
+                                    datasets.PHOTO_COLUMNS)  # fmt: skip
         photos = without_duplicates(validated, key=("listing_id", "photo_id")).cache()
-        stats = photos.agg(
-            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-            *fingerprint_aggregates("path", "size", "photo_id"),
-        ).first()
-    n_files, photos_quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
-    if n_files != len(files):
-        # Files appeared or vanished between listing and reading: still being written.
-        raise StageError(
-            f"input changed while ingesting {raw_uri}: listed {len(files)} files, read {n_files}"
-        )
-
+        counted_photos = tally(photos, ("path", "size", "photo_id"))
+    day.check_all_read(counted_photos.rows)
     with steps.step("group photos by listing"):
-        table = spark.createDataFrame(
-            [(r["listing_id"], r["attributes"]) for r in accepted],
-            "listing_id string, attributes map<string,string>",
-        )
-        kept = photos.where(F.col("reason").isNull())
-        by_listing = kept.groupBy("listing_id").agg(
-            F.sort_array(
-                F.collect_list(F.struct("photo_id", "path", "format", "width", "height"))
-            ).alias("photos")
-        )
-        listings = table.join(by_listing, "listing_id", "left").withColumn(
-            "photos", F.coalesce("photos", F.array().cast(f"array<{datasets.PHOTO_STRUCT}>"))
-        )
-        no_reason = F.lit(None).cast("string")
-        rejects = spark.createDataFrame(
-            [{**r, "attributes": None, "photos": None} for r in rejected_rows], datasets.INGEST_SCHEMA
-        ).unionByName(
-            photos.where(F.col("reason").isNotNull()).select(
-                "listing_id", F.lit(None).cast("map<string,string>").alias("attributes"),
-                F.lit(None).cast(f"array<{datasets.PHOTO_STRUCT}>").alias("photos"),
-                "path", "reason", "detail",
-            )
-        )  # fmt: skip
-        result = (
-            listings.withColumn("path", no_reason)
-            .withColumn("reason", no_reason)
-            .withColumn("detail", no_reason)
-            .unionByName(rejects)
-            .withColumn("dt", F.lit(dt))
-            .cache()
-        )
-        without_photos = listings.where(F.size("photos") == 0).count()
-    n_rows = len(accepted) + len(rejected_rows)
-    quarantined = len(rejected_rows) + photos_quarantined
-    n_in = n_rows + n_files
+        result = with_photos(spark, accepted, rejected_rows, photos, dt).cache()
+        without_photos = result.where(F.size("photos") == 0).count()
+    n_in = len(accepted) + len(rejected_rows) + counted_photos.rows
+    quarantined = len(rejected_rows) + counted_photos.quarantined
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=datasets.LISTINGS_COLUMNS,
         schema_version=datasets.LISTINGS_SCHEMA_VERSION,
         counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
-                "listings": len(accepted), "photos": n_files - photos_quarantined,
+                "listings": len(accepted), "photos": counted_photos.rows - counted_photos.quarantined,
                 "without_photos": without_photos},
         # The files' fingerprint and the CSV's bytes: an edited row changes the input too.
-        input_fingerprint=f"{fingerprint_from(stats)}:csv={csv_digest}",
-        steps=steps, quarantine_columns=("listing_id",),
-        extra={"input": raw_uri, "inputs": inputs, "input_change": input_change(previous, inputs)},
+        input_fingerprint=f"{counted_photos.fingerprint}:csv={csv_digest}",
+        steps=steps, quarantine_columns=("listing_id",), extra=day.manifest_extra,
     )  # fmt: skip
 
 

@@ -34,6 +34,7 @@ from lakesight.stage import (
     frees_cached_data,
     model_entries,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -41,10 +42,6 @@ if TYPE_CHECKING:
 
 STAGE = datasets.PUBLISH
 BATCH_ROWS = 64  # photos per call of the heads (a fine-tuned head decodes and runs them)
-TAG_SCHEMA = (
-    "photo_id string, exterior boolean, exterior_score float, style string, style_score float, "
-    "stories int, stories_score float, reason string, detail string"
-)
 
 
 def tag_photos(
@@ -71,8 +68,8 @@ def tag_photos(
 
 def tag_batch(batch: pd.DataFrame, heads, job: ImageJob | None = None) -> pd.DataFrame:
     """In: ``photo_id``, ``embedding`` (and ``path``, ``content`` when a head needs the
-    photos). Out: :data:`TAG_SCHEMA` rows; a photo that no longer decodes gets its reason."""
-    columns = [c.split()[0] for c in TAG_SCHEMA.split(", ")]
+    photos). Out: :data:`datasets.TAG_SCHEMA` rows; a photo that no longer decodes gets its reason."""
+    columns = list(datasets.TAG_COLUMNS)
     if batch.empty:
         return pd.DataFrame(columns=columns)
     features = np.stack(batch["embedding"].to_numpy()).astype(np.float32)
@@ -106,12 +103,9 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from pyspark.sql import functions as F
 
     from lakesight.models.tagging.heads import DEFAULT_HEADS, load_heads
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
 
     steps = steps or Steps(STAGE.short)
-    fs, embeddings_uri, embed_manifest = committed_input(
-        spark, settings, datasets.EMBEDDINGS, dt, made_by="house_similarity.embed"
-    )
+    fs, embeddings_uri, embed_manifest = committed_input(spark, settings, datasets.EMBED, dt)
     entries, _ = model_entries([heads or DEFAULT_HEADS])
     tag_heads = load_heads(entries[0]["name"], settings.model_registry)
     backbone = embed_manifest.models[0]["name"] if embed_manifest.models else None
@@ -133,7 +127,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         inputs = embedded.select("photo_id", "path", "embedding")
         if tag_heads.needs_photos:  # a fine-tuned head answers from the photo itself
             inputs = with_file_bytes(spark, datasets.RAW_LISTINGS.partition(settings, dt), inputs)
-        tags = inputs.mapInPandas(tag, TAG_SCHEMA)
+        tags = inputs.mapInPandas(tag, datasets.TAG_SCHEMA)
         result = (
             embedded.join(tags.dropDuplicates(["photo_id"]), "photo_id", "inner")
             .withColumn(
@@ -142,19 +136,15 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             .withColumn("dt", F.lit(dt))
             .cache()
         )
-        stats = result.agg(
-            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-            *fingerprint_aggregates("path", "photo_id"),
-        ).first()
-    n, quarantined = int(stats["_fp_n"] or 0), int(stats["quarantined"] or 0)
-    if n != embed_manifest.counts["out"]:
-        raise StageError(f"{embed_manifest.counts['out'] - n} embedded photos lost their tags")
+        counted = tally(result, ("path", "photo_id"))
+    if counted.rows != embed_manifest.counts["out"]:
+        lost = embed_manifest.counts["out"] - counted.rows
+        raise StageError(f"{lost} embedded photos lost their tags")
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=(*datasets.CONTRACT_COLUMNS, "dt"),
         schema_version=datasets.CONTRACT_SCHEMA_VERSION,
-        counts={"in": n, "out": n - quarantined, "quarantined": quarantined,
-                "exterior": result.where("exterior").count()},
-        input_fingerprint=fingerprint_from(stats), steps=steps,
+        counts=counted.counts(exterior=result.where("exterior").count()),
+        input_fingerprint=counted.fingerprint, steps=steps,
         models=[*embed_manifest.models, *entries], extra={"input": embeddings_uri},
         quarantine_columns=("listing_id", "photo_id"),
     )  # fmt: skip

@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
@@ -49,6 +47,7 @@ from lakesight.stage import (
     committed_input,
     frees_cached_data,
     model_entries,
+    promote_if_better,
     stage_main,
 )
 
@@ -150,119 +149,110 @@ def last_training(fs, settings: Settings, dt: str) -> tuple[str | None, str | No
     return None, None
 
 
-@frees_cached_data
-def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
-        heads: str | None = None) -> StageResult:  # fmt: skip
-    """Retrain the heads on the day's labels when they changed; promote only if better."""
+def retraining_skipped(labels_sha256: str | None, heads_labels_sha256: str | None,
+                       heads_backbone: str, embedded_with: str | None,
+                       previous_day: str | None, previous_sha256: str | None) -> str | None:  # fmt: skip
+    """Why the day's labels are not trained on (the current heads stay), or None to retrain:
+    no labels, the labels the heads were trained on or the last decision saw (on the same
+    backbone), or embeddings of another backbone than the heads'."""
+    same_backbone = embedded_with == heads_backbone
+    if labels_sha256 is None:
+        return "no labels.csv: the current heads stay"
+    if labels_sha256 == heads_labels_sha256 and same_backbone:
+        return "labels.csv unchanged since the current heads were trained"
+    if labels_sha256 == previous_sha256 and same_backbone:
+        return f"labels.csv unchanged since the training of dt={previous_day}"
+    if not same_backbone:
+        return f"embeddings are of {embedded_with}, the heads of {heads_backbone}"
+    return None
+
+
+def holds_up(candidate: dict, current: dict) -> bool:
+    """:data:`RULE` on two :func:`holdout_accuracy` results."""
+    return candidate["mean"] is not None and candidate["mean"] >= (current["mean"] or 0.0)
+
+
+def labelled_photos(spark: SparkSession, embeddings_uri: str, dt: str,
+                    usable: list[dict]) -> tuple[pd.DataFrame, list[dict]]:  # fmt: skip
+    """Each usable label row joined to its photo's embedding, with its split; and the rows
+    that name no accepted photo (``unknown_photo``). Only the labelled photos' embeddings
+    come to the driver: the heads are fit there, so the labelled set must be whole; the
+    day's other photos never leave Spark."""
     from pyspark.sql import functions as F
 
-    from lakesight.lake import filesystem_for
-    from lakesight.models.runtime import promote_release
-    from lakesight.models.tagging.heads import DEFAULT_HEADS, load_heads, write_heads
+    # Published paths are URIs: the labels' names are matched in their encoded form.
+    wanted = spark.createDataFrame(
+        [(quote(label["photo"], safe=PATH_SAFE),) for label in usable], "photo string"
+    ).distinct()
+    embedded = (
+        spark.read.parquet(embeddings_uri)
+        .select(
+            F.element_at(F.split("path", f"/dt={dt}/{datasets.PHOTOS_DIR}/", 2), 2).alias("photo"),
+            "path", "embedding",
+        )
+        .join(wanted, "photo")
+        .toPandas()
+        if usable
+        else pd.DataFrame(columns=["photo", "path", "embedding"])
+    )  # fmt: skip
+    # Paths are percent-encoded URIs; labels.csv names photos as they are on disk.
+    by_photo = embedded.assign(photo=embedded["photo"].map(unquote)).set_index("photo")
+    rows, unknown = [], []
+    for label in usable:
+        if label["photo"] not in by_photo.index:
+            unknown.append({"photo": label["photo"], "reason": "unknown_photo",
+                            "detail": "no accepted photo at photos/" + label["photo"]})  # fmt: skip
+            continue
+        hit = by_photo.loc[label["photo"]]
+        rows.append({**label, "path": hit["path"], "embedding": hit["embedding"],
+                     "split": split_of(label["photo"])})  # fmt: skip
+    columns = ["photo", "exterior", "style", "stories", "path", "embedding", "split"]
+    return pd.DataFrame(rows, columns=columns), unknown
+
+
+def retrain(spark: SparkSession, fs, settings: Settings, current, current_ref: str,
+            labelled: pd.DataFrame, labels_uri: str, digest: str, steps: Steps):  # fmt: skip
+    """Fit candidate heads on the training split, score them and the current heads on the
+    held-out split, promote the candidate if it :func:`holds_up`: (the decision's outcome,
+    the scores)."""
+    from lakesight.models.tagging.heads import write_heads
     from lakesight.models.tagging.tuning import TunableBackbone
 
-    steps = steps or Steps(STAGE.short)
-    fs, embeddings_uri, embed_manifest = committed_input(
-        spark, settings, datasets.EMBEDDINGS, dt, made_by="house_similarity.embed"
+    training = labelled[labelled["split"] == "train"]
+    holdout = labelled[labelled["split"] == "holdout"]
+    photos = PhotoReader(fs, settings)
+    tunable = (
+        TunableBackbone.from_registry(current.backbone, settings.model_registry)
+        if current.needs_photos
+        else None
     )
-    entries, cards = model_entries([heads or DEFAULT_HEADS])
-    current_ref, current_card = entries[0]["name"], cards[0]
-    current = load_heads(current_ref, settings.model_registry)
-    backbone = embed_manifest.models[0]["name"] if embed_manifest.models else None
-    labels_uri = join(datasets.RAW_LISTINGS.partition(settings, dt), datasets.LABELS_FILE)
-    data = fs.read_bytes(labels_uri) if fs.exists(labels_uri) else None
-    digest = hashlib.sha256(data).hexdigest() if data is not None else None
-    decision = {"current": current_ref, "labels_sha256": digest, "rule": RULE, "retrained": False}
-    usable, rejects = parse_labels(
-        data or b"photo\n", {t: h.classes for t, h in current.heads.items()}
-    )
-    previous_day, previous_digest = last_training(fs, settings, dt)
-    if data is None:
-        decision["why"] = "no labels.csv: the current heads stay"
-    elif digest == current_card.get("labels_sha256") and backbone == current.backbone:
-        decision["why"] = "labels.csv unchanged since the current heads were trained"
-    elif digest == previous_digest and backbone == current.backbone:
-        decision["why"] = f"labels.csv unchanged since the training of dt={previous_day}"
-    elif backbone != current.backbone:
-        decision["why"] = f"embeddings are of {backbone}, the heads of {current.backbone}"
+    kinds = "/".join(sorted({h.kind for h in current.heads.values()}))
+    with steps.step(f"fit heads ({kinds})"):
+        started = time.perf_counter()
+        candidate, problem = fit_candidate(spark, training, current, photos, tunable)
+        seconds = round(time.perf_counter() - started, 1)
+    if candidate is None:
+        return {"why": problem}, {}
+    scores = {"candidate": holdout_accuracy(candidate, holdout, photos),
+              "current": holdout_accuracy(current, holdout, photos)}  # fmt: skip
+    better = holds_up(scores["candidate"], scores["current"])
+    name = current_ref.split("@")[0]
+    card = {"name": name, "version": "candidate", "labels_sha256": digest,
+            "training": {"photos": len(training), "holdout": len(holdout),
+                         "source": f"{labels_uri}", "seconds": seconds},
+            "metrics": {"holdout_accuracy": scores["candidate"]}}  # fmt: skip
+    promoted = promote_if_better(settings, name, better,
+                                 lambda release_dir: write_heads(candidate, release_dir, card))  # fmt: skip
+    verdict = f"promoted as {promoted}" if better else "kept the current heads"
+    return {"retrained": True, "promoted": promoted,
+            "why": f"held-out accuracy {scores['candidate']['mean']} vs current "
+                   f"{scores['current']['mean']}: {verdict}"}, scores  # fmt: skip
 
-    with steps.step("join labels to embeddings"):
-        # Only the labelled photos' embeddings come to the driver (the heads are fit there,
-        # so the labelled set must be whole; the day's other photos never leave Spark).
-        # Published paths are URIs: the labels' names are matched in their encoded form.
-        wanted = spark.createDataFrame(
-            [(quote(label["photo"], safe=PATH_SAFE),) for label in usable], "photo string"
-        ).distinct()
-        embedded = (
-            spark.read.parquet(embeddings_uri)
-            .select(
-                F.element_at(F.split("path", f"/dt={dt}/{datasets.PHOTOS_DIR}/", 2), 2).alias("photo"),
-                "path", "embedding",
-            )
-            .join(wanted, "photo")
-            .toPandas()
-            if usable
-            else pd.DataFrame(columns=["photo", "path", "embedding"])
-        )  # fmt: skip
-        # Paths are percent-encoded URIs; labels.csv names photos as they are on disk.
-        by_photo = embedded.assign(photo=embedded["photo"].map(unquote)).set_index("photo")
-        rows = []
-        for label in usable:
-            if label["photo"] not in by_photo.index:
-                rejects.append({"photo": label["photo"], "reason": "unknown_photo",
-                                "detail": "no accepted photo at photos/" + label["photo"]})  # fmt: skip
-                continue
-            hit = by_photo.loc[label["photo"]]
-            rows.append({**label, "path": hit["path"], "embedding": hit["embedding"],
-                         "split": split_of(label["photo"])})  # fmt: skip
-        labelled = pd.DataFrame(rows, columns=["photo", "exterior", "style", "stories", "path",
-                                               "embedding", "split"])  # fmt: skip
-    scores = {}
-    if data is not None and "why" not in decision:
-        training = labelled[labelled["split"] == "train"]
-        holdout = labelled[labelled["split"] == "holdout"]
-        photos = PhotoReader(fs, settings)
-        tunable = (
-            TunableBackbone.from_registry(current.backbone, settings.model_registry)
-            if current.needs_photos
-            else None
-        )
-        kinds = "/".join(sorted({h.kind for h in current.heads.values()}))
-        with steps.step(f"fit heads ({kinds})"):
-            started = time.perf_counter()
-            candidate, problem = fit_candidate(spark, training, current, photos, tunable)
-            seconds = round(time.perf_counter() - started, 1)
-        if candidate is None:
-            decision["why"] = problem
-        else:
-            decision["retrained"] = True
-            scores = {"candidate": holdout_accuracy(candidate, holdout, photos),
-                      "current": holdout_accuracy(current, holdout, photos)}  # fmt: skip
-            better = scores["candidate"]["mean"] is not None and (
-                scores["candidate"]["mean"] >= (scores["current"]["mean"] or 0.0)
-            )
-            decision["promoted"] = None
-            if better:
-                with tempfile.TemporaryDirectory(prefix="lakesight-heads-") as scratch:
-                    release_dir = Path(scratch, "release")
-                    name = current_ref.split("@")[0]
-                    write_heads(candidate, release_dir, {
-                        "name": name, "version": "candidate", "labels_sha256": digest,
-                        "training": {"photos": len(training), "holdout": len(holdout),
-                                     "source": f"{labels_uri}", "seconds": seconds},
-                        "metrics": {"holdout_accuracy": scores["candidate"]},
-                    })  # fmt: skip
-                    decision["promoted"] = promote_release(
-                        filesystem_for(settings.model_registry, settings),
-                        settings.model_registry, name, release_dir,
-                    )  # fmt: skip
-            decision["why"] = (
-                f"held-out accuracy {scores['candidate']['mean']} vs current "
-                f"{scores['current']['mean']}: "
-                + (f"promoted as {decision['promoted']}" if better else "kept the current heads")
-            )
-    steps.say(decision["why"])
-    out_rows = [
+
+def label_rows(labelled: pd.DataFrame, rejects: list[dict], labels_uri: str) -> list[dict]:
+    """The output's rows (:data:`datasets.LABEL_SCHEMA`): the labels used, with their split,
+    then the rejected ones with their reasons."""
+    return [
         {"photo": r["photo"], "path": r["path"], "exterior": int(r["exterior"]),
          "style": r["style"] if isinstance(r["style"], str) else None,
          "stories": None if pd.isna(r["stories"]) else int(r["stories"]), "split": r["split"],
@@ -273,14 +263,46 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
          "style": None, "stories": None, "split": None, "reason": r["reason"], "detail": r["detail"]}
         for r in rejects
     ]  # fmt: skip
-    table = (
-        spark.createDataFrame(out_rows, datasets.LABEL_SCHEMA).withColumn("dt", F.lit(dt)).cache()
+
+
+@frees_cached_data
+def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
+        heads: str | None = None) -> StageResult:  # fmt: skip
+    """Retrain the heads on the day's labels when they changed; promote only if better."""
+    from pyspark.sql import functions as F
+
+    from lakesight.models.tagging.heads import DEFAULT_HEADS, load_heads
+
+    steps = steps or Steps(STAGE.short)
+    fs, embeddings_uri, embed_manifest = committed_input(spark, settings, datasets.EMBED, dt)
+    entries, cards = model_entries([heads or DEFAULT_HEADS])
+    current_ref = entries[0]["name"]
+    current = load_heads(current_ref, settings.model_registry)
+    labels_uri = join(datasets.RAW_LISTINGS.partition(settings, dt), datasets.LABELS_FILE)
+    data = fs.read_bytes(labels_uri) if fs.exists(labels_uri) else None
+    digest = hashlib.sha256(data).hexdigest() if data is not None else None
+    usable, rejects = parse_labels(
+        data or b"photo\n", {t: h.classes for t, h in current.heads.items()}
     )
-    n_in = len(out_rows)
+    embedded_with = embed_manifest.models[0]["name"] if embed_manifest.models else None
+    why = retraining_skipped(digest, cards[0].get("labels_sha256"), current.backbone,
+                             embedded_with, *last_training(fs, settings, dt))  # fmt: skip
+    decision = {"current": current_ref, "labels_sha256": digest, "rule": RULE, "retrained": False}
+    with steps.step("join labels to embeddings"):
+        labelled, unknown = labelled_photos(spark, embeddings_uri, dt, usable)
+    rejects += unknown
+    outcome, scores = (
+        ({"why": why}, {}) if why else
+        retrain(spark, fs, settings, current, current_ref, labelled, labels_uri, digest, steps)
+    )  # fmt: skip
+    decision.update(outcome)
+    steps.say(decision["why"])
+    rows = label_rows(labelled, rejects, labels_uri)
+    table = spark.createDataFrame(rows, datasets.LABEL_SCHEMA).withColumn("dt", F.lit(dt)).cache()
     return commit_stage(
         fs, settings, STAGE, dt, table, output_columns=datasets.TRAINING_COLUMNS,
         schema_version=datasets.TRAINING_SCHEMA_VERSION,
-        counts={"in": n_in, "out": len(labelled), "quarantined": len(rejects),
+        counts={"in": len(rows), "out": len(labelled), "quarantined": len(rejects),
                 "training": int((labelled["split"] == "train").sum()),
                 "holdout": int((labelled["split"] == "holdout").sum())},
         input_fingerprint=f"labels:{digest}:embeddings:{embed_manifest.input_fingerprint}",

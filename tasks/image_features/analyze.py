@@ -32,7 +32,13 @@ from lakesight.image_features.analysis import CropPolicy, analyze
 from lakesight.image_features.cache import analysis_cache, analysis_key
 from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, check_content_id, per_worker, with_file_bytes
+from lakesight.spark import (
+    ImageJob,
+    cached_and_computed,
+    check_content_id,
+    per_worker,
+    with_file_bytes,
+)
 from lakesight.stage import (
     StageError,
     StageResult,
@@ -41,6 +47,7 @@ from lakesight.stage import (
     frees_cached_data,
     model_entries,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -110,27 +117,16 @@ def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame |
     nothing is left to compute: then no image byte is read)."""
     from pyspark.sql import functions as F
 
-    parts = []
-    if reused is not None:
-        no_reason = F.lit(None).cast("string")
-        parts.append(
-            reused.withColumn("reason", no_reason)
-            .withColumn("detail", no_reason)
-            .select(*datasets.ANALYSIS_COLUMNS, "processed_at")
-        )
+    computed = None
     if todo is not None:
         files = with_file_bytes(spark, datasets.RAW_IMAGES.partition(settings, dt), todo)
         batch_fn = functools.partial(analyze_batch, policy=policy)
         computed = files.mapInPandas(
             per_worker(functools.partial(load_models, variant=variant), batch_fn, job, BATCH_ROWS),
             datasets.ANALYSIS_SCHEMA,
-        )
-        parts.append(computed.withColumn("processed_at", F.lit(None).cast("timestamp")))
-    if not parts:
-        # An empty day under a key with nothing cached yet: no rows, the same columns.
-        schema = f"{datasets.ANALYSIS_SCHEMA}, processed_at timestamp"
-        parts.append(spark.createDataFrame([], schema))
-    return functools.reduce(lambda a, b: a.unionByName(b), parts)
+        ).withColumn("processed_at", F.lit(None).cast("timestamp"))
+    schema = f"{datasets.ANALYSIS_SCHEMA}, processed_at timestamp"
+    return cached_and_computed(spark, reused, computed, schema)
 
 
 @frees_cached_data
@@ -140,12 +136,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Detect, crop and describe one date partition in one pass, reusing cached analyses."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
-
     steps, policy = steps or Steps(STAGE.short), policy or CropPolicy()
-    fs, curated_uri, _ = committed_input(
-        spark, settings, datasets.CURATED_IMAGES, dt, made_by="image_features.ingest"
-    )
+    fs, curated_uri, _ = committed_input(spark, settings, datasets.INGEST, dt)
     models, cards = model_entries(
         [detector or settings.detector, descriptor or settings.descriptor]
     )
@@ -164,14 +156,12 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         result = datasets.stamped(rows, dt, models, processed_at).cache()
         # One job computes everything and the counts; every image yields one row with its
         # path and id, so the rows' fingerprint is the curated index's.
-        stats = result.agg(
-            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-            *fingerprint_aggregates("path", "image_id"),
-        ).first()
-    n_in, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
-    if n_in != n_index:
-        raise StageError(f"{n_index - n_in} curated images have no raw file under dt={dt} any more")
-    computed = n_todo - quarantined
+        counted = tally(result, ("path", "image_id"))
+    if counted.rows != n_index:
+        raise StageError(
+            f"{n_index - counted.rows} curated images have no raw file under dt={dt} any more"
+        )
+    computed = n_todo - counted.quarantined
     fresh = result.where(
         F.col("reason").isNull() & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
     )
@@ -180,9 +170,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         return commit_stage(
             fs, settings, STAGE, dt, result, output_columns=datasets.DESCRIPTORS_COLUMNS,
             schema_version=datasets.DESCRIPTORS_SCHEMA_VERSION,
-            counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined,
-                    "reused": n_in - n_todo, "computed": computed},
-            input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
+            counts=counted.counts(reused=counted.rows - n_todo, computed=computed),
+            input_fingerprint=counted.fingerprint, steps=steps, models=models,
             extra={"analysis_key": cache.key, "policy": asdict(policy), "input": curated_uri,
                    "detector_variant": variant,
                    "cache": cache.key_uri, **cache.manifest_extra()},

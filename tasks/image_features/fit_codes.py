@@ -40,6 +40,7 @@ from lakesight.stage import (
     frees_cached_data,
     model_entries,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -181,12 +182,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Embed a sample of the day's crops, fit ITQ codes to them, register the codes."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
-
     steps = steps or Steps(STAGE.short)
-    fs, descriptors_uri, _ = committed_input(
-        spark, settings, datasets.DESCRIPTORS, dt, made_by="image_features.analyze"
-    )
+    fs, descriptors_uri, _ = committed_input(spark, settings, datasets.ANALYZE, dt)
     if bits < 8 or bits % 8:  # codes are packed bytes
         raise StageError(f"--bits: expected a multiple of 8 from 8 up, got {bits}")
     models, (card,) = model_entries([embedder or DEFAULT_BACKBONE])
@@ -202,20 +199,17 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         result = files.mapInPandas(
             per_worker(load_embedder, embed_batch, job, 64), datasets.CODE_FIT_SCHEMA
         ).cache()
-        stats = result.agg(F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-                           *fingerprint_aggregates("image_id", "path")).first()  # fmt: skip
+        counted = tally(result, ("image_id", "path"))
         vectors = (
             result.where(F.col("reason").isNull()).select("image_id", "embedding", "split")
             .toPandas().sort_values("image_id")  # the fit sees the same rows in the same order
         )  # fmt: skip
-    n_in, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
     with steps.step(f"fit {bits}-bit ITQ codes"):
         ref, metrics = register_codes(settings, models[0]["name"], vectors, bits, name, dt)
     return commit_stage(
         fs, settings, STAGE, dt, result.withColumn("model", F.lit(ref)).withColumn("dt", F.lit(dt)),
         output_columns=datasets.CODE_FITS_COLUMNS, schema_version=datasets.CODE_FITS_SCHEMA_VERSION,
-        counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined},
-        input_fingerprint=fingerprint_from(stats), steps=steps, models=models,
+        counts=counted.counts(), input_fingerprint=counted.fingerprint, steps=steps, models=models,
         extra={"registered": ref, "bits": bits, "input": descriptors_uri, **metrics},
     )  # fmt: skip
 

@@ -15,17 +15,17 @@ the decoder's reasons (:data:`lakesight.imaging.REJECT_REASONS`) the stage gives
 Spark's file sources also skip zero-byte files; the driver's own listing catches
 those (``empty_file``) along with the hidden and oversized ones.
 
-The pure parts, :func:`validate_batch` and :func:`unread_rows`, are unit-tested
-without Spark; :func:`run` is the driver around them.
+The pure part, :func:`validate_batch`, is unit-tested without Spark; :func:`run` is
+the driver around it, reading the day as every ingest does (:mod:`lakesight.raw_files`).
 
 Run: ``lakesight stage image_features.ingest --dt D``, or spark-submit this file.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
-from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -33,21 +33,16 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.imaging import DecodeLimits, ImageRejected
-from lakesight.input_change import input_change, input_listing, previous_manifest
-from lakesight.lake import (
-    FileEntry,
-    HadoopFileSystem,
-    check_reachable,
-    path_uri,
-    unread_files,
-)
+from lakesight.lake import path_uri
 from lakesight.progress import Steps
+from lakesight.raw_files import list_raw_day, validated_files
 from lakesight.stage import (
-    StageError,
     StageResult,
     commit_stage,
     frees_cached_data,
+    stage_filesystem,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -85,15 +80,6 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
     )  # fmt: skip
 
 
-def unread_rows(raw_uri: str, listing: Sequence[FileEntry], max_bytes: int) -> list[dict]:
-    """Validation rows for the files Spark will not read: hidden, empty and oversized ones."""
-    return [
-        {**dict.fromkeys(datasets.VALIDATION_COLUMNS), "path": path_uri(entry.uri), "size": entry.size,
-         "reason": reason, "detail": detail}
-        for entry, reason, detail in unread_files(raw_uri, listing, max_bytes)
-    ]  # fmt: skip
-
-
 @frees_cached_data
 def run(
     spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None
@@ -101,55 +87,27 @@ def run(
     """Ingest one date partition; commit curated and quarantine outputs atomically."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from, without_duplicates
+    from lakesight.spark import without_duplicates
 
     steps = steps or Steps(STAGE.short)
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
-    raw_uri = datasets.RAW_IMAGES.partition(settings, dt)
-    with steps.step("list input"):
-        if not fs.exists(raw_uri):
-            raise StageError(f"input partition missing: {raw_uri}")
-        listing = fs.list_files(raw_uri)
-        inputs = input_listing(raw_uri, listing)
-        previous = previous_manifest(fs, STAGE.output.partition(settings, dt))
-    steps.say(f"{len(listing)} files under {raw_uri}")
-
+    fs = stage_filesystem(spark, settings)
+    day = list_raw_day(fs, settings, datasets.RAW_IMAGES, STAGE, dt, steps)
+    steps.say(f"{len(day.files)} files under {day.uri}")
     limits = DecodeLimits.from_settings(settings)
-
-    def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            yield validate_batch(batch, limits)
-
     with steps.step("decode and validate"):
-        files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(raw_uri)
-        # Pushed down: oversized files are skipped without reading their bytes.
-        readable = files.where(F.col("length") <= settings.max_file_bytes)
-        unread = spark.createDataFrame(
-            unread_rows(raw_uri, listing, settings.max_file_bytes), datasets.VALIDATION_SCHEMA
-        )
-        validated = readable.mapInPandas(validate, datasets.VALIDATION_SCHEMA).unionByName(unread)
+        validated = validated_files(
+            spark, settings, day, functools.partial(validate_batch, limits=limits),
+            datasets.VALIDATION_SCHEMA, datasets.VALIDATION_COLUMNS,
+        )  # fmt: skip
         result = (
             without_duplicates(validated, key=("image_id",)).withColumn("dt", F.lit(dt)).cache()
         )
-        stats = result.agg(
-            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-            *fingerprint_aggregates("path", "size", "image_id"),
-        ).first()
-    read, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
-    if read != len(listing):
-        # Files appeared or vanished between listing and reading: the input is still
-        # being written. Fail loudly (the task retries) rather than commit a guess.
-        raise StageError(
-            f"input changed while ingesting {raw_uri}: listed {len(listing)} files, read {read}"
-        )
+        counted = tally(result, ("path", "size", "image_id"))
+    day.check_all_read(counted.rows)
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=datasets.CURATED_COLUMNS,
-        schema_version=datasets.CURATED_SCHEMA_VERSION,
-        counts={"in": read, "out": read - quarantined, "quarantined": quarantined},
-        input_fingerprint=fingerprint_from(stats), steps=steps,
-        extra={"input": raw_uri, "inputs": inputs,
-               "input_change": input_change(previous, inputs)},
+        schema_version=datasets.CURATED_SCHEMA_VERSION, counts=counted.counts(),
+        input_fingerprint=counted.fingerprint, steps=steps, extra=day.manifest_extra,
     )  # fmt: skip
 
 

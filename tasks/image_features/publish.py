@@ -39,6 +39,7 @@ from lakesight.stage import (
     committed_input,
     frees_cached_data,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -67,26 +68,21 @@ def with_published_detections(descriptors: DataFrame, threshold: float) -> DataF
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
         min_score: float | None = None) -> StageResult:  # fmt: skip
     """Select the consumer contract from one date's descriptors; commit atomically."""
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
-
     steps = steps or Steps(STAGE.short)
-    fs, source, upstream = committed_input(
-        spark, settings, datasets.DESCRIPTORS, dt, made_by="image_features.analyze"
-    )
+    fs, source, upstream = committed_input(spark, settings, datasets.ANALYZE, dt)
     threshold = published_threshold(upstream) if min_score is None else min_score
     with steps.step("select"):
         descriptors = spark.read.parquet(source)
         features = with_published_detections(descriptors, threshold).cache()
-        stats = features.agg(*fingerprint_aggregates("path", "image_id")).first()
-    fingerprint = fingerprint_from(stats)
+        counted = tally(features, ("path", "image_id"))
     with steps.step("pictures"):
-        pictured = write_detection_pictures(fs, settings, dt, features, fingerprint)
-    n_in, n_out = upstream.counts["in"], int(stats["_fp_n"])
+        pictured = write_detection_pictures(fs, settings, dt, features, counted.fingerprint)
+    n_in, n_out = upstream.counts["in"], counted.rows
     return commit_stage(
         fs, settings, STAGE, dt, features, output_columns=datasets.CONTRACT_COLUMNS,
         schema_version=datasets.CONTRACT_SCHEMA_VERSION,
         counts={"in": n_in, "out": n_out, "quarantined": n_in - n_out, "pictured": pictured},
-        input_fingerprint=fingerprint, steps=steps, models=upstream.models,
+        input_fingerprint=counted.fingerprint, steps=steps, models=upstream.models,
         extra={"detection_threshold": threshold, "quarantined_upstream_by": upstream.stage,
                "input": source},
         more_outputs={"pictures": join(datasets.PICTURES.partition(settings, dt), "detections.png")},

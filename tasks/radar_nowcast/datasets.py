@@ -62,6 +62,10 @@ FORECAST_SCHEMA = (
     "width int, pixels binary"
 )
 FORECAST_COLUMNS = (*schema_columns(FORECAST_SCHEMA), "dt")
+# What the forecast stage computes before its commit splits it: forecast rows, and a
+# quarantine row (path, reason, detail) for each issue time it skipped.
+FORECAST_RESULT_SCHEMA = f"{FORECAST_SCHEMA}, path string, reason string, detail string"
+FORECAST_RESULT_COLUMNS = (*schema_columns(FORECAST_RESULT_SCHEMA), "dt")
 
 # --------------------------------------------------------------------------- scores/radar
 
@@ -74,6 +78,20 @@ SCORE_SCHEMA = (
     "sum_squared_error double, sum_abs_error double"
 )
 SCORE_COLUMNS = (*schema_columns(SCORE_SCHEMA), "dt")
+# The verify stage's rows before its commit splits them: scores, and a quarantine row for
+# each forecast whose valid time was not observed.
+SCORE_RESULT_SCHEMA = f"{SCORE_SCHEMA}, path string, reason string, detail string"
+SCORE_RESULT_COLUMNS = (*schema_columns(SCORE_RESULT_SCHEMA), "dt")
+COUNT_COLUMNS = ("hits", "misses", "false_alarms", "correct_negatives")
+ERROR_COLUMNS = ("n_pixels", "sum_squared_error", "sum_abs_error")
+# What a day's summary reads of its score rows (lakesight.radar_nowcast.verification.summarise).
+SUMMARISED_COLUMNS = ("issued_at", "model", "lead_min", "threshold", *COUNT_COLUMNS, *ERROR_COLUMNS)
+
+# --------------------------------------------------------------------------- curated/radar_training
+
+TRAINING_SCHEMA_VERSION = "curated.radar_training/v1"
+# One row per window a training run used: its end (minute of the day) and its role.
+TRAINING_COLUMNS = ("end_minute", "role", "dt")
 
 # --------------------------------------------------------------------------- stages
 

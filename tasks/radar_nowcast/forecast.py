@@ -34,7 +34,7 @@ from lakesight.config import Settings
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
 from lakesight.radar_nowcast.baselines import flow_extrapolation, persistence
-from lakesight.radar_nowcast.frames import committed_day, merge_interval, spark_windows
+from lakesight.radar_nowcast.frames import merged_into_day, spark_windows
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
@@ -49,6 +49,7 @@ from lakesight.stage import (
     model_entries,
     schema_columns,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -57,8 +58,6 @@ if TYPE_CHECKING:
 STAGE = datasets.FORECAST
 DEFAULT_MODEL = "advection_radar"  # holds on weather it never saw (README, radar)
 BASELINES = ("persistence", "flow")
-# forecast rows + what a skipped issue time leaves: the union commit_stage splits by reason.
-RESULT_SCHEMA = f"{datasets.FORECAST_SCHEMA}, path string, reason string, detail string"
 
 
 def issue_forecasts(windows: np.ndarray, nowcaster) -> dict[str, np.ndarray]:
@@ -79,7 +78,7 @@ def issue_forecasts(windows: np.ndarray, nowcaster) -> dict[str, np.ndarray]:
 
 def forecast_batch(batch: pd.DataFrame, nowcaster, dt: str, size: tuple[int, int]) -> pd.DataFrame:
     """Forecast rows of complete windows. In: ``end_minute``, ``frames`` (structs with
-    ``pixels``, oldest first). Out: :data:`RESULT_SCHEMA` rows, 3 models × T_out leads each."""
+    ``pixels``, oldest first). Out: :data:`datasets.FORECAST_RESULT_SCHEMA` rows, 3 models × T_out leads each."""
     height, width = size
     windows = (
         np.stack(
@@ -110,7 +109,7 @@ def forecast_batch(batch: pd.DataFrame, nowcaster, dt: str, size: tuple[int, int
                         "pixels": values[i, k].tobytes(),
                     }
                 )
-    out = pd.DataFrame(rows, columns=list(schema_columns(RESULT_SCHEMA)))
+    out = pd.DataFrame(rows, columns=list(schema_columns(datasets.FORECAST_RESULT_SCHEMA)))
     # Arrow takes a datetime64 column; python datetimes with a tzinfo stay objects.
     for column in ("issued_at", "valid_at"):
         out[column] = pd.to_datetime(out[column], utc=True)
@@ -148,120 +147,91 @@ def skipped_rows(incomplete: DataFrame, raw_uri: str, dt: str) -> DataFrame:
     )
 
 
+def day_forecasts(spark: SparkSession, frames: DataFrame, model_ref: str, registry: str,
+                  cadence: int, size: list[int] | None, dt: str, raw_uri: str,
+                  interval: Interval) -> DataFrame:  # fmt: skip
+    """The rows of every issue time in ``interval``: each model's forecast of a complete
+    window, or a quarantine row naming the frames a window lacks."""
+    from pyspark.sql import functions as F
+
+    from lakesight.models.nowcasting.forecaster import load_nowcaster
+
+    inputs = load_nowcaster(model_ref, registry).inputs
+    windows = spark_windows(frames, inputs, cadence).where(
+        F.col("end_minute").between(interval.start, interval.end - 1)
+    )
+
+    def forecast(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        worker_model = load_nowcaster(model_ref, registry)
+        for batch in batches:
+            yield forecast_batch(batch, worker_model, dt, tuple(size))
+
+    complete = windows.where(F.col("frames").isNotNull()).select("end_minute", "frames")
+    # A day without frames has no frame size: nothing to forecast, the same columns.
+    issued = (
+        complete.mapInPandas(forecast, datasets.FORECAST_RESULT_SCHEMA)
+        if size
+        else spark.createDataFrame([], datasets.FORECAST_RESULT_SCHEMA)
+    )
+    skipped = skipped_rows(windows.where(F.col("frames").isNull()), raw_uri, dt)
+    fresh = skipped.unionByName(issued, allowMissingColumns=True).withColumn("dt", F.lit(dt))
+    return fresh.select(*datasets.FORECAST_RESULT_COLUMNS)
+
+
+def loaded_nowcaster(model_ref: str, settings: Settings):
+    """The registered nowcaster, checked to forecast steps of the frames' cadence."""
+    from lakesight.models.nowcasting.forecaster import load_nowcaster
+
+    nowcaster = load_nowcaster(model_ref, settings.model_registry)
+    if nowcaster.cadence_min != settings.radar_cadence_min:
+        raise StageError(
+            f"LAKESIGHT_RADAR_CADENCE_MIN: {model_ref} forecasts {nowcaster.cadence_min}-minute "
+            f"steps, the frames are {settings.radar_cadence_min} minutes apart"
+        )
+    return nowcaster
+
+
 @merges_into_day
 @frees_cached_data
-def run(
-    spark: SparkSession,
-    settings: Settings,
-    dt: str,
-    *,
-    steps: Steps | None = None,
-    interval: Interval = WHOLE_DAY,
-    model: str = DEFAULT_MODEL,
-) -> StageResult:
+def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
+        interval: Interval = WHOLE_DAY, model: str = DEFAULT_MODEL) -> StageResult:  # fmt: skip
     """Forecast every complete window of the day (or of ``interval``); commit atomically."""
     from pyspark.sql import functions as F
 
-    from lakesight.lake import read_manifest
-    from lakesight.models.nowcasting.forecaster import load_nowcaster
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
-
     steps = steps or Steps(STAGE.short)
-    fs, source, upstream = committed_input(
-        spark, settings, datasets.FRAMES, dt, made_by="radar_nowcast.ingest"
-    )
+    fs, source, upstream = committed_input(spark, settings, datasets.INGEST, dt)
     entries, _ = model_entries([model])
-    model_ref, registry = entries[0]["name"], settings.model_registry
-    nowcaster = load_nowcaster(model_ref, registry)
-    cadence = settings.radar_cadence_min
-    if nowcaster.cadence_min != cadence:
-        raise StageError(
-            f"LAKESIGHT_RADAR_CADENCE_MIN: {model_ref} forecasts {nowcaster.cadence_min}-minute "
-            f"steps, the frames are {cadence} minutes apart"
-        )
-    size = upstream.extra.get("frame_size")
-    raw_uri = datasets.RAW_RADAR.partition(settings, dt)
+    nowcaster = loaded_nowcaster(entries[0]["name"], settings)
+    size, cadence = upstream.extra.get("frame_size"), settings.radar_cadence_min
     with steps.step("window and forecast"):
         frames = spark.read.parquet(source).select("minute", "pixels")
-        windows = spark_windows(frames, nowcaster.inputs, cadence).where(
-            F.col("end_minute").between(interval.start, interval.end - 1)
-        )
-
-        def forecast(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            worker_model = load_nowcaster(model_ref, registry)
-            for batch in batches:
-                yield forecast_batch(batch, worker_model, dt, tuple(size))
-
-        complete = windows.where(F.col("frames").isNotNull()).select("end_minute", "frames")
-        # A day without frames has no frame size: nothing to forecast, the same columns.
-        issued = (
-            complete.mapInPandas(forecast, RESULT_SCHEMA)
-            if size
-            else spark.createDataFrame([], RESULT_SCHEMA)
-        )
-        skipped = skipped_rows(windows.where(F.col("frames").isNull()), raw_uri, dt)
-        fresh = skipped.unionByName(issued, allowMissingColumns=True)
-        fresh = fresh.withColumn("dt", F.lit(dt))
-        existing = None
-        if not interval.whole_day and read_manifest(fs, STAGE.output.partition(settings, dt)):
-            existing = committed_day(spark, settings, STAGE, dt)
-        result = merge_interval(
-            existing,
-            fresh.select(*result_columns()),
-            time_column="issued_at",
-            dt=dt,
-            interval=interval,
-        ).cache()
-        stats = result.agg(
-            F.countDistinct("issued_at").alias("issue_times"),
-            F.countDistinct(F.when(F.col("reason").isNotNull(), F.col("issued_at"))).alias(
-                "skipped"
-            ),
-            F.sum(F.col("reason").isNull().cast("int")).alias("rows"),
-            *fingerprint_aggregates("issued_at", "model", "lead_min"),
-        ).first()
-    n_in, skipped_n = int(stats["issue_times"]), int(stats["skipped"])
+        fresh = day_forecasts(spark, frames, entries[0]["name"], settings.model_registry, cadence,
+                              size, dt, datasets.RAW_RADAR.partition(settings, dt), interval)  # fmt: skip
+        result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
+                                 time_column="issued_at", interval=interval)  # fmt: skip
+        counted = tally(
+            result, ("issued_at", "model", "lead_min"),
+            issue_times=F.countDistinct("issued_at"),
+            skipped=F.countDistinct(F.when(F.col("reason").isNotNull(), F.col("issued_at"))),
+        )  # fmt: skip
+    n_in, skipped = int(counted.values["issue_times"]), int(counted.values["skipped"])
     note = None
-    if n_in == skipped_n:
-        # Nothing issued: say why, on the console and in the manifest.
-        note = (
-            f"nothing issued in {clock(interval.start)}-{clock(interval.end)}: no observed step "
-            f"has the {nowcaster.inputs} frames of a complete window"
-        )
+    if n_in == skipped:  # nothing issued: say why, on the console and in the manifest
+        note = (f"nothing issued in {clock(interval.start)}-{clock(interval.end)}: no observed "
+                f"step has the {nowcaster.inputs} frames of a complete window")  # fmt: skip
         steps.say(note)
     return commit_stage(
-        fs,
-        settings,
-        STAGE,
-        dt,
-        result,
-        output_columns=datasets.FORECAST_COLUMNS,
+        fs, settings, STAGE, dt, result, output_columns=datasets.FORECAST_COLUMNS,
         schema_version=datasets.FORECASTS_SCHEMA_VERSION,
-        counts={
-            "in": n_in,
-            "out": n_in - skipped_n,
-            "quarantined": skipped_n,
-            "rows": int(stats["rows"] or 0),
-        },
-        input_fingerprint=fingerprint_from(stats),
-        steps=steps,
-        models=entries,
+        counts={"in": n_in, "out": n_in - skipped, "quarantined": skipped,
+                "rows": counted.rows - counted.quarantined},
+        input_fingerprint=counted.fingerprint, steps=steps, models=entries,
         quarantine_columns=("issued_at",),
-        extra={
-            "input": source,
-            "note": note,
-            "interval": interval.to_dict(),
-            "cadence_min": cadence,
-            "leads_min": nowcaster.leads_min,
-            "models_issued": [model_ref, *BASELINES],
-            "inputs": nowcaster.inputs,
-            "frame_size": size,
-        },
-    )
-
-
-def result_columns() -> list[str]:
-    return [*schema_columns(RESULT_SCHEMA), "dt"]
+        extra={"input": source, "note": note, "interval": interval.to_dict(),
+               "cadence_min": cadence, "leads_min": nowcaster.leads_min,
+               "models_issued": [entries[0]["name"], *BASELINES], "inputs": nowcaster.inputs,
+               "frame_size": size},
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

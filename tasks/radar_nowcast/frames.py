@@ -132,3 +132,19 @@ def committed_day(spark: SparkSession, settings: Settings, stage: Stage, dt: str
             output = output.withColumn(column, F.lit(None).cast("string"))
     rejects = spark.read.parquet(stage.quarantine.partition(settings, dt)).drop("stage")
     return output.unionByName(rejects, allowMissingColumns=True)
+
+
+def merged_into_day(spark: SparkSession, fs, settings: Settings, stage: Stage, dt: str,
+                    fresh: DataFrame, *, time_column: str, interval: Interval) -> DataFrame:  # fmt: skip
+    """What a run over ``interval`` commits, cached: ``fresh`` merged into the day ``stage``
+    committed (:func:`merge_interval`). A whole-day run, or the day's first, is ``fresh``.
+    The caller holds the day (:func:`lakesight.stage.merges_into_day`), so no other run
+    commits between this read and its commit."""
+    from lakesight.lake import read_manifest
+
+    existing = None
+    if not interval.whole_day and read_manifest(fs, stage.output.partition(settings, dt)):
+        existing = committed_day(spark, settings, stage, dt)
+    return merge_interval(
+        existing, fresh, time_column=time_column, dt=dt, interval=interval
+    ).cache()

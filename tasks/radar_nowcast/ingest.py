@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from lakesight.config import Settings
-from lakesight.lake import HadoopFileSystem, check_reachable, read_manifest
+from lakesight.lake import Manifest, read_manifest
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets, odim
-from lakesight.radar_nowcast.frames import committed_day, frame_minute, merge_interval
+from lakesight.radar_nowcast.frames import frame_minute, merged_into_day
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
@@ -50,7 +50,9 @@ from lakesight.stage import (
     day_time,
     frees_cached_data,
     merges_into_day,
+    stage_filesystem,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
@@ -185,86 +187,62 @@ def judged(validated: DataFrame, size: tuple[int, int] | None) -> DataFrame:
     )
 
 
-@merges_into_day
-@frees_cached_data
-def run(
-    spark: SparkSession,
-    settings: Settings,
-    dt: str,
-    *,
-    steps: Steps | None = None,
-    interval: Interval = WHOLE_DAY,
-) -> StageResult:
-    """Ingest the frames of one day (or of ``interval``); commit frames and quarantine."""
+def validated_frames(spark: SparkSession, settings: Settings, raw_uri: str, dt: str,
+                     interval: Interval) -> DataFrame:  # fmt: skip
+    """Every file of the raw day (of ``interval``, and every badly named one) as one
+    :data:`datasets.VALIDATION_SCHEMA` row, judged alone (:func:`validate_batch`)."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
+    cadence, max_pixels = settings.radar_cadence_min, settings.max_image_pixels
+    files = spark.read.format("binaryFile").load(raw_uri).select("path", "length", "content")
 
+    def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield validate_batch(batch, cadence, max_pixels, dt)
+
+    validated = files.mapInPandas(validate, datasets.VALIDATION_SCHEMA)
+    if interval.whole_day:
+        return validated
+    # Badly named files have no time: every run re-judges them (they are few).
+    in_interval = F.col("minute").between(interval.start, interval.end - 1)
+    return validated.where(in_interval | F.col("minute").isNull())
+
+
+def frame_size(committed: Manifest | None, validated: DataFrame) -> tuple[int, int] | None:
+    """The day's frame size: the one its first ingest chose, else :func:`day_size` of the
+    accepted frames."""
+    if committed and committed.extra.get("frame_size"):
+        return tuple(committed.extra["frame_size"])
+    accepted = validated.where("reason is null").select("minute", "height", "width")
+    return day_size([tuple(row) for row in accepted.collect()])
+
+
+@merges_into_day
+@frees_cached_data
+def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
+        interval: Interval = WHOLE_DAY) -> StageResult:  # fmt: skip
+    """Ingest the frames of one day (or of ``interval``); commit frames and quarantine."""
     steps = steps or Steps(STAGE.short)
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
+    fs = stage_filesystem(spark, settings)
     raw_uri = datasets.RAW_RADAR.partition(settings, dt)
-    cadence = settings.radar_cadence_min
     if not fs.exists(raw_uri):
         raise StageError(f"input partition missing: {raw_uri}")
     committed = read_manifest(fs, datasets.FRAMES.partition(settings, dt))
     with steps.step("decode and validate"):
-        files = spark.read.format("binaryFile").load(raw_uri).select("path", "length", "content")
-        max_pixels = settings.max_image_pixels
-
-        def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-            for batch in batches:
-                yield validate_batch(batch, cadence, max_pixels, dt)
-
-        validated = files.mapInPandas(validate, datasets.VALIDATION_SCHEMA)
-        if not interval.whole_day:
-            # Badly named files have no time: every run re-judges them (they are few).
-            in_interval = F.col("minute").between(interval.start, interval.end - 1)
-            validated = validated.where(in_interval | F.col("minute").isNull())
-        validated = validated.cache()
-        size = (
-            tuple(committed.extra["frame_size"])
-            if committed and committed.extra.get("frame_size")
-            else day_size(
-                [
-                    tuple(r)
-                    for r in validated.where("reason is null")
-                    .select("minute", "height", "width")
-                    .collect()
-                ]
-            )
-        )
+        validated = validated_frames(spark, settings, raw_uri, dt, interval).cache()
+        size = frame_size(committed, validated)
         fresh = with_times(judged(validated, size), dt)
-        existing = None
-        if committed is not None and not interval.whole_day:
-            existing = committed_day(spark, settings, STAGE, dt)
-        result = merge_interval(
-            existing, fresh, time_column="frame_time", dt=dt, interval=interval
-        ).cache()
-        stats = result.agg(
-            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-            *fingerprint_aggregates("path", "sha256"),
-        ).first()
-    n_in, quarantined = int(stats["_fp_n"]), int(stats["quarantined"] or 0)
+        result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
+                                 time_column="frame_time", interval=interval)  # fmt: skip
+        counted = tally(result, ("path", "sha256"))
     return commit_stage(
-        fs,
-        settings,
-        STAGE,
-        dt,
-        result,
-        output_columns=datasets.FRAME_COLUMNS,
-        schema_version=datasets.FRAMES_SCHEMA_VERSION,
-        counts={"in": n_in, "out": n_in - quarantined, "quarantined": quarantined},
-        input_fingerprint=fingerprint_from(stats),
-        steps=steps,
+        fs, settings, STAGE, dt, result, output_columns=datasets.FRAME_COLUMNS,
+        schema_version=datasets.FRAMES_SCHEMA_VERSION, counts=counted.counts(),
+        input_fingerprint=counted.fingerprint, steps=steps,
         quarantine_columns=datasets.QUARANTINED_FRAME_COLUMNS,
-        extra={
-            "input": raw_uri,
-            "cadence_min": cadence,
-            "interval": interval.to_dict(),
-            "frame_size": list(size) if size else None,
-        },
-    )
+        extra={"input": raw_uri, "cadence_min": settings.radar_cadence_min,
+               "interval": interval.to_dict(), "frame_size": list(size) if size else None},
+    )  # fmt: skip
 
 
 def with_times(validated: DataFrame, dt: str) -> DataFrame:

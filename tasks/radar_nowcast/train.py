@@ -26,6 +26,8 @@ Run: ``lakesight stage radar_nowcast.train --dt D [--weeks 2] [--steps N] [--pro
 from __future__ import annotations
 
 import dataclasses
+import functools
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -49,6 +51,9 @@ from lakesight.stage import (
     StageResult,
     commit_stage,
     frees_cached_data,
+    model_entries,
+    promote_if_better,
+    stage_filesystem,
     stage_main,
 )
 
@@ -296,14 +301,11 @@ def run(
     model: str = DEFAULT_MODEL,
 ) -> StageResult:
     """Retrain on the ``weeks`` before ``dt``; promote the candidate only if it validates better."""
-    from lakesight.lake import HadoopFileSystem, check_reachable, filesystem_for
     from lakesight.models.nowcasting.forecaster import load_nowcaster, nowcaster_from_card
-    from lakesight.models.runtime import load_card, promote_release
-    from lakesight.stage import model_entries
+    from lakesight.models.runtime import load_card
 
     steps = steps or Steps(STAGE.short)
-    fs = HadoopFileSystem(spark)
-    check_reachable(fs, settings.root)
+    fs = stage_filesystem(spark, settings)
     days = training_days(fs, settings, dt, weeks)
     entries, cards = model_entries([model])
     recipe = recipe_for(cards[0], archive_shape(spark, settings, days), train_steps)
@@ -326,10 +328,8 @@ def run(
         registry = settings.model_registry  # explicit: load_nowcaster caches per registry
         current = validation_score(load_nowcaster(entries[0]["name"], registry), windows)
         better = should_promote(candidate, current)
-        promoted = (
-            promote_release(filesystem_for(registry, settings), registry, model, release_dir)
-            if better
-            else None
+        promoted = promote_if_better(
+            settings, model, better, functools.partial(shutil.copytree, release_dir)
         )
     decision = {"promoted": better, "new_model": promoted, "current_model": entries[0]["name"],
                 "candidate": candidate, "current": current, "rule": PROMOTION_RULE}  # fmt: skip
@@ -361,8 +361,8 @@ def commit_training_windows(spark, fs, settings: Settings, dt: str, roles: pd.Da
         STAGE,
         dt,
         table,
-        output_columns=("end_minute", "role", "dt"),
-        schema_version="curated.radar_training/v1",
+        output_columns=datasets.TRAINING_COLUMNS,
+        schema_version=datasets.TRAINING_SCHEMA_VERSION,
         counts={
             "in": n,
             "out": n,

@@ -33,14 +33,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lakesight.radar_nowcast.datasets import COUNT_COLUMNS, ERROR_COLUMNS, SUMMARISED_COLUMNS
 from lakesight.radar_nowcast.encoding import THRESHOLDS_MM_H, ZR, pixel_to_rain, threshold_pixel
 
 if TYPE_CHECKING:
     import pandas as pd
 
-COUNT_COLUMNS = ("hits", "misses", "false_alarms", "correct_negatives")
-ERROR_COLUMNS = ("n_pixels", "sum_squared_error", "sum_abs_error")
-SCORE_COLUMNS = ("issued_at", "model", "lead_min", "threshold", *COUNT_COLUMNS, *ERROR_COLUMNS)
 # HKO-7's relation; ZR is frozen, so one shared default instance is safe.
 DEFAULT_ZR = ZR()
 # Enough for scores in [0, 1] and for MSE/MAE in mm/h; keeps the JSON small and stable.
@@ -194,7 +192,7 @@ def summarise(scores: pd.DataFrame) -> dict:
     """Scores per model and lead, from ``scores/radar`` rows summed over issue times.
 
     ``scores``: a DataFrame in the module's row layout with the columns
-    :data:`SCORE_COLUMNS`. Counts are summed per (model, lead, threshold) and error sums
+    :data:`~lakesight.radar_nowcast.datasets.SUMMARISED_COLUMNS`. Counts are summed per (model, lead, threshold) and error sums
     per (model, lead) before any ratio is taken. Returns a JSON-friendly dict::
 
         {"leads_min": [sorted leads], "models": [sorted names],
@@ -207,7 +205,7 @@ def summarise(scores: pd.DataFrame) -> dict:
     """
     import pandas as pd
 
-    missing = [column for column in SCORE_COLUMNS if column not in scores.columns]
+    missing = [column for column in SUMMARISED_COLUMNS if column not in scores.columns]
     if missing:
         raise ValueError(f"scores lacks the columns {missing} of the scores/radar layout")
     is_count_row = scores["threshold"].notna()

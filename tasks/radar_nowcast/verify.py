@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from lakesight.config import Settings
-from lakesight.lake import read_manifest, resolve_partition
+from lakesight.lake import resolve_partition
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
-from lakesight.radar_nowcast.frames import committed_day, merge_interval
+from lakesight.radar_nowcast.frames import merged_into_day
 from lakesight.radar_nowcast.verification import COUNT_COLUMNS, score_rows, summarise
 from lakesight.stage import (
     WHOLE_DAY,
@@ -45,13 +45,13 @@ from lakesight.stage import (
     merges_into_day,
     schema_columns,
     stage_main,
+    tally,
 )
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 STAGE = datasets.VERIFY
-RESULT_SCHEMA = f"{datasets.SCORE_SCHEMA}, path string, reason string, detail string"
 
 
 def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
             "model": pair.model,
         }
         rows.extend({**key, **row} for row in score_rows(forecast, observed))
-    out = pd.DataFrame(rows, columns=list(schema_columns(RESULT_SCHEMA)))
+    out = pd.DataFrame(rows, columns=list(schema_columns(datasets.SCORE_RESULT_SCHEMA)))
     # Arrow needs nullable integers and null strings, not the NaN floats pandas fills in.
     for column in (*COUNT_COLUMNS, "n_pixels"):
         out[column] = out[column].astype("Int64")
@@ -78,112 +78,82 @@ def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts_uri: str,
+                 frames_uri: str, interval: Interval) -> tuple[DataFrame, DataFrame]:  # fmt: skip
+    """The forecasts valid in ``interval`` paired with the frames observed then: (score rows,
+    and a ``not_observed`` row for each forecast whose frame is missing; the forecasts
+    still pending, valid after the latest frame)."""
+    from pyspark.sql import functions as F
+
+    frames = spark.read.parquet(frames_uri).select(
+        F.col("frame_time").alias("valid_at"), F.col("pixels").alias("observed"), "path"
+    )
+    latest = frames.agg(F.max("valid_at")).first()[0]
+    start, end = day_time(dt, interval.start), day_time(dt, interval.end)
+    forecasts = spark.read.parquet(forecasts_uri).where(
+        (F.col("valid_at") >= F.lit(start).cast("timestamp"))
+        & (F.col("valid_at") < F.lit(end).cast("timestamp"))
+    )
+    pending = forecasts.where(F.col("valid_at") > F.lit(latest)) if latest else forecasts
+    verifiable = (
+        forecasts.where(F.col("valid_at") <= F.lit(latest)) if latest else forecasts.limit(0)
+    )
+    paired = verifiable.join(frames, "valid_at", "left")
+    scored = (
+        paired.where(F.col("observed").isNotNull())
+        .drop("path")
+        .mapInPandas(
+            lambda batches: (score_batch(b) for b in batches), datasets.SCORE_RESULT_SCHEMA
+        )
+    )
+    raw_frame = F.format_string(
+        "%s/%s.png", F.lit(datasets.RAW_RADAR.partition(settings, dt)),
+        F.date_format("valid_at", "HHmm"),
+    )  # fmt: skip
+    unobserved = paired.where(F.col("observed").isNull()).select(
+        "issued_at", "lead_min", "valid_at", "model", raw_frame.alias("path"),
+        F.lit("not_observed").alias("reason"),
+        F.lit("no curated frame at the valid time").alias("detail"),
+    )  # fmt: skip
+    fresh = scored.unionByName(unobserved, allowMissingColumns=True).withColumn("dt", F.lit(dt))
+    return fresh.select(*datasets.SCORE_RESULT_COLUMNS), pending
+
+
 @merges_into_day
 @frees_cached_data
-def run(
-    spark: SparkSession,
-    settings: Settings,
-    dt: str,
-    *,
-    steps: Steps | None = None,
-    interval: Interval = WHOLE_DAY,
-) -> StageResult:
+def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
+        interval: Interval = WHOLE_DAY) -> StageResult:  # fmt: skip
     """Score the day's verifiable forecasts (or those valid in ``interval``); commit atomically."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import fingerprint_aggregates, fingerprint_from
-
     steps = steps or Steps(STAGE.short)
-    fs, forecasts_uri, issued = committed_input(
-        spark, settings, datasets.FORECASTS, dt, made_by="radar_nowcast.forecast"
-    )
-    _, frames_uri, _ = committed_input(
-        spark, settings, datasets.FRAMES, dt, made_by="radar_nowcast.ingest"
-    )
+    fs, forecasts_uri, issued = committed_input(spark, settings, datasets.FORECAST, dt)
+    _, frames_uri, _ = committed_input(spark, settings, datasets.INGEST, dt)
     with steps.step("pair and score"):
-        frames = spark.read.parquet(frames_uri).select(
-            F.col("frame_time").alias("valid_at"), F.col("pixels").alias("observed"), "path"
-        )
-        latest = frames.agg(F.max("valid_at")).first()[0]
-        start, end = day_time(dt, interval.start), day_time(dt, interval.end)
-        forecasts = spark.read.parquet(forecasts_uri).where(
-            (F.col("valid_at") >= F.lit(start).cast("timestamp"))
-            & (F.col("valid_at") < F.lit(end).cast("timestamp"))
-        )
-        pending = forecasts.where(F.col("valid_at") > F.lit(latest)) if latest else forecasts
-        verifiable = (
-            forecasts.where(F.col("valid_at") <= F.lit(latest)) if latest else forecasts.limit(0)
-        )
-        paired = verifiable.join(frames, "valid_at", "left")
-        scored = (
-            paired.where(F.col("observed").isNotNull())
-            .drop("path")
-            .mapInPandas(lambda batches: (score_batch(b) for b in batches), RESULT_SCHEMA)
-        )
-        unobserved = paired.where(F.col("observed").isNull()).select(
-            "issued_at",
-            "lead_min",
-            "valid_at",
-            "model",
-            F.format_string(
-                "%s/%s.png",
-                F.lit(datasets.RAW_RADAR.partition(settings, dt)),
-                F.date_format("valid_at", "HHmm"),
-            ).alias("path"),
-            F.lit("not_observed").alias("reason"),
-            F.lit("no curated frame at the valid time").alias("detail"),
-        )
-        fresh = scored.unionByName(unobserved, allowMissingColumns=True).withColumn("dt", F.lit(dt))
-        existing = None
-        if not interval.whole_day and read_manifest(fs, STAGE.output.partition(settings, dt)):
-            existing = committed_day(spark, settings, STAGE, dt)
-        result = merge_interval(
-            existing,
-            fresh.select(*result_columns()),
-            time_column="valid_at",
-            dt=dt,
-            interval=interval,
-        ).cache()
+        fresh, pending = scored_pairs(spark, settings, dt, forecasts_uri, frames_uri, interval)
+        result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
+                                 time_column="valid_at", interval=interval)  # fmt: skip
+        # A forecast is its error row (null threshold), or its one quarantine row.
         forecast_rows = F.col("reason").isNotNull() | F.col("threshold").isNull()
-        stats = result.agg(
-            F.sum(forecast_rows.cast("int")).alias("forecasts"),
-            F.sum(F.col("reason").isNotNull().cast("int")).alias("quarantined"),
-            *fingerprint_aggregates("issued_at", "model", "lead_min", "threshold"),
-        ).first()
+        counted = tally(result, ("issued_at", "model", "lead_min", "threshold"),
+                        forecasts=F.sum(forecast_rows.cast("int")))  # fmt: skip
         n_pending = pending.count()
     with steps.step("summarise"):
         summary = day_summary(result)
     with steps.step("pictures"):
-        pictured = write_pictures(spark, fs, settings, dt, summary, fingerprint_from(stats))
-    n_in, quarantined = int(stats["forecasts"] or 0), int(stats["quarantined"] or 0)
+        pictured = write_pictures(spark, fs, settings, dt, summary, counted.fingerprint)
+    n_in = int(counted.values["forecasts"] or 0)
     return commit_stage(
-        fs,
-        settings,
-        STAGE,
-        dt,
-        result,
-        output_columns=datasets.SCORE_COLUMNS,
+        fs, settings, STAGE, dt, result, output_columns=datasets.SCORE_COLUMNS,
         schema_version=datasets.SCORES_SCHEMA_VERSION,
-        counts={
-            "in": n_in,
-            "out": n_in - quarantined,
-            "quarantined": quarantined,
-            "pending": n_pending,
-        },
-        input_fingerprint=fingerprint_from(stats),
-        steps=steps,
-        models=issued.models,
+        counts={"in": n_in, "out": n_in - counted.quarantined, "quarantined": counted.quarantined,
+                "pending": n_pending},
+        input_fingerprint=counted.fingerprint, steps=steps, models=issued.models,
         quarantine_columns=("issued_at", "lead_min", "valid_at", "model"),
-        extra={
-            "input": forecasts_uri,
-            "observed": frames_uri,
-            "interval": interval.to_dict(),
-            "pending": n_pending,
-            "summary": summary,
-            "pictured_issue": pictured,
-        },
+        extra={"input": forecasts_uri, "observed": frames_uri, "interval": interval.to_dict(),
+               "pending": n_pending, "summary": summary, "pictured_issue": pictured},
         more_outputs={"pictures": datasets.PICTURES.partition(settings, dt)},
-    )
+    )  # fmt: skip
 
 
 def day_summary(result: DataFrame) -> dict:
@@ -282,10 +252,6 @@ def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, finger
         extra={"files": sorted(files), "issued_at": drawn.isoformat() if drawn else None},
     )  # fmt: skip
     return drawn.isoformat() if drawn else None
-
-
-def result_columns() -> list[str]:
-    return [*schema_columns(RESULT_SCHEMA), "dt"]
 
 
 def main(argv: list[str] | None = None) -> int:

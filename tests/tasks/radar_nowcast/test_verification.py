@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lakesight.radar_nowcast.datasets import SUMMARISED_COLUMNS
 from lakesight.radar_nowcast.encoding import ZR, threshold_pixel
 from lakesight.radar_nowcast.verification import (
-    SCORE_COLUMNS,
     contingency,
     csi,
     error_sums,
@@ -104,7 +104,7 @@ def test_threshold_key():
 
 def test_score_rows_layout():
     rows = score_rows(FORECAST, OBSERVED)
-    assert len(rows) == 6 and all(set(row) == set(SCORE_COLUMNS[3:]) for row in rows)
+    assert len(rows) == 6 and all(set(row) == set(SUMMARISED_COLUMNS[3:]) for row in rows)
     count_rows, (error_row,) = rows[:-1], rows[-1:]
     assert [row["threshold"] for row in count_rows] == [0.5, 2.0, 5.0, 10.0, 30.0]
     assert all(row["n_pixels"] is None and row["sum_squared_error"] is None for row in count_rows)
@@ -161,7 +161,7 @@ def score_table() -> pd.DataFrame:
         }
         for (t, m, lead), (n, sse, sae) in ERRORS.items()
     ]
-    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+    return pd.DataFrame(rows, columns=list(SUMMARISED_COLUMNS))
 
 
 def test_summarise_sums_before_ratios():
@@ -202,7 +202,7 @@ def test_summarise_round_trip_from_score_rows():
 
 
 def test_summarise_empty_and_malformed():
-    empty = summarise(pd.DataFrame(columns=list(SCORE_COLUMNS)))
+    empty = summarise(pd.DataFrame(columns=list(SUMMARISED_COLUMNS)))
     assert empty["models"] == [] and empty["csi"] == {} and empty["leads_min"] == []
     with pytest.raises(ValueError, match="sum_abs_error"):
         summarise(score_table().drop(columns="sum_abs_error"))
