@@ -741,6 +741,10 @@ class HadoopFileSystem:
     def create_exclusive(self, uri: str, data: bytes) -> bool:
         from py4j.protocol import Py4JJavaError
 
+        if urlparse(uri).scheme == "file":
+            # Hadoop's local file system checks, then creates: two threads both "create" the
+            # same lease generation and interleave its bytes and checksum. link(2) is atomic.
+            return LocalFileSystem().create_exclusive(uri, data)
         fs, path = self._fs_path(uri)
         try:
             stream = fs.create(path, False)  # overwrite=false: the namenode's atomic create
@@ -1041,13 +1045,24 @@ class Lease:
         names = [e.uri.rsplit("/", 1)[-1] for e in self.fs.list_files(self.dir_uri)]
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
-    def _read(self, generation: int) -> dict:
-        try:
-            return json.loads(self.fs.read_bytes(self._uri(generation)))
-        except ValueError:
-            # Mid-creation (HDFS shows a file before its bytes) or torn: nobody can prove
-            # they hold it. Taking it over is safe: fencing stops the older generation.
-            return {}
+    def _read(self, generation: int, attempts: int = 3) -> dict:
+        # A holder rewrites its file to renew and to release it; a read that meets the
+        # rewrite sees it torn (Hadoop's local file system: a checksum error). Read again a
+        # moment later before judging, or a waiting writer would take over a live lease and
+        # fence its holder off.
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(0.05 * attempt)
+            try:
+                return json.loads(self.fs.read_bytes(self._uri(generation)))
+            except ValueError:
+                continue  # torn JSON
+            except Exception:
+                if attempt + 1 == attempts:
+                    raise
+        # Still torn, or mid-creation (HDFS shows a file before its bytes): nobody can prove
+        # they hold it. Taking it over is safe: fencing stops the older generation.
+        return {}
 
     def _uri(self, generation: int) -> str:
         return join(self.dir_uri, f"{generation:012d}.json")

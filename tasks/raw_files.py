@@ -1,4 +1,4 @@
-"""How an ingest stage reads a raw day of files: the one recipe of image_features and house_similarity.
+"""How an ingest stage reads a raw day of files: the one recipe of every pipeline's ingest.
 
 Every file of ``raw/<name>/dt=D`` must end up as one curated record or one quarantine
 row, so the driver lists the partition first and accounts for what Spark's file

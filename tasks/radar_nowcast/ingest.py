@@ -7,7 +7,10 @@ composite (:mod:`.odim`) whose DBZH is converted to it; the bytes decide which.
 
 - ``bad_name``: not ``HHMM.png``/``HHMM.h5`` with a real time of day; ``not_a_step``: a
   time that is not a multiple of the cadence (``LAKESIGHT_RADAR_CADENCE_MIN``);
-- ``empty_file``, ``not_a_png`` (neither PNG nor HDF5), ``truncated``, ``corrupt``,
+- ``hidden_file``, ``empty_file``, ``file_too_large``: files Spark's file sources never
+  read (a hidden name, zero bytes, above ``LAKESIGHT_MAX_FILE_BYTES``), accounted for from
+  the driver's listing as every ingest does (:mod:`lakesight.raw_files`);
+- ``not_a_png`` (neither PNG nor HDF5), ``truncated``, ``corrupt``,
   ``decompression_bomb``: the bytes are not a whole frame (judged by content);
 - ``wrong_encoding``: a PNG that is not 8-bit grayscale (a colour-mapped picture
   of radar is not the HKO-7 encoding);
@@ -27,11 +30,11 @@ Run: ``lakesight stage radar_nowcast.ingest --dt D [--start T --end T]``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -41,10 +44,10 @@ from lakesight.lake import Manifest, read_manifest
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets, odim
 from lakesight.radar_nowcast.frames import frame_minute, merged_into_day
+from lakesight.raw_files import RawDay, list_raw_day, validated_files
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
-    StageError,
     StageResult,
     commit_stage,
     day_time,
@@ -187,25 +190,26 @@ def judged(validated: DataFrame, size: tuple[int, int] | None) -> DataFrame:
     )
 
 
-def validated_frames(spark: SparkSession, settings: Settings, raw_uri: str, dt: str,
-                     interval: Interval) -> DataFrame:  # fmt: skip
-    """Every file of the raw day (of ``interval``, and every badly named one) as one
-    :data:`datasets.VALIDATION_SCHEMA` row, judged alone (:func:`validate_batch`)."""
+def validated_frames(spark: SparkSession, settings: Settings, day: RawDay) -> DataFrame:
+    """Every file of the raw day as one :data:`datasets.VALIDATION_SCHEMA` row, judged alone
+    (:func:`validate_batch`); the files Spark never reads with their reasons."""
+    validate = functools.partial(
+        validate_batch, cadence=settings.radar_cadence_min,
+        max_pixels=settings.max_image_pixels, dt=day.dt,
+    )  # fmt: skip
+    return validated_files(spark, settings, day, validate, datasets.VALIDATION_SCHEMA,
+                           datasets.VALIDATION_SCHEMA_COLUMNS)  # fmt: skip
+
+
+def in_interval(validated: DataFrame, interval: Interval) -> DataFrame:
+    """The rows an interval run (re)judges: its frames, and every file without a time (badly
+    named ones, or ones never read: they are few)."""
     from pyspark.sql import functions as F
 
-    cadence, max_pixels = settings.radar_cadence_min, settings.max_image_pixels
-    files = spark.read.format("binaryFile").load(raw_uri).select("path", "length", "content")
-
-    def validate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for batch in batches:
-            yield validate_batch(batch, cadence, max_pixels, dt)
-
-    validated = files.mapInPandas(validate, datasets.VALIDATION_SCHEMA)
     if interval.whole_day:
         return validated
-    # Badly named files have no time: every run re-judges them (they are few).
-    in_interval = F.col("minute").between(interval.start, interval.end - 1)
-    return validated.where(in_interval | F.col("minute").isNull())
+    inside = F.col("minute").between(interval.start, interval.end - 1)
+    return validated.where(inside | F.col("minute").isNull())
 
 
 def frame_size(committed: Manifest | None, validated: DataFrame) -> tuple[int, int] | None:
@@ -224,12 +228,12 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Ingest the frames of one day (or of ``interval``); commit frames and quarantine."""
     steps = steps or Steps(STAGE.short)
     fs = stage_filesystem(spark, settings)
-    raw_uri = datasets.RAW_RADAR.partition(settings, dt)
-    if not fs.exists(raw_uri):
-        raise StageError(f"input partition missing: {raw_uri}")
+    day = list_raw_day(fs, settings, datasets.RAW_RADAR, STAGE, dt, steps)
     committed = read_manifest(fs, datasets.FRAMES.partition(settings, dt))
     with steps.step("decode and validate"):
-        validated = validated_frames(spark, settings, raw_uri, dt, interval).cache()
+        read = validated_frames(spark, settings, day).cache()
+        day.check_all_read(read.count())
+        validated = in_interval(read, interval)
         size = frame_size(committed, validated)
         fresh = with_times(judged(validated, size), dt)
         result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
@@ -240,7 +244,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         schema_version=datasets.FRAMES_SCHEMA_VERSION, counts=counted.counts(),
         input_fingerprint=counted.fingerprint, steps=steps,
         quarantine_columns=datasets.QUARANTINED_FRAME_COLUMNS,
-        extra={"input": raw_uri, "cadence_min": settings.radar_cadence_min,
+        extra={**day.manifest_extra, "cadence_min": settings.radar_cadence_min,
                "interval": interval.to_dict(), "frame_size": list(size) if size else None},
     )  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,24 @@ def test_a_clear_day_forecasts_zeros_and_verifies(spark, settings):
     assert (counted["hits"] + counted["misses"] + counted["false_alarms"] == 0).all()
     assert (scores.loc[scores["threshold"].isna(), "sum_squared_error"] == 0).all()
     assert verified.manifest.counts["out"] > 0
+
+
+def test_files_spark_never_reads_are_quarantined_not_lost(spark, settings):
+    """Spark's file sources skip hidden and empty files: the listing still accounts for them,
+    and an oversized file is quarantined unread."""
+    settings = dataclasses.replace(settings, max_file_bytes=100_000)
+    day = write_sample_radar(LocalFileSystem(), settings, DT, end=30, size=64)
+    raw = Path(uri_path(day.uri))
+    (raw / "0030.png").write_bytes(b"")
+    (raw / "_0036.png").write_bytes((raw / day.written[0]).read_bytes())
+    (raw / "0042.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100_001))
+    ingested = ingest.run(spark, settings, DT, steps=QUIET)
+    good = len(day.written)
+    assert ingested.manifest.counts == {"in": good + 3, "out": good, "quarantined": 3}
+    assert ingested.manifest.extra["quarantined_by_reason"] == {
+        "empty_file": 1, "file_too_large": 1, "hidden_file": 1,
+    }  # fmt: skip
+    assert ingested.manifest.extra["input_change"]["added"] == good + 3
 
 
 def test_a_day_shorter_than_a_window_issues_nothing_and_says_so(spark, settings):
