@@ -3,9 +3,9 @@
 - ``detection/``: MobileNet-SSD (the JD pipeline's detector), its box maths,
   training and evaluation;
 - ``description/``: DeepBit binary descriptors, Hamming search and baselines;
-- at the root, what every family shares: ``runtime`` (the registry and the
-  ONNX Runtime / OpenCV DNN runners), ``release`` (ONNX export, int8, cards),
-  ``nn`` (shared layers and the weight loader) and ``scenes`` (the generated
-  scenes both families train on);
+- at the root, what every family shares: ``runtime`` (the registry, the
+  ONNX Runtime / OpenCV DNN runners, the ONNX opset, int8 quantisation and the
+  card writer), ``nn`` (shared layers and the weight loader) and ``scenes`` (the
+  generated scenes both families train on);
 - ``registry/``: the shipped models, each with ``card.json`` and ``MODEL_CARD.md``.
 """

@@ -152,21 +152,20 @@ def quantize(ref: str, registry: str | None = None) -> dict:
     """A static int8 copy (QDQ, per-channel weights, activations calibrated on sample images
     through the model's own preprocessing) registered beside its fp32 file as ``NAME@next``;
     which of the two runs faster here is then the runtime's choice (:func:`fastest_variant`)."""
-    import json
     import shutil
     import tempfile
     from pathlib import Path
 
     from lakesight.models.detection.detector import prepare
     from lakesight.models.importing import sample_images
-    from lakesight.models.release import quantize_int8
     from lakesight.models.runtime import (
         detector_from_card,
         input_spec,
         load_card,
         promote_release,
+        quantize_int8,
         resolve,
-        sha256_file,
+        write_card,
     )
 
     model_ref, directory = resolve(ref, registry)
@@ -200,14 +199,13 @@ def quantize(ref: str, registry: str | None = None) -> dict:
         except Exception as err:  # ORT's quantiser on an op it cannot take: one line
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ConfigError(f"{model_ref}: ONNX Runtime cannot quantize it: {first}") from None
-        card = {**card, "files": {"fp32": fp32, "int8": int8}, "quantized_from": str(model_ref)}
-        card["sha256"] = {f: sha256_file(release / f) for f in card["files"].values()}
+        card = write_card(release, {**card, "files": {"fp32": fp32, "int8": int8},
+                                    "quantized_from": str(model_ref)})  # fmt: skip
         try:  # the int8 graph must run before it is registered
             detector_from_card(release, card, variant="int8", threads=1).detect(images[:2])
         except Exception as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ConfigError(f"{model_ref}: its int8 copy does not run: {first}") from None
-        (release / "card.json").write_text(json.dumps(card, indent=2))
         new_ref = promote_release(fs, registry, model_ref.name, release)
     return {"ref": new_ref, "quantized_from": str(model_ref), "files": card["files"],
             "choice": fastest_variant(new_ref, registry)}  # fmt: skip

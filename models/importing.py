@@ -288,7 +288,7 @@ def draft_card(path: Path, task: str, name: str, given: Overrides) -> tuple[dict
     if head == "ssd":
         raise ConfigError(
             "PATH: a lakesight SSD export needs its priors: register it with its release "
-            "(lakesight.models.release), which writes them into the card"
+            "(lakesight.models.detection.release), which writes them into the card"
         )
     return card, found
 
@@ -410,7 +410,7 @@ def import_model(path: Path, task: str, name: str | None, given: Overrides,
     """Inspect, run once and register ``path``; the registered card (with ``ref``)."""
     from lakesight.config import load_settings
     from lakesight.lake import filesystem_for, join
-    from lakesight.models.runtime import promote_release, sha256_file
+    from lakesight.models.runtime import MODEL_CARD_NAME, promote_release, write_card
 
     path = Path(path).expanduser().resolve()
     name = check_name(name or model_name(path))
@@ -419,10 +419,9 @@ def import_model(path: Path, task: str, name: str | None, given: Overrides,
         release = Path(tmp)
         for role, source in found.files.items():
             shutil.copyfile(source, release / card["files"][role])
-        card["sha256"] = {f: sha256_file(release / f) for f in card["files"].values()}
         card["version"] = "next"
         card["metrics"] = {"trial_run": trial_run(release, card, sample_images())}
-        (release / "card.json").write_text(json.dumps(card, indent=2))
+        card = write_card(release, card)
         settings = load_settings()
         registry = registry or settings.model_registry
         fs = filesystem_for(registry, settings)
@@ -430,6 +429,6 @@ def import_model(path: Path, task: str, name: str | None, given: Overrides,
     card["version"] = ref.partition("@")[2]
     # The human card follows the version; card.json (with the sha256) is what loads.
     fs.write_bytes(
-        join(registry, name, card["version"], "MODEL_CARD.md"), render_card(card).encode()
+        join(registry, name, card["version"], MODEL_CARD_NAME), render_card(card).encode()
     )
     return {"ref": ref, "registry": registry, **card}

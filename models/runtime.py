@@ -4,12 +4,17 @@ Registry layout, the same on a laptop and on HDFS::
 
     <registry>/<name>/<version>/card.json     what the model is: format, files + sha256,
                                                classes, input spec, post-processing, metrics
+    <registry>/<name>/<version>/MODEL_CARD.md the same for people (:func:`write_card`)
     <registry>/<name>/<version>/model.onnx    (or deploy.prototxt + .caffemodel, or .pb)
 
 A model is referred to as ``name@version`` (``name`` alone: the highest version).
 Non-local registries are copied once into a local cache, checked against the
 card's sha256. Loaded models are cached per process, so a Spark Python worker
 loads each model once and reuses it for every batch.
+
+What every family's release shares lives here too: the ONNX opset the runtimes load
+(:data:`ONNX_OPSET`), int8 quantisation (:func:`quantize_int8`) and the one card writer
+(:func:`write_card`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from lakesight.models.detection.detector import Detector, InputSpec, PostProcess
 from lakesight.models.detection.heads import Thresholds
 
 CARD_NAME = "card.json"
+MODEL_CARD_NAME = "MODEL_CARD.md"  # the card as people read it, rendered from card.json
+ONNX_OPSET = 17  # every family exports this opset: ONNX Runtime and OpenCV DNN both load it
 DEFAULT_DETECTOR = "ssd_scenes"
 DEFAULT_DESCRIPTOR = "deepbit_scenes"
 RUNTIMES = ("ort", "opencv")
@@ -104,6 +111,31 @@ def load_card(directory: Path) -> dict:
     return json.loads((directory / CARD_NAME).read_text())
 
 
+def write_card(directory: Path, card: dict, render: Callable[[dict], str] | None = None, *,
+               stamp: bool = True) -> dict:  # fmt: skip
+    """Write a model's ``card.json`` and, given ``render``, its ``MODEL_CARD.md`` into
+    ``directory``; return the card written.
+
+    ``stamp`` (a card of new files) sets the card's ``sha256``, beside ``files``: the digest
+    of each file it lists, as it is in ``directory``. A card of files it describes already
+    (metrics recorded later, a version number given) is written as it is: ``stamp=False``.
+    The Markdown is rendered first, so a card it cannot render leaves the directory as it was.
+    """
+    if stamp:
+        stamped = {}
+        for key, value in card.items():
+            if key != "sha256":
+                stamped[key] = value
+            if key == "files":
+                stamped["sha256"] = {name: sha256_file(directory / name) for name in value.values()}
+        card = stamped
+    markdown = render(card) if render else None
+    (directory / CARD_NAME).write_text(json.dumps(card, indent=2) + "\n")
+    if markdown is not None:
+        (directory / MODEL_CARD_NAME).write_text(markdown)
+    return card
+
+
 def verified(directory: Path, card: dict, filename: str) -> Path:
     """Path of one of the model's files, after checking its sha256 against the card."""
     path = directory / filename
@@ -131,9 +163,7 @@ def promote_release(fs, registry: str, name: str, release_dir: Path) -> str:
                LeasePolicy.from_settings(load_settings())) as lease:  # fmt: skip
         listed = fs.list_dirs(join(registry, name)) if fs.exists(join(registry, name)) else []
         version = str(max(used_versions(listed), default=0) + 1)
-        card = json.loads((release_dir / "card.json").read_text())
-        card["version"] = version
-        (release_dir / "card.json").write_text(json.dumps(card, indent=2))
+        write_card(release_dir, {**load_card(release_dir), "version": version}, stamp=False)
         staging = join(registry, name, f"_staging.{run_id}")
         fs.mkdirs(staging)
         for path in sorted(release_dir.iterdir()):
@@ -232,6 +262,33 @@ def opencv_runner(files: Sequence[Path], threads: int, output_names: Sequence[st
         return list(net.forward(names))
 
     return run
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, calibration) -> Path:
+    """Static QDQ int8 quantisation: per-channel weights, activations calibrated on
+    ``calibration`` (an ONNX Runtime ``CalibrationDataReader``: ``get_next()`` gives feeds)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = int8_path.with_suffix(".prep.onnx")
+    quant_pre_process(str(fp32_path), str(prepared))
+    try:
+        quantize_static(
+            str(prepared),
+            str(int8_path),
+            calibration,
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            # Convolutions hold nearly all the FLOPs; the softmax whose scores feed
+            # the NMS thresholds stays in float.
+            op_types_to_quantize=["Conv"],
+        )
+    finally:
+        prepared.unlink(missing_ok=True)
+    return int8_path
 
 
 def runtime_for(card: dict) -> str:

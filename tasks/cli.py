@@ -15,10 +15,16 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from lakesight.config import ConfigError, load_settings
+from lakesight.config import ConfigError, load_settings, validate_dt
 from lakesight.progress import Steps
-from lakesight.stage import StageError, stage_module, stage_modules
+from lakesight.stage import Stage, StageError, stage_module, stage_modules
+
+if TYPE_CHECKING:
+    from lakesight.config import Settings
+    from lakesight.lake import LakeFileSystem
 
 DEMO_DT = "2026-01-01"
 
@@ -155,6 +161,90 @@ class TaskProgress:
         elif (match := self.ENDING.search(line)) and match.group(1) in self.started:
             elapsed = time.perf_counter() - self.started.pop(match.group(1))
             self.steps.say(f"task {match.group(1)} {self.state} in {elapsed:.1f}s")
+
+
+@dataclass
+class DemoRun:
+    """A demo as far as it has gone: what its part's steps read."""
+
+    args: argparse.Namespace
+    settings: Settings
+    fs: LakeFileSystem
+    dt: str
+    steps: Steps
+    sample: Any = None  # what the part's write_sample wrote (its second value)
+    manifests: dict = field(default_factory=dict)  # each stage's committed manifest, by short name
+
+
+@dataclass(frozen=True)
+class DemoPart:
+    """What one pipeline's ``lakesight demo <pipeline>`` does that the others do not.
+
+    :func:`run_demo` does the rest, the same for every pipeline: the settings, the sample
+    day (its step says ``sample_text``, formatted with the command's options), the DAG
+    through ``airflow dags test``, each stage's summary from its committed manifest, then
+    ``finish`` and the lines it returns."""
+
+    pipeline: str  # the lakesight package, and its DAG dags/<pipeline>.py
+    help: str  # the command's one-line help
+    stages: tuple[Stage, ...]  # the DAG's stages, in order: each one's summary is printed
+    sample_text: str  # what the sample day holds, e.g. "{n} scenes"
+    write_sample: Callable[[DemoRun], tuple[str, Any]]  # -> (raw partition URI, the sample)
+    finish: Callable[[DemoRun], tuple[dict, list[str]]]  # after the DAG: (payload entries, lines)
+    logical_date: str = "{dt}"  # the DAG run's logical date, formatted with dt
+    conf: Callable[[argparse.Namespace], dict] | None = None  # the DAG run's params
+
+
+def add_demo(groups: dict, part: DemoPart) -> argparse.ArgumentParser:
+    """Add ``lakesight demo <pipeline>`` with the options every demo has (``--dt``,
+    ``--json``) and return its parser, for the pipeline's own options."""
+    parser = groups["demo"].add_parser(part.pipeline, help=part.help)
+    parser.add_argument("--dt", default=DEMO_DT)
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run_demo, demo=part)
+    return parser
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``lakesight demo <pipeline>``: a sample day, the pipeline's DAG through ``airflow dags
+    test``, what each stage committed, then the part's own ending (:class:`DemoPart`)."""
+    from lakesight.config import REPO_ROOT
+    from lakesight.lake import filesystem_for, read_manifest
+    from lakesight.spark import check_java
+    from lakesight.stage import StageResult, format_summary
+
+    part: DemoPart = args.demo
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    check_java()
+    run = DemoRun(args, settings, filesystem_for(settings.root, settings), dt,
+                  Steps("demo", quiet=args.json))  # fmt: skip
+    with run.steps.step(f"sample data: {part.sample_text.format(**vars(args))}"):
+        input_uri, run.sample = part.write_sample(run)
+    log_path = REPO_ROOT / "var" / "logs" / f"demo-{part.pipeline}-{dt}.log"
+    with run.steps.step(f"airflow dags test {part.pipeline} {dt} (log: {log_path})"):
+        airflow_dags_test(part.pipeline, part.logical_date.format(dt=dt), log_path, run.steps,
+                          conf=part.conf(args) if part.conf else None)  # fmt: skip
+    summaries = {}
+    for stage in part.stages:
+        manifest = read_manifest(run.fs, stage.output.partition(settings, dt))
+        run.manifests[stage.short] = manifest
+        summaries[stage.short] = StageResult.from_manifest(stage, manifest, settings).summary()
+    entries, lines = part.finish(run)
+    payload = {"dt": dt, "root": settings.root, "input": input_uri, **summaries, **entries,
+               "airflow_log": str(log_path), "seconds": run.steps.total_s}  # fmt: skip
+
+    def human(d: dict) -> str:
+        return "\n".join([
+            f"lakesight demo {part.pipeline} dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
+            f"through airflow dags test (log: {d['airflow_log']})",
+            f"  read:        {d['input']}",
+            *(format_summary(d[stage.short], stage) for stage in part.stages),
+            *lines,
+        ])  # fmt: skip
+
+    emit(payload, args.json, human)
+    return 0
 
 
 # The packages whose commands the CLI offers (the pipelines, the similarity service and the

@@ -34,7 +34,7 @@ def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "read:" in out and "curated:" in out and "quarantine:" in out
-    assert "25 files = 16 curated + 9 quarantined" in out
+    assert "ingest dt=2026-01-01: 16 of 25 files curated, 9 quarantined" in out
     assert f"{lake_root}/curated/images/dt=2026-01-01" in out
     assert is_committed(LocalFileSystem(), f"{lake_root}/curated/images/dt=2026-01-01")
     assert f"features:    {lake_root}/features/images/dt=2026-01-01" in out

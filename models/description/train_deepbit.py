@@ -266,7 +266,7 @@ def export(model, path: Path) -> Path:
     """Export the DeepBit model to ONNX: input ``images``, outputs ``embedding`` and ``bits<K>``."""
     import torch
 
-    from lakesight.models.release import ONNX_OPSET
+    from lakesight.models.runtime import ONNX_OPSET
 
     db = model.config
     model.eval()
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     from lakesight.lake import code_version
     from lakesight.models.checkpoint import load_checkpoint, save_checkpoint
     from lakesight.models.description.deepbit import DeepBit
-    from lakesight.models.runtime import sha256_file
+    from lakesight.models.runtime import write_card
 
     config = DeepBitTrainConfig(pretrain_steps=args.pretrain_steps, epochs=args.epochs)
     out_dir = Path(args.out) / args.name / args.version
@@ -362,7 +362,6 @@ def main(argv: list[str] | None = None) -> int:
         + " + fc8_kevin (ITQ-initialised) + ReLU",
         "format": "onnx",
         "files": {"fp32": onnx_path.name},
-        "sha256": {onnx_path.name: sha256_file(onnx_path)},
         "outputs": ["embedding", *(f"bits{k}" for k in db.bits)],
         "bits": list(db.bits),
         "default_bits": 64,
@@ -396,8 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         "code_version": code_version(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "MODEL_CARD.md").write_text(render_card(card))
+    write_card(out_dir, card, render_card)
     print(json.dumps(metrics, indent=2))
     return 0
 

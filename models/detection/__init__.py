@@ -4,5 +4,6 @@
 Caffe's ``DetectionOutput``) shared by training, every runtime and evaluation;
 ``ssd`` the torch model and MultiBox loss; ``detector`` the runtime-independent
 detector (preprocess, post-process); ``train_ssd`` the reproducible training
-script; ``evaluation`` VOC mAP on held-out generated scenes.
+script; ``release`` its export, int8 copy, evaluation and card; ``evaluation`` VOC
+mAP on held-out generated scenes.
 """

@@ -8,7 +8,7 @@ Steps: train (torch, CPU; ``--distributed`` runs the same loop under Spark's
 TorchDistributor) → export ONNX (no NMS or decoding in the graph) → evaluate VOC
 mAP@0.5 on held-out scenes from a seed training never used → static int8
 quantisation calibrated on a third seed → ``<out>/<name>/<version>/`` with
-``model.onnx``, ``model.int8.onnx`` and ``card.json``.
+``model.onnx``, ``model.int8.onnx`` and ``card.json`` (:mod:`.release`).
 
 Training is deterministic by seed: scene ``i`` of step ``s`` is
 ``scene_rng(seed, s * batch + i)``, and torch's initialisation is seeded.
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from lakesight.models.checkpoint import load_checkpoint, save_checkpoint
-    from lakesight.models.release import release_ssd
+    from lakesight.models.detection.release import release_ssd
 
     config = TrainConfig(steps=args.steps, batch=args.batch, seed=args.seed)
     out_dir = Path(args.out) / args.name / args.version

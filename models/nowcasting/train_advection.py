@@ -268,12 +268,11 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
     import torch
 
     from lakesight.lake import code_version
-    from lakesight.models.runtime import sha256_file
+    from lakesight.models.runtime import write_card
 
     out_dir.mkdir(parents=True, exist_ok=True)
     export_onnx(state, config.model, out_dir / "model.onnx")
     torch.save(state, out_dir / "weights.pt")
-    files = {"fp32": "model.onnx", "torch": "weights.pt"}
     card = {
         "name": name,
         "version": version,
@@ -284,8 +283,7 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
             "extrapolation, a fully convolutional correction of growth and decay"
         ),
         "format": "onnx",
-        "files": files,
-        "sha256": {f: sha256_file(out_dir / f) for f in files.values()},
+        "files": {"fp32": "model.onnx", "torch": "weights.pt"},
         "model_config": config.model.to_dict(),
         "input": "moving (N, 4, H, W) float32: per lead, the advected last frame / 255 and two "
         "Lagrangian tendencies, and lead / T_out (models.nowcasting.advection)",
@@ -300,9 +298,7 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
         "code_version": code_version(),
         "rebuild": rebuild_command,
     }
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2))
-    (out_dir / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    return card
+    return write_card(out_dir, card, model_card_markdown)
 
 
 def model_card_markdown(card: dict) -> str:

@@ -219,20 +219,18 @@ def release(
     import torch
 
     from lakesight.lake import code_version
-    from lakesight.models.runtime import sha256_file
+    from lakesight.models.runtime import write_card
 
     out_dir.mkdir(parents=True, exist_ok=True)
     export_onnx(state, config.model, out_dir / "model.onnx")
     torch.save(state, out_dir / "weights.pt")
-    files = {"fp32": "model.onnx", "torch": "weights.pt"}
     card = {
         "name": name,
         "version": version,
         "task": "nowcasting",
         "architecture": "ConvLSTM encoder-forecaster (Shi et al. 2015), strided to G/2 and G/4",
         "format": "onnx",
-        "files": files,
-        "sha256": {f: sha256_file(out_dir / f) for f in files.values()},
+        "files": {"fp32": "model.onnx", "torch": "weights.pt"},
         "model_config": config.model.to_dict(),
         "input": "frames (B, T_in, 1, G, G) float32 = HKO-7 pixels / 255, oldest first",
         "output": "forecast (B, T_out, 1, G, G) float32 in 0..1 (x 255 = pixels), lead k = (k+1) x cadence",
@@ -245,9 +243,7 @@ def release(
         "code_version": code_version(),
         "rebuild": rebuild_command,
     }
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2))
-    (out_dir / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    return card
+    return write_card(out_dir, card, model_card_markdown)
 
 
 def model_card_markdown(card: dict) -> str:
@@ -289,7 +285,7 @@ def record_metrics(ref: str, metrics: dict) -> Path:
     """Write held-out metrics (``lakesight eval nowcast --record``) into a local registry
     entry's card and ``MODEL_CARD.md``; the model files and their sha256 are unchanged."""
     from lakesight.config import ConfigError
-    from lakesight.models.runtime import load_card, resolve
+    from lakesight.models.runtime import load_card, resolve, write_card
 
     _, directory = resolve(ref)
     if not os.access(directory, os.W_OK):
@@ -298,9 +294,7 @@ def record_metrics(ref: str, metrics: dict) -> Path:
     markdown = model_card_markdown
     if card["model_config"].get("kind") == "advection_residual":
         from lakesight.models.nowcasting.train_advection import model_card_markdown as markdown
-    text = markdown(card)  # before writing anything: a card it cannot render stays as it was
-    (directory / "card.json").write_text(json.dumps(card, indent=2))
-    (directory / "MODEL_CARD.md").write_text(text)
+    write_card(directory, card, markdown, stamp=False)
     return directory
 
 

@@ -250,7 +250,7 @@ def fit_kind(spark: SparkSession, kind: str, classes: tuple[str, ...], labels: n
 
 def write_heads(heads: TagHeads, out_dir: Path, card: dict) -> dict:
     """Write ``heads.npz`` and ``card.json`` (+ ``MODEL_CARD.md``) of a registry entry."""
-    from lakesight.models.runtime import sha256_file
+    from lakesight.models.runtime import write_card
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "heads.npz").write_bytes(heads.to_npz())
@@ -266,16 +266,13 @@ def write_heads(heads: TagHeads, out_dir: Path, card: dict) -> dict:
         "task": "tagging",
         "format": "npz",
         "files": files,
-        "sha256": {name: sha256_file(out_dir / name) for name in files.values()},
         "backbone": heads.backbone,
         "classes": {tag: list(head.classes) for tag, head in heads.heads.items()},
         "kinds": {tag: head.kind for tag, head in heads.heads.items()},
         "hidden": {tag: head.hidden for tag, head in heads.heads.items()},
         "tuned": tuned,
     }
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    return card
+    return write_card(out_dir, card, model_card_markdown)
 
 
 def heads_from_card(directory: Path, card: dict) -> TagHeads:

@@ -182,7 +182,7 @@ def export_onnx(model, path: Path) -> Path:
     layer, N x C x 3 x 4) and ``logits`` (the source task's, kept for inspection)."""
     import torch
 
-    from lakesight.models.release import ONNX_OPSET
+    from lakesight.models.runtime import ONNX_OPSET
 
     class Cut(torch.nn.Module):
         def __init__(self, inner) -> None:
@@ -223,7 +223,7 @@ def release(model, config: TrainConfig, facts: dict, out_dir: Path, *, version: 
     import torch
 
     from lakesight.lake import code_version
-    from lakesight.models.runtime import sha256_file
+    from lakesight.models.runtime import write_card
     from lakesight.models.tagging.places import PLACE_CATEGORIES, render_places
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,15 +234,13 @@ def release(model, config: TrainConfig, facts: dict, out_dir: Path, *, version: 
     if parity > 1e-3:
         raise RuntimeError(f"ONNX export differs from torch by {parity}")
     torch.save(model.state_dict(), out_dir / "weights.pt")
-    files = {"fp32": "model.onnx", "torch": "weights.pt"}
     card = {
         "name": NAME,
         "version": version,
         "task": "backbone",
         "architecture": "VGG-style CNN, 4 stages of strided conv + conv (BN, ReLU), global average pool",
         "format": "onnx",
-        "files": files,
-        "sha256": {f: sha256_file(out_dir / f) for f in files.values()},
+        "files": {"fp32": "model.onnx", "torch": "weights.pt"},
         "layer": LAYER,
         "pooling": "flatten",
         "input": {
@@ -266,9 +264,7 @@ def release(model, config: TrainConfig, facts: dict, out_dir: Path, *, version: 
         "code_version": code_version(),
         "rebuild": f"python -m lakesight.models.tagging.train_backbone --out <registry> --version {version}",
     }
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "MODEL_CARD.md").write_text(model_card_markdown(card))
-    return card
+    return write_card(out_dir, card, model_card_markdown)
 
 
 def model_card_markdown(card: dict) -> str:

@@ -214,7 +214,7 @@ def export_onnx(backbone: TunableBackbone, classes: int, config: TuneConfig, sta
     """One graph: ``images`` (N, 3, H, W), prepared as the backbone's input → ``probabilities``."""
     import torch
 
-    from lakesight.models.release import ONNX_OPSET
+    from lakesight.models.runtime import ONNX_OPSET
 
     model = build_network(backbone, classes, config)
     model.load_state_dict(state)

@@ -7,9 +7,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from lakesight.cli import DEMO_DT, airflow_dags_test, emit, stdout_to_stderr
+from lakesight.cli import DemoPart, DemoRun, add_demo, emit, stdout_to_stderr
 from lakesight.config import ConfigError, load_settings, validate_dt
+from lakesight.house_similarity import datasets
 from lakesight.progress import Steps
 
 
@@ -61,62 +63,37 @@ def cmd_similar(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Sample listings, the house_similarity DAG through ``airflow dags test``, a query."""
-    from lakesight.config import REPO_ROOT
-    from lakesight.house_similarity import embed, ingest, publish, train
+def write_demo_sample(run: DemoRun) -> tuple[str, Any]:
     from lakesight.house_similarity.sample_data import write_sample_listings
+
+    sample = write_sample_listings(run.fs, run.settings, run.dt, n=run.args.n, labels=True)
+    return sample.uri, sample
+
+
+def demo_query(run: DemoRun) -> tuple[dict, list[str]]:
+    """The demo's ending: what train decided, and the listings like a front photo of the
+    first listing (as a buyer would pick one)."""
     from lakesight.house_similarity.similar import format_similar_houses, similar_houses
-    from lakesight.lake import filesystem_for, read_manifest, uri_path
-    from lakesight.spark import check_java
-    from lakesight.stage import StageResult, format_summary
+    from lakesight.lake import uri_path
 
-    settings = load_settings()
-    dt = validate_dt(args.dt)
-    check_java()
-    steps = Steps("demo", quiet=args.json)
-    fs = filesystem_for(settings.root, settings)
-    with steps.step(f"sample data: {args.n} listings with labels and broken records"):
-        sample = write_sample_listings(fs, settings, dt, n=args.n, labels=True)
-    log_path = REPO_ROOT / "var" / "logs" / f"demo-house_similarity-{dt}.log"
-    with steps.step(f"airflow dags test house_similarity {dt} (log: {log_path})"):
-        airflow_dags_test("house_similarity", dt, log_path, steps)
-    stages = {m.STAGE.short: m.STAGE for m in (ingest, embed, train, publish)}
-    manifests = {
-        name: read_manifest(fs, s.output.partition(settings, dt)) for name, s in stages.items()
-    }
-    summaries = {
-        name: StageResult.from_manifest(stages[name], m, settings).summary()
-        for name, m in manifests.items()
-    }
-    # The query: a front photo of the first listing, as a buyer would pick one.
+    sample = run.sample
     front = next(p for p, (_, view) in sorted(sample.photos.items()) if view == "front")
-    with steps.step("similarity query"):
+    with run.steps.step("similarity query"):
         query_path = uri_path(f"{sample.uri.rstrip('/')}/photos/{front}")
-        result = similar_houses(settings, query_path, dt=dt, k=args.k)
-    payload = {
-        "dt": dt,
-        "root": settings.root,
-        "input": sample.uri,
-        **summaries,
-        "decision": manifests["train"].extra.get("decision", {}),
-        "similar": result,
-        "airflow_log": str(log_path),
-        "seconds": steps.total_s,
-    }
+        result = similar_houses(run.settings, query_path, dt=run.dt, k=run.args.k)
+    decision = run.manifests["train"].extra.get("decision", {})
+    return {"decision": decision, "similar": result}, [
+        f"  heads:       {decision.get('why', '')}",
+        format_similar_houses(result),
+    ]
 
-    def human(d: dict) -> str:
-        return "\n".join([
-            f"lakesight demo house_similarity dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
-            f"through airflow dags test (log: {d['airflow_log']})",
-            f"  read:        {d['input']}",
-            *(format_summary(d[name], stage) for name, stage in stages.items()),
-            f"  heads:       {d['decision'].get('why', '')}",
-            format_similar_houses(d["similar"]),
-        ])  # fmt: skip
 
-    emit(payload, args.json, human)
-    return 0
+DEMO = DemoPart(
+    "house_similarity", "sample listings, the DAG, a query",
+    (datasets.INGEST, datasets.EMBED, datasets.TRAIN, datasets.PUBLISH),
+    sample_text="{n} listings with labels and broken records", write_sample=write_demo_sample,
+    finish=demo_query,
+)  # fmt: skip
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -182,12 +159,9 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sample_listings)
 
-    q = groups["demo"].add_parser("house_similarity", help="sample listings, the DAG, a query")
-    q.add_argument("--dt", default=DEMO_DT)
+    q = add_demo(groups, DEMO)
     q.add_argument("--n", type=int, default=24, help="listings")
     q.add_argument("-k", type=int, default=6, help="similar listings shown")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_demo)
 
     houses = sub.add_parser("houses", help="query published listings").add_subparsers(
         dest="action", required=True

@@ -167,17 +167,14 @@ def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[i
 
 def record_metrics(result: dict) -> str:
     """Write the eval's figures into the shipped heads' card and MODEL_CARD.md."""
-    import json
-
-    from lakesight.models.runtime import load_card, resolve
+    from lakesight.models.runtime import load_card, resolve, write_card
     from lakesight.models.tagging.heads import DEFAULT_HEADS, model_card_markdown
 
     _, directory = resolve(DEFAULT_HEADS)
     card = load_card(directory)
     card["metrics"] = {k: result[k] for k in ("accuracy", "transfer_accuracy", "scratch_accuracy",
                                               "precision_at_10", "eval_seed")}  # fmt: skip
-    (directory / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    (directory / "MODEL_CARD.md").write_text(model_card_markdown(card))
+    write_card(directory, card, model_card_markdown, stamp=False)
     return str(directory)
 
 

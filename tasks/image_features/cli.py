@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import time
 from datetime import UTC, datetime
+from typing import Any
 
-from lakesight.cli import DEMO_DT, airflow_dags_test, emit
+from lakesight.cli import DemoPart, DemoRun, add_demo, emit
 from lakesight.config import load_settings, validate_dt
+from lakesight.image_features import datasets
 from lakesight.progress import Steps
 
 
@@ -50,59 +52,32 @@ def cmd_sample_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Sample data, the image_features DAG through ``airflow dags test``, a similarity query."""
-    from lakesight.config import REPO_ROOT
-    from lakesight.image_features import analyze, ingest, publish
+def write_demo_sample(run: DemoRun) -> tuple[str, Any]:
     from lakesight.image_features.sample_data import write_images_partition
-    from lakesight.image_features.similar import format_similar, load_features, similar
-    from lakesight.lake import filesystem_for, read_manifest
-    from lakesight.spark import check_java
-    from lakesight.stage import StageResult, format_summary
 
-    settings = load_settings()
-    dt = validate_dt(args.dt)
-    check_java()
-    steps = Steps("demo", quiet=args.json)
-    fs = filesystem_for(settings.root, settings)
-    with steps.step(f"sample data: {args.n} scenes + {args.bad} broken files"):
-        sample = write_images_partition(fs, settings, dt, n=args.n, bad=args.bad, seed=args.seed)
-    log_path = REPO_ROOT / "var" / "logs" / f"demo-image_features-{dt}.log"
-    with steps.step(f"airflow dags test image_features {dt} (log: {log_path})"):
-        airflow_dags_test("image_features", dt, log_path, steps)
-    stages = {module.STAGE.short: module.STAGE for module in (ingest, analyze, publish)}
-    summaries = {
-        name: StageResult.from_manifest(
-            stage, read_manifest(fs, stage.output.partition(settings, dt)), settings
-        ).summary()
-        for name, stage in stages.items()
-    }
-    with steps.step("similarity query"):
-        query = load_features(settings, dt, ["image_id", "top"])
+    a = run.args
+    sample = write_images_partition(run.fs, run.settings, run.dt, n=a.n, bad=a.bad, seed=a.seed)
+    return sample.partition_uri, sample
+
+
+def demo_query(run: DemoRun) -> tuple[dict, list[str]]:
+    """The demo's ending: the images most like the first one with an object."""
+    from lakesight.image_features.similar import format_similar, load_features, similar
+
+    with run.steps.step("similarity query"):
+        query = load_features(run.settings, run.dt, ["image_id", "top"])
         with_object = query[query["top"].notna()].sort_values("image_id")
         query_id = (with_object if len(with_object) else query)["image_id"].iloc[0]
-        found = similar(settings, dt, image_id=query_id, k=8)
-    payload = {"dt": dt, "root": settings.root, "input": sample.partition_uri,
-               "labels": sample.labels_uri, **summaries, "similar": found,
-               "airflow_log": str(log_path), "seconds": steps.total_s}  # fmt: skip
+        found = similar(run.settings, run.dt, image_id=query_id, k=8)
+    return {"labels": run.sample.labels_uri, "similar": found}, [format_similar(found)]
 
-    def human(d: dict) -> str:
-        c = d["ingest"]["counts"]
-        return "\n".join(
-            [
-                f"lakesight demo dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
-                f"image_features through airflow dags test (log: {d['airflow_log']})",
-                f"  read:        {d['input']}",
-                format_summary(d["ingest"], stages["ingest"]).split("\n", 1)[1],
-                f"  {c['in']} files = {c['out']} curated + {c['quarantined']} quarantined",
-                format_summary(d["analyze"], stages["analyze"]),
-                format_summary(d["publish"], stages["publish"]),
-                format_similar(d["similar"]),
-            ]
-        )
 
-    emit(payload, args.json, human)
-    return 0
+DEMO = DemoPart(
+    "image_features", "sample images, the DAG through airflow dags test, a query",
+    (datasets.INGEST, datasets.ANALYZE, datasets.PUBLISH),
+    sample_text="{n} scenes + {bad} broken files", write_sample=write_demo_sample,
+    finish=demo_query,
+)  # fmt: skip
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
@@ -224,15 +199,10 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sample_images)
 
-    q = groups["demo"].add_parser(
-        "image_features", help="sample images, the DAG through airflow dags test, a query"
-    )
-    q.add_argument("--dt", default=DEMO_DT)
+    q = add_demo(groups, DEMO)
     q.add_argument("--n", type=int, default=200, help="generated scenes")
     q.add_argument("--bad", type=int, default=9, help="broken files added")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_demo)
 
     for target, help_text in (
         ("ssd", "SSD: VOC mAP@0.5 on held-out scenes"),

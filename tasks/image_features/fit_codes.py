@@ -17,7 +17,6 @@ Run: ``lakesight stage image_features.fit_codes --dt D [--embedder NAME[@V]] [--
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -111,7 +110,7 @@ def fitted_release(embedder_card: dict, embedder_dir: Path, fit: np.ndarray, hol
 
     from lakesight.models.description.fitted import ITQ_FILE, save_itq
     from lakesight.models.description.hashing import ITQ
-    from lakesight.models.runtime import sha256_file
+    from lakesight.models.runtime import write_card
 
     itq = ITQ(bits).fit(fit)
     everything = np.concatenate([fit, holdout])
@@ -129,9 +128,7 @@ def fitted_release(embedder_card: dict, embedder_dir: Path, fit: np.ndarray, hol
                     "recall_at_10": (round(recall_at_10(itq.encode(everything), everything,
                                                         held_out), 4) if len(holdout) else None)},
     }  # fmt: skip
-    card["sha256"] = {f: sha256_file(out / f) for f in card["files"].values()}
-    (out / "card.json").write_text(json.dumps(card, indent=2))
-    return card
+    return write_card(out, card)
 
 
 def sampled_crops(spark: SparkSession, descriptors_uri: str, sample: int):

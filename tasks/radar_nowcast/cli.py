@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from lakesight.cli import DEMO_DT, airflow_dags_test, emit, stdout_to_stderr
+from lakesight.cli import DemoPart, DemoRun, add_demo, emit, stdout_to_stderr
 from lakesight.config import ConfigError, load_settings, validate_dt
 from lakesight.progress import Steps
+from lakesight.radar_nowcast import datasets
 
 DEMO_END = "06:00"  # the demo's day ends here: enough for forecasts and their verification
 
@@ -73,74 +75,39 @@ def cmd_sample_radar(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Sample radar, the radar_nowcast DAG through ``airflow dags test``, where things are."""
-    from lakesight.config import REPO_ROOT
-    from lakesight.lake import filesystem_for, join, read_manifest
-    from lakesight.radar_nowcast import datasets, forecast, ingest, verify
+def write_demo_sample(run: DemoRun) -> tuple[str, Any]:
     from lakesight.radar_nowcast.sample_data import write_sample_radar
-    from lakesight.spark import check_java
-    from lakesight.stage import StageResult, format_summary
 
-    settings = load_settings()
-    dt = validate_dt(args.dt)
-    check_java()
-    end = minute_option(args.end, "--end")
-    steps = Steps("demo", quiet=args.json)
-    fs = filesystem_for(settings.root, settings)
-    with steps.step(f"sample data: radar 00:00-{args.end} + {args.bad} broken files"):
-        sample = write_sample_radar(fs, settings, dt, end=end, bad=args.bad)
-    log_path = REPO_ROOT / "var" / "logs" / f"demo-radar_nowcast-{dt}.log"
-    with steps.step(f"airflow dags test radar_nowcast {dt} (log: {log_path})"):
-        # The run of 00:30 covers [00:00, 00:30) of the day (a run's logical date is its interval's
-        # end); its config widens the interval to the sample's frames.
-        airflow_dags_test(
-            "radar_nowcast",
-            f"{dt}T00:30:00+00:00",
-            log_path,
-            steps,
-            conf={"start": "00:00", "end": args.end},
-        )
-    stages = {m.STAGE.short: m.STAGE for m in (ingest, forecast, verify)}
-    summaries = {
-        name: StageResult.from_manifest(
-            stage, read_manifest(fs, stage.output.partition(settings, dt)), settings
-        ).summary()
-        for name, stage in stages.items()
-    }
-    pictures = datasets.PICTURES.partition(settings, dt)
-    scores = read_manifest(fs, datasets.SCORES.partition(settings, dt)).extra.get("summary", {})
-    payload = {
-        "dt": dt,
-        "root": settings.root,
-        "input": sample.uri,
-        **summaries,
-        "pictures": [join(pictures, "panels.png"), join(pictures, "csi_by_lead.png")],
-        "csi_2": scores.get("csi", {}),
-        "airflow_log": str(log_path),
-        "seconds": steps.total_s,
-    }
+    end = minute_option(run.args.end, "--end")
+    day = write_sample_radar(run.fs, run.settings, run.dt, end=end, bad=run.args.bad)
+    return day.uri, day
 
-    def human(d: dict) -> str:
-        csi = "\n".join(
-            f"  CSI >= 2 mm/h  {m:22} "
-            + " ".join("  -  " if v is None else f"{v:.2f}" for v in by["2"])
-            for m, by in d["csi_2"].items()
-            if "2" in by
-        )
-        return "\n".join(
-            [
-                f"lakesight demo radar_nowcast dt={d['dt']} on {d['root']} ({d['seconds']:.0f}s), "
-                f"through airflow dags test (log: {d['airflow_log']})",
-                f"  read:        {d['input']}",
-                *(format_summary(d[name], stage) for name, stage in stages.items()),
-                csi,
-                *(f"  picture:     {p}" for p in d["pictures"]),
-            ]
-        )
 
-    emit(payload, args.json, human)
-    return 0
+def demo_scores(run: DemoRun) -> tuple[dict, list[str]]:
+    """The demo's ending: the CSI at 2 mm/h by lead of every model, and the day's pictures."""
+    from lakesight.lake import join
+
+    pictures = datasets.PICTURES.partition(run.settings, run.dt)
+    paths = [join(pictures, "panels.png"), join(pictures, "csi_by_lead.png")]
+    csi = run.manifests["verify"].extra.get("summary", {}).get("csi", {})
+    lines = [
+        f"  CSI >= 2 mm/h  {m:22} "
+        + " ".join("  -  " if v is None else f"{v:.2f}" for v in by["2"])
+        for m, by in csi.items()
+        if "2" in by
+    ]
+    return {"pictures": paths, "csi_2": csi}, [*lines, *(f"  picture:     {p}" for p in paths)]
+
+
+DEMO = DemoPart(
+    "radar_nowcast", "sample radar, the DAG, forecasts and scores",
+    (datasets.INGEST, datasets.FORECAST, datasets.VERIFY),
+    sample_text="radar 00:00-{end} + {bad} broken files", write_sample=write_demo_sample,
+    # The run of 00:30 covers [00:00, 00:30) of the day (a run's logical date is its interval's
+    # end); its config widens the interval to the sample's frames.
+    logical_date="{dt}T00:30:00+00:00", conf=lambda args: {"start": "00:00", "end": args.end},
+    finish=demo_scores,
+)  # fmt: skip
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -251,14 +218,9 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sample_radar)
 
-    q = groups["demo"].add_parser(
-        "radar_nowcast", help="sample radar, the DAG, forecasts and scores"
-    )
-    q.add_argument("--dt", default=DEMO_DT)
+    q = add_demo(groups, DEMO)
     q.add_argument("--end", default=DEMO_END, help="the sample day's frames end here, HH:MM")
     q.add_argument("--bad", type=int, default=6, help="broken files added")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(func=cmd_demo)
 
     q = groups["eval"].add_parser(
         "nowcast", help="a nowcaster vs persistence and flow (and pysteps with --family): "

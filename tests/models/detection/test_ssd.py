@@ -89,7 +89,7 @@ def test_load_state_drops_mismatched_head_for_transfer():
 @pytest.mark.slow
 def test_smoke_training_reduces_loss_and_releases(tmp_path):
     """A few steps of the real training loop, then the real release path."""
-    from lakesight.models.release import release_ssd
+    from lakesight.models.detection.release import release_ssd
 
     config = TrainConfig(steps=12, batch=8, lr=2e-3, warmup=2, log_every=4, ssd=TINY)
     result = train(config, quiet=True)

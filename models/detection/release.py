@@ -1,8 +1,8 @@
-"""From trained weights to a registry entry: ONNX export, parity check, int8, evaluation, card."""
+"""The SSD's release, from trained weights to a registry entry: ONNX export, parity check,
+int8, evaluation, card."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lakesight.models.detection.detector import InputSpec, preprocess
+from lakesight.models.runtime import ONNX_OPSET, quantize_int8, write_card
 
 if TYPE_CHECKING:
     from lakesight.models.detection.ssd import SSDConfig
     from lakesight.models.detection.train_ssd import TrainConfig
-
-ONNX_OPSET = 17
 
 
 def export_onnx(model, image_size: int, path: Path) -> Path:
@@ -66,32 +65,6 @@ class SceneCalibration:
         return None if batch is None else {"images": batch}
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, calibration) -> Path:
-    """Static QDQ int8 quantisation: per-channel weights, activations calibrated on ``calibration``."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared = int8_path.with_suffix(".prep.onnx")
-    quant_pre_process(str(fp32_path), str(prepared))
-    try:
-        quantize_static(
-            str(prepared),
-            str(int8_path),
-            calibration,
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            # Convolutions hold nearly all the FLOPs; the softmax whose scores feed
-            # the NMS thresholds stays in float.
-            op_types_to_quantize=["Conv"],
-        )
-    finally:
-        prepared.unlink(missing_ok=True)
-    return int8_path
-
-
 def release_ssd(
     state: dict,
     config: TrainConfig,
@@ -104,14 +77,15 @@ def release_ssd(
     calibration_images: int = 256,
     rebuild_command: str = "",
 ) -> dict:
-    """Write ``model.onnx``, ``model.int8.onnx`` and ``card.json`` into ``out_dir``; return the card."""
+    """Write ``model.onnx``, ``model.int8.onnx``, ``weights.pt``, ``card.json`` and
+    ``MODEL_CARD.md`` into ``out_dir``; return the card."""
     import torch
 
     from lakesight.lake import code_version
     from lakesight.models.detection.evaluation import evaluate_detector, held_out_scenes
     from lakesight.models.detection.ssd import SSD
     from lakesight.models.detection.train_ssd import CALIBRATION_SEED, EVAL_SEED
-    from lakesight.models.runtime import detector_from_card, sha256_file
+    from lakesight.models.runtime import detector_from_card
 
     ssd: SSDConfig = config.ssd
     model = SSD(ssd)
@@ -141,7 +115,6 @@ def release_ssd(
         "architecture": f"MobileNet-SSD (width {ssd.width}, {ssd.image_size}x{ssd.image_size})",
         "format": "onnx",
         "files": {"fp32": fp32.name, "int8": int8.name, "torch": weights.name},
-        "sha256": {p.name: sha256_file(p) for p in (fp32, int8, weights)},
         "ssd_config": {k: v for k, v in asdict(ssd).items()},
         "outputs": ["loc", "scores"],
         "classes": list(ssd.classes),
@@ -188,9 +161,7 @@ def release_ssd(
         detector = detector_from_card(out_dir, card, runtime="ort", variant=variant)
         metrics[variant] = evaluate_detector(detector.detect, images, truths, ssd.classes)
     card["metrics"] = metrics
-    (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    (out_dir / "MODEL_CARD.md").write_text(render_card(card))
-    return card
+    return write_card(out_dir, card, render_card)
 
 
 def render_card(card: dict) -> str:
