@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,6 +104,40 @@ def warmup_cosine(step: int, peak: float, warmup: int, steps: int) -> float:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class TrainingLog:
+    """A training loop's progress: every ``every`` steps (and at the last), the mean of each
+    loss since the previous entry and how fast it went, kept in ``history`` (the model's card
+    records it) and printed by rank 0 unless ``quiet``. ``rate`` names the throughput
+    (``images_per_s``: ``per_step`` items per step over all ranks); without one, an entry
+    gives the seconds since the start."""
+
+    def __init__(self, name: str, every: int, steps: int, *, rank: int, quiet: bool,
+                 decimals: int, rate: str | None = None, per_step: int = 0) -> None:  # fmt: skip
+        self.name, self.every, self.steps, self.decimals = name, every, steps, decimals
+        self.loud, self.rate, self.per_step = rank == 0 and not quiet, rate, per_step
+        self.history: list[dict] = []
+        self.started = time.perf_counter()
+        self._sums: dict[str, float] = {}
+
+    def add(self, step: int, **losses: float) -> None:
+        """Record the losses of 0-based ``step``; writes an entry when one is due."""
+        for key, value in losses.items():
+            self._sums[key] = self._sums.get(key, 0.0) + value
+        if (step + 1) % self.every and step + 1 != self.steps:
+            return
+        n, elapsed = step % self.every + 1, time.perf_counter() - self.started
+        entry = {"step": step + 1}
+        entry.update((k, round(total / n, self.decimals)) for k, total in self._sums.items())
+        if self.rate:
+            entry[self.rate] = round((step + 1) * self.per_step / elapsed, 1)
+        else:
+            entry["seconds"] = round(elapsed, 1)
+        self.history.append(entry)
+        self._sums = {}
+        if self.loud:
+            print(f"[{self.name}] {json.dumps(entry)}", file=sys.stderr, flush=True)
 
 
 def start_rank(distributed: bool, seed: int, threads: int) -> tuple[int, int]:

@@ -103,7 +103,13 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
     import torch
 
     from lakesight.models.detection.ssd import SSD, multibox_loss
-    from lakesight.models.nn import for_ranks, rank_zero_result, start_rank, warmup_cosine
+    from lakesight.models.nn import (
+        TrainingLog,
+        for_ranks,
+        rank_zero_result,
+        start_rank,
+        warmup_cosine,
+    )
 
     rank, world = start_rank(distributed, config.seed, config.threads)
     model = SSD(config.ssd)
@@ -114,9 +120,8 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
     )
 
     model.train()
-    started = time.perf_counter()
-    history = []
-    running = np.zeros(2)
+    log = TrainingLog("train_ssd", config.log_every, config.steps, rank=rank, quiet=quiet,
+                      decimals=4, rate="images_per_s", per_step=config.batch * world)  # fmt: skip
     for step, (x, loc_t, lab_t) in enumerate(_batches(config, priors, rank, world)):
         for group in optimiser.param_groups:
             group["lr"] = warmup_cosine(step, config.lr, config.warmup, config.steps)
@@ -125,25 +130,12 @@ def train(config: TrainConfig, *, distributed: bool = False, quiet: bool = False
         optimiser.zero_grad(set_to_none=True)
         (loc_loss + conf_loss).backward()
         optimiser.step()
-        running += [loc_loss.item(), conf_loss.item()]
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            n = (step % config.log_every) + 1
-            elapsed = time.perf_counter() - started
-            entry = {
-                "step": step + 1,
-                "loc_loss": round(running[0] / n, 4),
-                "conf_loss": round(running[1] / n, 4),
-                "images_per_s": round((step + 1) * config.batch * world / elapsed, 1),
-            }
-            history.append(entry)
-            running[:] = 0
-            if rank == 0 and not quiet:
-                print(f"[train_ssd] {json.dumps(entry)}", file=sys.stderr, flush=True)
+        log.add(step, loc_loss=loc_loss.item(), conf_loss=conf_loss.item())
     facts = {
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - log.started, 1),
         "images_seen": config.steps * config.batch * world,
         "world_size": world,
-        "history": history,
+        "history": log.history,
     }
     return rank_zero_result(core, facts, distributed)
 

@@ -177,7 +177,13 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
     """The training loop (one rank); returns rank 0's state dict and facts."""
     import torch
 
-    from lakesight.models.nn import for_ranks, rank_zero_result, start_rank, warmup_cosine
+    from lakesight.models.nn import (
+        TrainingLog,
+        for_ranks,
+        rank_zero_result,
+        start_rank,
+        warmup_cosine,
+    )
     from lakesight.models.nowcasting.advection import build_network
     from lakesight.models.nowcasting.convlstm import nowcast_loss
 
@@ -193,7 +199,8 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
     rng = np.random.default_rng([config.seed, rank])
     outputs = config.model.outputs
     lead_weights = 1.0 + config.early_lead_boost * 0.5 ** torch.arange(outputs, dtype=torch.float32)
-    started, history, running = time.perf_counter(), [], 0.0
+    log = TrainingLog("train_advection", config.log_every, config.steps, rank=rank, quiet=quiet,
+                      decimals=6)  # fmt: skip
     model.train()
     for step in range(config.steps):
         x, y = (torch.from_numpy(a) for a in training_batch(data, rng, config))
@@ -209,20 +216,13 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        running += loss.item()
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            entry = {"step": step + 1, "loss": round(running / (step % config.log_every + 1), 6),
-                     "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
-            history.append(entry)
-            running = 0.0
-            if rank == 0 and not quiet:
-                print(f"[train_advection] {json.dumps(entry)}", file=sys.stderr, flush=True)
+        log.add(step, loss=loss.item())
     facts = {
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - log.started, 1),
         "windows_seen": config.steps * config.batch * world,
         "world_size": world,
         "training_windows": len(data.windows),
-        "history": history,
+        "history": log.history,
         "echo_floor_pixel": 1,
     }
     return rank_zero_result(core, facts, distributed)

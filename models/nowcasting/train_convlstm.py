@@ -102,7 +102,13 @@ def train(
     """The training loop; returns the state dict and training facts (rank 0's)."""
     import torch
 
-    from lakesight.models.nn import for_ranks, rank_zero_result, start_rank, warmup_cosine
+    from lakesight.models.nn import (
+        TrainingLog,
+        for_ranks,
+        rank_zero_result,
+        start_rank,
+        warmup_cosine,
+    )
     from lakesight.models.nowcasting.convlstm import EncoderForecaster, nowcast_loss
 
     rank, world = start_rank(distributed, config.seed, config.threads)
@@ -120,8 +126,8 @@ def train(
     inputs = config.model.inputs
 
     model.train()
-    started = time.perf_counter()
-    history, running = [], 0.0
+    log = TrainingLog("train_convlstm", config.log_every, config.steps, rank=rank, quiet=quiet,
+                      decimals=5, rate="windows_per_s", per_step=config.batch * world)  # fmt: skip
     for step in range(config.steps):
         x = torch.from_numpy(data.batch(rng.integers(len(data.windows), size=config.batch), rng))
         for group in optimiser.param_groups:
@@ -131,25 +137,13 @@ def train(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        running += loss.item()
-        if (step + 1) % config.log_every == 0 or step + 1 == config.steps:
-            n = step % config.log_every + 1
-            elapsed = time.perf_counter() - started
-            entry = {
-                "step": step + 1,
-                "loss": round(running / n, 5),
-                "windows_per_s": round((step + 1) * config.batch * world / elapsed, 1),
-            }
-            history.append(entry)
-            running = 0.0
-            if rank == 0 and not quiet:
-                print(f"[train_convlstm] {json.dumps(entry)}", file=sys.stderr, flush=True)
+        log.add(step, loss=loss.item())
     facts = {
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - log.started, 1),
         "windows_seen": config.steps * config.batch * world,
         "world_size": world,
         "training_windows": len(data.windows),
-        "history": history,
+        "history": log.history,
         # The smallest echo the training frames hold: forecasts below it are no echo.
         "echo_floor_pixel": int(data.frames[data.frames > 0].min()) if data.frames.any() else 1,
     }
