@@ -10,6 +10,10 @@ in Spark and turned into CSI/POD/FAR and MSE/MAE by lead, per model.
 - ``forecast_vs_bare``: the forecast stage on Spark ``local[2]`` (windows built in
   Spark, models in the Python workers, written and committed) against a bare
   single-process loop over the same windows (:func:`.forecast.issue_forecasts`);
+- ``verify_vs_bare``: the verify stage (pairs joined and scored in Spark, the day
+  summarised, pictures drawn, written and committed) against one process scoring the same
+  pairs with the stage's batch function (:func:`.verify.score_batch`) and summarising
+  them; ``verify_breakdown_s`` gives the stage's steps;
 - ``train_scaling``: training throughput under TorchDistributor with 2 processes
   (1 thread each) against one process with 2 threads, on the same training set.
 """
@@ -174,6 +178,8 @@ def bench_nowcast(
         .agg(F.countDistinct("issued_at"))
         .first()[0]
     )
+    with steps.step(f"verify: warm-up + {repeats} passes, stage and bare loop"):
+        verifying = verify_vs_bare(spark, settings, dt, repeats)
     with steps.step("forecast cost per issue time at 128, 256 and 512 px"):
         per_issue = cost_per_issue(nowcaster, repeats)
     with steps.step(f"training: {train_steps} steps, 1 process x 2 threads vs 2 processes"):
@@ -184,12 +190,61 @@ def bench_nowcast(
         "forecast_stage_wps": round(len(ends) / stage_s, 2),
         "forecast_bare_wps": round(len(ends) / bare_s, 2),
         "forecast_vs_bare": round(bare_s / stage_s, 3),
+        **verifying,
         **per_issue,
         **scaling,
         "repeats": repeats,
         "spark_master": settings.spark_master,
         "model": nowcaster.name,
         "frame_size": list(windows.shape[-2:]),
+    }
+
+
+def verify_vs_bare(spark, settings: Settings, dt: str, repeats: int) -> dict:
+    """The verify stage on Spark against one process scoring the same (forecast, observed)
+    pairs with the stage's own batch function and summarising them, medians of ``repeats``;
+    ``verify_breakdown_s`` is where the stage's last pass spent its time."""
+    import pandas as pd
+    import pyarrow.dataset as ds
+
+    from lakesight.lake import uri_path
+    from lakesight.radar_nowcast import verify
+    from lakesight.radar_nowcast.verification import summarise
+
+    def read(dataset, columns):  # the bench's lake is local: read as a one-process job would
+        return (
+            ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
+            .to_table(columns=columns)
+            .to_pandas()
+        )
+
+    observed = read(datasets.FRAMES, ["frame_time", "pixels"])
+    observed.columns = ["valid_at", "observed"]
+    forecast_columns = ["issued_at", "lead_min", "valid_at", "model", "height", "width", "pixels"]
+    pairs = read(datasets.FORECASTS, forecast_columns).merge(observed, on="valid_at")
+    last = Steps("verify", quiet=True)
+
+    def stage_pass() -> float:
+        nonlocal last
+        last, started = Steps("verify", quiet=True), time.perf_counter()
+        verify.run(spark, settings, dt, steps=last)
+        return time.perf_counter() - started
+
+    def bare_pass() -> float:
+        started = time.perf_counter()
+        chunks = [verify.score_batch(pairs.iloc[k : k + 256]) for k in range(0, len(pairs), 256)]
+        summarise(pd.concat(chunks).drop(columns=["path", "reason", "detail"]))
+        return time.perf_counter() - started
+
+    stage_pass(), bare_pass()  # warm-up: Python workers, imports
+    stage_s = statistics.median(stage_pass() for _ in range(repeats))
+    bare_s = statistics.median(bare_pass() for _ in range(repeats))
+    return {
+        "verify_pairs": len(pairs),
+        "verify_stage_pps": round(len(pairs) / stage_s, 1),
+        "verify_bare_pps": round(len(pairs) / bare_s, 1),
+        "verify_vs_bare": round(bare_s / stage_s, 3),
+        "verify_breakdown_s": {k: round(v, 3) for k, v in last.timings.items()},
     }
 
 
