@@ -99,3 +99,16 @@ def validated_files(spark: SparkSession, settings: Settings, day: RawDay,
             yield validate_batch(batch)
 
     return readable.mapInPandas(validate, schema).unionByName(unread)
+
+
+def decoded_or_quarantined(row: dict, decode: Callable[[], object], rejected: type[Exception]):
+    """What ``decode()`` made of a file, or None with the row's ``reason`` and ``detail`` set:
+    the decoder's own (``rejected`` carries them), or ``corrupt`` naming a decoder's bug,
+    which must quarantine the file, not fail the job."""
+    try:
+        return decode()
+    except rejected as err:
+        row["reason"], row["detail"] = err.reason, err.detail
+    except Exception as err:
+        row["reason"], row["detail"] = "corrupt", f"{type(err).__name__}: {err}"[:200]
+    return None

@@ -20,6 +20,7 @@ Every record gets one verdict, an accepted row or a reason:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import unicodedata
@@ -130,6 +131,7 @@ def validate_photo_batch(
     """Judge photo files. In: ``path``, ``length``, ``content``. Out: :data:`datasets.PHOTO_SCHEMA`
     rows (``reason`` null for accepted photos; duplicates are found later, across batches)."""
     from lakesight.lake import path_uri, spelled_path
+    from lakesight.raw_files import decoded_or_quarantined
 
     # Spark gives Hadoop's spelling (unencoded): the folder is read from it as spelled, the
     # row holds the published URI (lake.path_uri).
@@ -151,15 +153,10 @@ def validate_photo_batch(
                 UNKNOWN_LISTING,
                 f"{listing_id!r} is not an accepted listing",
             )
-        else:
-            try:
-                image = limits.decode(content, path)
-            except ImageRejected as err:
-                row["reason"], row["detail"] = err.reason, err.detail
-            except Exception as err:  # a decoder bug must not fail the job: quarantine it
-                row["reason"], row["detail"] = "corrupt", f"{type(err).__name__}: {err}"[:200]
-            else:
-                row.update(format=image.format, width=image.width, height=image.height)
+        elif image := decoded_or_quarantined(
+            row, functools.partial(limits.decode, content, path), ImageRejected
+        ):
+            row.update(format=image.format, width=image.width, height=image.height)
         rows.append(row)
     out = pd.DataFrame(rows, columns=list(datasets.PHOTO_COLUMNS))
     return out.astype({"size": "int64", "width": "Int32", "height": "Int32"})

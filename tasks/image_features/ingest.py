@@ -35,7 +35,7 @@ from lakesight.image_features import datasets
 from lakesight.imaging import DecodeLimits, ImageRejected
 from lakesight.lake import path_uri
 from lakesight.progress import Steps
-from lakesight.raw_files import list_raw_day, validated_files
+from lakesight.raw_files import decoded_or_quarantined, list_raw_day, validated_files
 from lakesight.stage import (
     StageResult,
     commit_stage,
@@ -62,13 +62,10 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
             size=int(length),
             image_id=hashlib.sha256(content or b"").hexdigest(),
         )
-        try:
-            image = limits.decode(content, path)
-        except ImageRejected as rejected:
-            row["reason"], row["detail"] = rejected.reason, rejected.detail
-        except Exception as err:  # a decoder bug must not fail the job: quarantine it
-            row["reason"], row["detail"] = "corrupt", f"{type(err).__name__}: {err}"[:200]
-        else:
+        image = decoded_or_quarantined(
+            row, functools.partial(limits.decode, content, path), ImageRejected
+        )
+        if image is not None:
             row.update(format=image.format, width=image.width, height=image.height,
                        source_mode=image.source_mode, orientation=image.orientation,
                        name_matches_format=image.name_matches_format)  # fmt: skip

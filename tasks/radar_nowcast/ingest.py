@@ -44,7 +44,7 @@ from lakesight.lake import Manifest, read_manifest
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets, odim
 from lakesight.radar_nowcast.frames import frame_minute, merged_into_day
-from lakesight.raw_files import RawDay, list_raw_day, validated_files
+from lakesight.raw_files import RawDay, decoded_or_quarantined, list_raw_day, validated_files
 from lakesight.stage import (
     WHOLE_DAY,
     Interval,
@@ -133,13 +133,9 @@ def validate_batch(batch: pd.DataFrame, cadence: int, max_pixels: int,
             )
             rows.append(row)
             continue
-        try:
-            pixels = decode_frame(content, max_pixels, dt=dt, minute=minute)
-        except FrameRejected as rejected:
-            row["reason"], row["detail"] = rejected.reason, rejected.detail
-        except Exception as err:  # a decoder bug must not fail the job: quarantine it
-            row["reason"], row["detail"] = "corrupt", f"{type(err).__name__}: {err}"[:200]
-        else:
+        decode = functools.partial(decode_frame, content, max_pixels, dt=dt, minute=minute)
+        pixels = decoded_or_quarantined(row, decode, FrameRejected)
+        if pixels is not None:
             row.update(height=pixels.shape[0], width=pixels.shape[1], pixels=pixels.tobytes())
         rows.append(row)
     out = pd.DataFrame(rows, columns=list(datasets.VALIDATION_SCHEMA_COLUMNS))
