@@ -27,7 +27,8 @@ from lakesight.progress import Steps
 from lakesight.radar_nowcast import forecast, verify
 from lakesight.radar_nowcast import ingest as radar_ingest
 from lakesight.radar_nowcast.sample_data import write_sample_radar
-from lakesight_airflow.explorer import data
+from lakesight_airflow.explorer import house_similarity as houses_view
+from lakesight_airflow.explorer import image_features as images_view
 from tests.support.airflow_server import USER, AirflowServer
 from tests.support.lakes import scratch_lake
 
@@ -291,7 +292,7 @@ def test_image_features_grid_image_neighbours_and_upload(lake, airflow, browser,
     click_and_wait(browser, tile.find_element(By.TAG_NAME, "a"), f"image {image_id[:12]}")
     wait(browser, lambda b: loaded(b, "#detections, #crop, #neighbours img"), "the image pictures")
     shown = [t.get_attribute("data-image-id") for t in css(browser, "#neighbours .tile")]
-    expected = [r["image_id"] for r in data.image_neighbours(settings, DT, image_id, 8)]
+    expected = [r["image_id"] for r in images_view.image_neighbours(settings, DT, image_id, 8)]
     assert shown == expected and len(shown) == 8
     browser.switch_to.default_content()
     screenshot(browser, "image")
@@ -346,7 +347,7 @@ def test_house_listings_and_similar_listings_of_a_photo(lake, airflow, browser):
     front = css(browser, "#listings img.front")[0].find_element(By.XPATH, "..")
     photo_id = front.get_attribute("data-photo-id")
     click_and_wait(browser, front, f"listings like photo {photo_id[:12]}")
-    expected = data.similar_listings(settings, DT, photo_id, 8)
+    expected = houses_view.similar_listings(settings, DT, photo_id, 8)
     results = [x.get_attribute("data-listing-id") for x in css(browser, "#similar .listing")]
     assert results == [r["listing_id"] for r in expected["results"]]
     assert expected["query"]["listing_id"] not in results

@@ -43,20 +43,21 @@ def lake(spark, tmp_path_factory):
 
 def test_consumers_read_the_last_good_copy_of_a_cut_short_day(lake, capsys):
     from lakesight.serve.catalogue import Catalogues
-    from lakesight_airflow.explorer import data
+    from lakesight_airflow.explorer import image_features as images_view
+    from lakesight_airflow.explorer import overview
 
     settings, (_, _, published) = lake
     fs = LocalFileSystem()
     partition = FEATURES.partition(settings, DT)
     cut_short(fs, partition)
     assert read_manifest(fs, partition).run_id == published.manifest.run_id
-    image_id = data.image_features(settings, DT)[0]["image_id"].iloc[0]
+    image_id = images_view.image_features(settings, DT)[0]["image_id"].iloc[0]
     capsys.readouterr()
     assert lakesight(["similar", "--dt", DT, "--image-id", image_id, "-k", "3", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert len(answer["results"]) == 3
     overview = {
-        (p["stage"].name, p["dt"]) for o in data.overview(settings) for p in o["partitions"]
+        (p["stage"].name, p["dt"]) for o in overview.overview(settings) for p in o["partitions"]
     }
     assert ("image_features.publish", DT) in overview
     served = Catalogues(settings).health()["images"]

@@ -87,7 +87,7 @@ def test_odd_names_round_trip_through_every_stage(spark, settings, capsys):
         assert {r["path"] for r in answer["results"]} <= set(table["path"])
 
     # The explorer draws the odd-named image from its published path.
-    from lakesight_airflow.explorer import data
+    from lakesight_airflow.explorer import image_features as data
 
     path, image_id = by_name["what?.jpg"]
     png = data.image_picture(settings, DT, image_id, "thumb", published.manifest.run_id)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from lakesight.cli import main as lakesight
 from lakesight.config import ConfigError, Settings
-from lakesight.serve import app as app_module
+from lakesight.serve import image_features as app_module  # where decode_upload is called
 from lakesight.serve.app import create_app
 from lakesight.serve.catalogue import (
     DayVersion,
