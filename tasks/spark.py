@@ -168,6 +168,11 @@ def get_spark(
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             # Small shuffles on one machine; the default 200 partitions is for clusters.
             defaults["spark.sql.shuffle.partitions"] = str(max(4, 2 * (os.cpu_count() or 2)))
+            # Above 32 folders Spark lists a directory tree with a Spark job. On one machine
+            # that job runs in this JVM anyway and only adds its scheduling: a day of 600
+            # listing folders took 1.7 s to list that way and 0.14 s on the driver, on every
+            # read of the raw day. Clusters keep Spark's 32, where tasks list in parallel.
+            defaults["spark.sql.sources.parallelPartitionDiscovery.threshold"] = "10000"
     for key, value in {**defaults, **settings.spark_conf, **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
