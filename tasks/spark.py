@@ -59,6 +59,10 @@ DEFAULT_CONF = {
 }
 # Parquet files per stage output: tens of MB each, never thousands of tiny ones.
 ROWS_PER_FILE = 500_000
+# Readers split a Parquet file only between row groups. A day of image-sized cells (a
+# forecast's pixels, 16 KB each) held 116 MB in one row group, so the next stage read it
+# as one task on one core; row groups of 16 MiB let it spread over the cores.
+ROW_GROUP_BYTES = 8 * 1024 * 1024
 
 
 def output_files(rows: int) -> int:
@@ -219,7 +223,13 @@ def write_parquet_side_by_side(writes) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=len(writes)) as pool:
-        futures = [pool.submit(df.write.mode("overwrite").parquet, uri) for df, uri in writes]
+        futures = [
+            pool.submit(
+                df.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES).parquet,
+                uri,
+            )
+            for df, uri in writes
+        ]
         for future in futures:
             future.result()  # re-raises the first failure
 

@@ -201,28 +201,15 @@ def bench_nowcast(
 
 
 def verify_vs_bare(spark, settings: Settings, dt: str, repeats: int) -> dict:
-    """The verify stage on Spark against one process scoring the same (forecast, observed)
-    pairs with the stage's own batch function and summarising them, medians of ``repeats``;
-    ``verify_breakdown_s`` is where the stage's last pass spent its time."""
-    import pandas as pd
-    import pyarrow.dataset as ds
+    """The verify stage on Spark against one process doing the stage's work with the stage's
+    own functions: read the day's forecasts and frames, pair and score them, summarise,
+    draw the pictures and write the scores; medians of ``repeats``. ``verify_breakdown_s``
+    is where the stage's last pass spent its time, ``verify_bare_breakdown_s`` the loop's."""
+    import tempfile
 
-    from lakesight.lake import uri_path
     from lakesight.radar_nowcast import verify
-    from lakesight.radar_nowcast.verification import summarise
 
-    def read(dataset, columns):  # the bench's lake is local: read as a one-process job would
-        return (
-            ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
-            .to_table(columns=columns)
-            .to_pandas()
-        )
-
-    observed = read(datasets.FRAMES, ["frame_time", "pixels"])
-    observed.columns = ["valid_at", "observed"]
-    forecast_columns = ["issued_at", "lead_min", "valid_at", "model", "height", "width", "pixels"]
-    pairs = read(datasets.FORECASTS, forecast_columns).merge(observed, on="valid_at")
-    last = Steps("verify", quiet=True)
+    last, bare_last, pairs = Steps("verify", quiet=True), Steps("bare", quiet=True), 0
 
     def stage_pass() -> float:
         nonlocal last
@@ -231,21 +218,66 @@ def verify_vs_bare(spark, settings: Settings, dt: str, repeats: int) -> dict:
         return time.perf_counter() - started
 
     def bare_pass() -> float:
-        started = time.perf_counter()
-        chunks = [verify.score_batch(pairs.iloc[k : k + 256]) for k in range(0, len(pairs), 256)]
-        summarise(pd.concat(chunks).drop(columns=["path", "reason", "detail"]))
+        nonlocal bare_last, pairs
+        bare_last, started = Steps("bare", quiet=True), time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            pairs = bare_verify(settings, dt, bare_last, str(Path(out, "scores.parquet")))
         return time.perf_counter() - started
 
     stage_pass(), bare_pass()  # warm-up: Python workers, imports
     stage_s = statistics.median(stage_pass() for _ in range(repeats))
     bare_s = statistics.median(bare_pass() for _ in range(repeats))
     return {
-        "verify_pairs": len(pairs),
-        "verify_stage_pps": round(len(pairs) / stage_s, 1),
-        "verify_bare_pps": round(len(pairs) / bare_s, 1),
+        "verify_pairs": pairs,
+        "verify_stage_pps": round(pairs / stage_s, 1),
+        "verify_bare_pps": round(pairs / bare_s, 1),
         "verify_vs_bare": round(bare_s / stage_s, 3),
         "verify_breakdown_s": {k: round(v, 3) for k, v in last.timings.items()},
+        "verify_bare_breakdown_s": {k: round(v, 3) for k, v in bare_last.timings.items()},
     }
+
+
+def bare_verify(settings: Settings, dt: str, steps: Steps, scores_path: str) -> int:
+    """The verify stage's work for a whole day in one process, with its own functions, on a
+    local lake: returns the pairs scored. The baseline of :func:`verify_vs_bare`."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from lakesight.lake import uri_path
+    from lakesight.radar_nowcast import verify
+    from lakesight.radar_nowcast.verification import summarise
+
+    def read(dataset, columns):
+        path = uri_path(dataset.partition(settings, dt))
+        return ds.dataset(path, format="parquet").to_table(columns=columns).to_pandas()
+
+    with steps.step("read"):
+        forecasts = read(datasets.FORECASTS, ["issued_at", "lead_min", "valid_at", "model",
+                                              "height", "width", "pixels"])  # fmt: skip
+        frames = read(datasets.FRAMES, ["frame_time", "pixels"])
+    with steps.step("pair and score"):
+        observed = frames.rename(columns={"frame_time": "valid_at", "pixels": "observed"})
+        latest = frames["frame_time"].max()
+        pairs = forecasts[forecasts["valid_at"] <= latest].merge(observed, on="valid_at")
+        step = 256
+        scores = pd.concat(
+            [verify.score_batch(pairs.iloc[k : k + step]) for k in range(0, len(pairs), step)]
+        )
+    with steps.step("summarise"):
+        summary = summarise(scores.drop(columns=["path", "reason", "detail"]))
+    with steps.step("pictures"):
+        cutoff = verify.last_verified_issue(latest.to_pydatetime(), summary["leads_min"])
+        issued = forecasts["issued_at"][forecasts["issued_at"] <= cutoff] if cutoff else []
+        drawn = issued.max().to_pydatetime() if len(issued) else None
+        issue = forecasts[forecasts["issued_at"] == drawn] if drawn else forecasts.iloc[:0]
+        times = [t.to_pydatetime() for t in frames["frame_time"]]
+        observed = dict(zip(times, frames["pixels"], strict=True))
+        verify.picture_files(drawn, issue, observed, summary, settings.radar_cadence_min)
+    with steps.step("write"):
+        pq.write_table(pa.Table.from_pandas(scores, preserve_index=False), scores_path)
+    return len(pairs)
 
 
 def cost_per_issue(nowcaster, repeats: int, sizes=(128, 256, 512)) -> dict:

@@ -21,7 +21,10 @@ Run: ``lakesight stage radar_nowcast.verify --dt D [--start T --end T]``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -78,39 +81,73 @@ def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class ObservedDay:
+    """The day's curated frames, collected once. A day is a few hundred frames (4 MB at
+    128 px, 63 MB at 512 px), its forecasts one per model and lead: the frames go to the
+    workers once as a broadcast instead of being joined onto, and shipped with, every
+    forecast, and the pictures take theirs from here."""
+
+    at: dict  # frame time, as Spark collects it → pixels
+    by_micros: dict[int, bytes]  # the same in epoch microseconds, the workers' key
+
+    @property
+    def latest(self):
+        return max(self.at, default=None)
+
+
+def observed_day(spark: SparkSession, frames_uri: str) -> ObservedDay:
+    from pyspark.sql import functions as F
+
+    rows = (
+        spark.read.parquet(frames_uri)
+        .select("frame_time", F.unix_micros("frame_time"), "pixels")
+        .collect()
+    )
+    return ObservedDay({r[0]: r[2] for r in rows}, {r[1]: r[2] for r in rows})
+
+
+def score_against(batches, frames) -> Iterator[pd.DataFrame]:
+    """:func:`score_batch` over ``mapInPandas`` batches of forecasts whose frame
+    (``_valid_us``) is in the broadcast ``frames``."""
+    by_micros = frames.value
+    for batch in batches:
+        observed = [by_micros[us] for us in batch["_valid_us"]]
+        yield score_batch(batch.drop(columns="_valid_us").assign(observed=observed))
+
+
 def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts_uri: str,
-                 frames_uri: str, interval: Interval) -> tuple[DataFrame, DataFrame]:  # fmt: skip
-    """The forecasts valid in ``interval`` paired with the frames observed then: (score rows,
-    and a ``not_observed`` row for each forecast whose frame is missing; the forecasts
+                 observed: ObservedDay, interval: Interval) -> tuple[DataFrame, DataFrame]:  # fmt: skip
+    """The forecasts valid in ``interval`` scored against the frames ``observed`` then: (score
+    rows, and a ``not_observed`` row for each forecast whose frame is missing; the forecasts
     still pending, valid after the latest frame)."""
     from pyspark.sql import functions as F
 
-    frames = spark.read.parquet(frames_uri).select(
-        F.col("frame_time").alias("valid_at"), F.col("pixels").alias("observed"), "path"
-    )
-    latest = frames.agg(F.max("valid_at")).first()[0]
     start, end = day_time(dt, interval.start), day_time(dt, interval.end)
-    forecasts = spark.read.parquet(forecasts_uri).where(
-        (F.col("valid_at") >= F.lit(start).cast("timestamp"))
-        & (F.col("valid_at") < F.lit(end).cast("timestamp"))
-    )
-    pending = forecasts.where(F.col("valid_at") > F.lit(latest)) if latest else forecasts
-    verifiable = (
-        forecasts.where(F.col("valid_at") <= F.lit(latest)) if latest else forecasts.limit(0)
-    )
-    paired = verifiable.join(frames, "valid_at", "left")
-    scored = (
-        paired.where(F.col("observed").isNotNull())
-        .drop("path")
-        .mapInPandas(
-            lambda batches: (score_batch(b) for b in batches), datasets.SCORE_RESULT_SCHEMA
+    forecasts = (
+        spark.read.parquet(forecasts_uri)
+        .where(
+            (F.col("valid_at") >= F.lit(start).cast("timestamp"))
+            & (F.col("valid_at") < F.lit(end).cast("timestamp"))
         )
+        .withColumn("_valid_us", F.unix_micros("valid_at"))
+    )
+    latest_us = max(observed.by_micros, default=None)
+    if latest_us is None:
+        pending, verifiable = forecasts, forecasts.limit(0)
+    else:
+        pending = forecasts.where(F.col("_valid_us") > latest_us)
+        verifiable = forecasts.where(F.col("_valid_us") <= latest_us)
+    is_observed = F.col("_valid_us").isin(list(observed.by_micros))
+    frames = spark.sparkContext.broadcast(observed.by_micros)
+    scored = verifiable.where(is_observed).mapInPandas(
+        functools.partial(score_against, frames=frames), datasets.SCORE_RESULT_SCHEMA
     )
     raw_frame = F.format_string(
         "%s/%s.png", F.lit(datasets.RAW_RADAR.partition(settings, dt)),
         F.date_format("valid_at", "HHmm"),
     )  # fmt: skip
-    unobserved = paired.where(F.col("observed").isNull()).select(
+    unobserved = verifiable.where(~is_observed).select(
         "issued_at", "lead_min", "valid_at", "model", raw_frame.alias("path"),
         F.lit("not_observed").alias("reason"),
         F.lit("no curated frame at the valid time").alias("detail"),
@@ -130,7 +167,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     fs, forecasts_uri, issued = committed_input(spark, settings, datasets.FORECAST, dt)
     _, frames_uri, _ = committed_input(spark, settings, datasets.INGEST, dt)
     with steps.step("pair and score"):
-        fresh, pending = scored_pairs(spark, settings, dt, forecasts_uri, frames_uri, interval)
+        observed = observed_day(spark, frames_uri)
+        fresh, pending = scored_pairs(spark, settings, dt, forecasts_uri, observed, interval)
         result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
                                  time_column="valid_at", interval=interval)  # fmt: skip
         # A forecast is its error row (null threshold), or its one quarantine row.
@@ -141,7 +179,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     with steps.step("summarise"):
         summary = day_summary(result)
     with steps.step("pictures"):
-        pictured = write_pictures(spark, fs, settings, dt, summary, counted.fingerprint)
+        pictured = write_pictures(spark, fs, settings, dt, summary, counted.fingerprint,
+                                  observed)  # fmt: skip
     n_in = int(counted.values["forecasts"] or 0)
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=datasets.SCORE_COLUMNS,
@@ -157,101 +196,88 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
 
 def day_summary(result: DataFrame) -> dict:
-    """CSI/POD/FAR and MSE/MAE by model and lead over the day, summed in Spark first."""
+    """CSI/POD/FAR and MSE/MAE by model and lead over the day (:func:`summarise`). A day's
+    score rows are a few per forecast, small enough to summarise on the driver in one job."""
     from pyspark.sql import functions as F
 
-    from lakesight.radar_nowcast.verification import ERROR_COLUMNS
+    from lakesight.radar_nowcast.datasets import SUMMARISED_COLUMNS
 
-    sums = (
-        result.where(F.col("reason").isNull())
-        .groupBy("model", "lead_min", "threshold")
-        .agg(
-            *[F.sum(c).alias(c) for c in (*COUNT_COLUMNS, *ERROR_COLUMNS)],
-            F.countDistinct("issued_at").alias("_issues"),
-        )
-        .toPandas()
-    )
-    if sums.empty:
-        return {
-            "leads_min": [],
-            "models": [],
-            "csi": {},
-            "pod": {},
-            "far": {},
-            "mse": {},
-            "mae": {},
-        }
-    # summarise counts distinct issue times itself; one stand-in per issue keeps that right.
-    sums["issued_at"] = 0
-    summary = summarise(sums.drop(columns="_issues"))
-    summary["issues"] = {
-        model: int(group["_issues"].max()) for model, group in sums.groupby("model")
-    }
-    return summary
+    scores = result.where(F.col("reason").isNull()).select(*SUMMARISED_COLUMNS).toPandas()
+    if scores.empty:
+        return {"leads_min": [], "models": [], "csi": {}, "pod": {}, "far": {}, "mse": {},
+                "mae": {}}  # fmt: skip
+    return summarise(scores)
 
 
-def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, fingerprint: str):
-    """Commit ``pictures/radar_nowcast/dt=D``: ``panels.png`` (the latest issue time whose
-    every lead is verified) and ``csi_by_lead.png``; returns the issue time drawn, if any."""
+def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, fingerprint: str,
+                   observed: ObservedDay) -> str | None:  # fmt: skip
+    """Commit ``pictures/radar_nowcast/dt=D`` (:func:`picture_files`) for the day
+    ``observed``; returns the issue time drawn, if any."""
     from pyspark.sql import functions as F
-
-    from lakesight.radar_nowcast.pictures import csi_plot, forecast_panels
 
     forecasts = spark.read.parquet(
         resolve_partition(fs, datasets.FORECASTS.partition(settings, dt))
     )
-    frames = spark.read.parquet(
-        resolve_partition(fs, datasets.FRAMES.partition(settings, dt))
-    ).select("frame_time", "pixels")
     leads = summary.get("leads_min") or []
-    latest_frame = frames.agg(F.max("frame_time")).first()[0]
+    cutoff = last_verified_issue(observed.latest, leads)
     drawn = None
-    files = {}
-    if leads and latest_frame is not None:
-        last_issue = latest_frame - pd.Timedelta(minutes=max(leads)).to_pytimedelta()
-        candidates = forecasts.where(F.col("issued_at") <= F.lit(last_issue)).agg(
-            F.max("issued_at")
-        )
-        drawn = candidates.first()[0]
+    if cutoff is not None:
+        drawn = forecasts.where(F.col("issued_at") <= F.lit(cutoff)).agg(F.max("issued_at"))
+        drawn = drawn.first()[0]
+    issue = pd.DataFrame()
     if drawn is not None:
-        rows = forecasts.where(F.col("issued_at") == F.lit(drawn)).collect()
-        shape = (rows[0]["height"], rows[0]["width"])
-        observed_at = {
-            r["frame_time"]: np.frombuffer(r["pixels"], np.uint8).reshape(shape)
-            for r in frames.where(
-                F.col("frame_time")
-                <= F.lit(drawn + pd.Timedelta(minutes=max(leads)).to_pytimedelta())
-            ).collect()
-        }
-        by_model: dict[str, dict[int, np.ndarray]] = {}
-        for r in rows:
-            by_model.setdefault(r["model"], {})[r["lead_min"]] = np.frombuffer(
-                r["pixels"], np.uint8
-            ).reshape(shape)
-        forecasts_by_model = {
-            m: np.stack([v[k] for k in leads]) for m, v in sorted(by_model.items())
-        }
-        observed = [
-            observed_at.get(drawn + pd.Timedelta(minutes=k).to_pytimedelta()) for k in leads
-        ]
-        inputs = [observed_at[t] for t in sorted(observed_at) if t <= drawn][-5:]
-        files["panels.png"] = forecast_panels(
-            drawn.strftime("%Y-%m-%d %H:%M UTC"),
-            leads,
-            observed,
-            forecasts_by_model,
-            inputs=np.stack(inputs) if inputs else None,
-            tile=96,
-            cadence_min=settings.radar_cadence_min,
-        )
-    if leads:
-        files["csi_by_lead.png"] = csi_plot(summary)
+        issue = forecasts.where(F.col("issued_at") == F.lit(drawn))
+        issue = issue.select("model", "lead_min", "height", "width", "pixels").toPandas()
+    files = picture_files(drawn, issue, observed.at, summary, settings.radar_cadence_min)
     commit_pictures(
         fs, settings, datasets.PICTURES, dt, stage=STAGE.name, files=files,
         input_fingerprint=fingerprint,
         extra={"files": sorted(files), "issued_at": drawn.isoformat() if drawn else None},
     )  # fmt: skip
     return drawn.isoformat() if drawn else None
+
+
+def last_verified_issue(latest_frame, leads_min):
+    """The latest issue time whose every lead is observed by ``latest_frame``, or None."""
+    if latest_frame is None or not leads_min:
+        return None
+    return latest_frame - pd.Timedelta(minutes=max(leads_min)).to_pytimedelta()
+
+
+def picture_files(drawn, issue: pd.DataFrame, observed: dict, summary: dict,
+                  cadence_min: int) -> dict[str, bytes]:  # fmt: skip
+    """The verification pictures: ``panels.png`` of the issue ``drawn`` (``issue``: its
+    forecast rows, every model and lead; ``observed``: frame time → frame bytes up to its
+    last lead) and ``csi_by_lead.png`` of ``summary``. Neither when nothing is verified."""
+    from lakesight.radar_nowcast.pictures import csi_plot, forecast_panels
+
+    leads = summary.get("leads_min") or []
+    files = {}
+    if drawn is not None:
+        shape = (int(issue["height"].iloc[0]), int(issue["width"].iloc[0]))
+        frames = {t: np.frombuffer(p, np.uint8).reshape(shape) for t, p in observed.items()}
+        by_model: dict[str, dict[int, np.ndarray]] = {}
+        for r in issue.itertuples(index=False):
+            by_model.setdefault(r.model, {})[r.lead_min] = np.frombuffer(
+                r.pixels, np.uint8
+            ).reshape(shape)
+        forecasts_by_model = {
+            m: np.stack([v[k] for k in leads]) for m, v in sorted(by_model.items())
+        }
+        valid = [drawn + pd.Timedelta(minutes=k).to_pytimedelta() for k in leads]
+        inputs = [frames[t] for t in sorted(frames) if t <= drawn][-5:]
+        files["panels.png"] = forecast_panels(
+            drawn.strftime("%Y-%m-%d %H:%M UTC"),
+            leads,
+            [frames.get(t) for t in valid],
+            forecasts_by_model,
+            inputs=np.stack(inputs) if inputs else None,
+            tile=96,
+            cadence_min=cadence_min,
+        )
+    if leads:
+        files["csi_by_lead.png"] = csi_plot(summary)
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
