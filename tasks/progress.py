@@ -8,9 +8,10 @@ clean for ``--json``), and ``steps.timings`` ends up in ``_manifest.json``.
 from __future__ import annotations
 
 import contextlib
+import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 
 class Steps:
@@ -38,3 +39,17 @@ class Steps:
     @property
     def total_s(self) -> float:
         return round(time.perf_counter() - self._started, 3)
+
+
+def interleaved_medians(passes: Sequence[Callable[[], float]], repeats: int) -> list[float]:
+    """The median seconds of each of ``passes`` (each returns its own seconds), after one
+    warm-up each, run in turn ``repeats`` times: a slow spell on the machine (another
+    process, the CPU's clock) then falls on every contender alike, not on whichever ran
+    during it."""
+    for run in passes:
+        run()  # warm-up: Python workers, model sessions, imports
+    seconds: list[list[float]] = [[] for _ in passes]
+    for _ in range(repeats):
+        for run, taken in zip(passes, seconds, strict=True):
+            taken.append(run())
+    return [statistics.median(taken) for taken in seconds]

@@ -61,7 +61,7 @@ DEFAULT_CONF = {
 ROWS_PER_FILE = 500_000
 # Readers split a Parquet file only between row groups. A day of image-sized cells (a
 # forecast's pixels, 16 KB each) held 116 MB in one row group, so the next stage read it
-# as one task on one core; row groups of 16 MiB let it spread over the cores.
+# as one task on one core; row groups of 8 MiB let it spread over the cores.
 ROW_GROUP_BYTES = 8 * 1024 * 1024
 
 
@@ -213,6 +213,23 @@ def fingerprint_of(df, *columns: str) -> str:
     return fingerprint_from(df.agg(*fingerprint_aggregates(*columns)).first())
 
 
+def parquet_write_options(schema) -> dict[str, str]:
+    """Parquet writer options for a stage output of ``schema``: row groups of
+    :data:`ROW_GROUP_BYTES`, and no dictionary for vectors of floats (embeddings). Such
+    values never repeat: the writer filled a dictionary for every element before falling
+    back to plain encoding, a third of the time to write a day of 2304-float embeddings.
+    The files' encodings are the same either way."""
+    from pyspark.sql.types import ArrayType, DoubleType, FloatType
+
+    options = {"parquet.block.size": str(ROW_GROUP_BYTES)}
+    for field in schema.fields:
+        kind = field.dataType
+        if isinstance(kind, ArrayType) and isinstance(kind.elementType, FloatType | DoubleType):
+            # Spark writes an array as the standard three-level list: <name>.list.element.
+            options[f"parquet.enable.dictionary#{field.name}.list.element"] = "false"
+    return options
+
+
 def write_parquet_side_by_side(writes) -> None:
     """Write several ``(DataFrame, uri)`` pairs as concurrent Spark jobs.
 
@@ -225,8 +242,7 @@ def write_parquet_side_by_side(writes) -> None:
     with ThreadPoolExecutor(max_workers=len(writes)) as pool:
         futures = [
             pool.submit(
-                df.write.mode("overwrite").option("parquet.block.size", ROW_GROUP_BYTES).parquet,
-                uri,
+                df.write.mode("overwrite").options(**parquet_write_options(df.schema)).parquet, uri
             )
             for df, uri in writes
         ]

@@ -192,7 +192,7 @@ def register(sub, groups: dict) -> None:
         "houses", help="embedding on Spark vs a bare loop; query latency"
     )
     q.add_argument("--listings", type=int, default=600, help="listings of the benchmark day")
-    q.add_argument("--repeats", type=int, default=3, help="timed passes, the median is reported")
+    q.add_argument("--repeats", type=int, default=5, help="timed passes, the median is reported")
     q.add_argument("--workdir", help="scratch lake (default var/bench-houses)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_bench)

@@ -17,7 +17,10 @@ heads, nor the small training sets below ever saw):
 
 **bench**: ``embed_vs_bare``, the embed stage's Spark job on ``local[2]`` (photo bytes
 read by Spark, the backbone in each Python worker) against one process embedding the
-same photos in a loop; and the in-process query latency over 10,000 listings.
+same photos in a loop; ``publish_vs_bare``, the whole publish stage against one process
+doing its work with its own functions (read the embeddings and the photos the tuned heads
+look at, tag, write), each with its breakdown; and the in-process query latency over
+10,000 listings.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from lakesight.progress import Steps
+from lakesight.progress import Steps, interleaved_medians
 
 EVAL_SEED = 2027
 SMALL_TRAINING_SEED = 7  # the 50/200-per-class training sets: neither the heads' nor eval's
@@ -178,6 +181,80 @@ def record_metrics(result: dict) -> str:
     return str(directory)
 
 
+def publish_vs_bare(spark, settings, dt: str, repeats: int) -> dict:
+    """The publish stage on Spark against :func:`bare_publish` over the same committed
+    embeddings; medians of ``repeats``, and where the last pass of each spent its time."""
+    import tempfile
+    from pathlib import Path
+
+    from lakesight.house_similarity import publish
+
+    last, bare_last, photos = Steps("publish", quiet=True), Steps("bare", quiet=True), 0
+
+    def stage_pass() -> float:
+        nonlocal last
+        last, started = Steps("publish", quiet=True), time.perf_counter()
+        publish.run(spark, settings, dt, steps=last)
+        return time.perf_counter() - started
+
+    def bare_pass() -> float:
+        nonlocal bare_last, photos
+        bare_last, started = Steps("bare", quiet=True), time.perf_counter()
+        with tempfile.TemporaryDirectory() as out:
+            photos = bare_publish(settings, dt, bare_last, str(Path(out, "listings.parquet")))
+        return time.perf_counter() - started
+
+    stage_s, bare_s = interleaved_medians([stage_pass, bare_pass], repeats)
+    return {
+        "publish_photos": photos,
+        "publish_stage_pps": round(photos / stage_s, 1),
+        "publish_bare_pps": round(photos / bare_s, 1),
+        "publish_vs_bare": round(bare_s / stage_s, 3),
+        "publish_breakdown_s": {k: round(v, 3) for k, v in last.timings.items()},
+        "publish_bare_breakdown_s": {k: round(v, 3) for k, v in bare_last.timings.items()},
+    }
+
+
+def bare_publish(settings, dt: str, steps: Steps, output_path: str) -> int:
+    """The publish stage's work for a day in one process, with its own functions, on a
+    local lake: returns the photos tagged. The baseline of :func:`publish_vs_bare`."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from lakesight.house_similarity import datasets
+    from lakesight.house_similarity.publish import BATCH_ROWS, tag_batch
+    from lakesight.lake import filesystem_for, read_manifest, uri_path
+    from lakesight.models.tagging.heads import DEFAULT_HEADS, load_heads
+    from lakesight.spark import ImageJob
+
+    heads = load_heads(DEFAULT_HEADS, settings.model_registry)  # loaded once, as per worker
+    job = ImageJob.for_models(settings, heads.name)
+    embeddings_uri = datasets.EMBEDDINGS.partition(settings, dt)
+    fs = filesystem_for(embeddings_uri, settings)  # Python's own reads, not the JVM's
+    with steps.step("read"):
+        embedded = ds.dataset(uri_path(embeddings_uri), format="parquet").to_table().to_pandas()
+        if heads.needs_photos:
+            embedded["content"] = [fs.read_bytes(path) for path in embedded["path"]]
+    with steps.step("tag"):
+        tags = pd.concat(
+            [
+                tag_batch(embedded.iloc[k : k + BATCH_ROWS], heads, job)
+                for k in range(0, len(embedded), BATCH_ROWS)
+            ]
+        )
+    with steps.step("write"):
+        models = [m["name"] for m in read_manifest(fs, embeddings_uri).models] + [heads.name]
+        result = embedded.drop(columns=["content", "models"], errors="ignore").merge(
+            tags, on="photo_id"
+        )
+        result["models"] = [models] * len(result)
+        result["dt"] = dt
+        kept = result[result["reason"].isna()][[*datasets.CONTRACT_COLUMNS, "dt"]]
+        pq.write_table(pa.Table.from_pandas(kept, preserve_index=False), output_path)
+    return len(embedded)
+
+
 def query_latency(listings: int = 10_000, photos_per_listing: int = 4, queries: int = 300) -> dict:
     """In-process ``ListingIndex.rank`` latency over synthetic listings (ms, p50/p99)."""
     from lakesight.house_similarity.similar import ListingIndex, PhotoQuery
@@ -225,7 +302,7 @@ def bench_houses(
     from pyspark.sql import functions as F
 
     from lakesight.config import scratch_settings
-    from lakesight.house_similarity import datasets, ingest
+    from lakesight.house_similarity import datasets, embed, ingest
     from lakesight.house_similarity.embed import embed_batch, load_backbone_model, photo_index
     from lakesight.house_similarity.sample_data import write_sample_listings
     from lakesight.imaging import DecodeLimits
@@ -272,20 +349,22 @@ def bench_houses(
         return time.perf_counter() - started
 
     with steps.step(f"embed {n_photos} photos, {repeats}x each way"):
-        spark_run()  # warm the Python workers (the model loads once per worker)
-        spark_s = [spark_run() for _ in range(repeats)]
-        bare_s = [bare_run() for _ in range(repeats)]
+        spark_s, bare_s = interleaved_medians([spark_run, bare_run], repeats)
+    with steps.step(f"embed stage, then publish: warm-up + {repeats} passes each way"):
+        embed.run(spark, settings, dt, steps=Steps("embed", quiet=True))
+        publishing = publish_vs_bare(spark, settings, dt, repeats)
     with steps.step("query latency over 10,000 listings"):
         latency = query_latency()
     spark_pps, bare_pps = (
-        n_photos / statistics.median(spark_s),
-        n_photos / statistics.median(bare_s),
+        n_photos / spark_s,
+        n_photos / bare_s,
     )
     return {
         "photos": n_photos,
         "embed_spark_pps": round(spark_pps, 1),
         "embed_bare_pps": round(bare_pps, 1),
         "embed_vs_bare": round(spark_pps / bare_pps, 3),
+        **publishing,
         **latency,
         "repeats": repeats,
         "spark_master": spark.sparkContext.master,

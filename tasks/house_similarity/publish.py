@@ -136,14 +136,15 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
             .withColumn("dt", F.lit(dt))
             .cache()
         )
-        counted = tally(result, ("path", "photo_id"))
+        exteriors = F.sum(F.coalesce(F.col("exterior"), F.lit(False)).cast("int"))
+        counted = tally(result, ("path", "photo_id"), exterior=exteriors)
     if counted.rows != embed_manifest.counts["out"]:
         lost = embed_manifest.counts["out"] - counted.rows
         raise StageError(f"{lost} embedded photos lost their tags")
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=(*datasets.CONTRACT_COLUMNS, "dt"),
         schema_version=datasets.CONTRACT_SCHEMA_VERSION,
-        counts=counted.counts(exterior=result.where("exterior").count()),
+        counts=counted.counts(exterior=int(counted.values["exterior"] or 0)),
         input_fingerprint=counted.fingerprint, steps=steps,
         models=[*embed_manifest.models, *entries], extra={"input": embeddings_uri},
         quarantine_columns=("listing_id", "photo_id"),

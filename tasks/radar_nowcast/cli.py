@@ -245,7 +245,7 @@ def register(sub, groups: dict) -> None:
         "nowcast", help="forecast stage vs a bare loop; training scaling"
     )
     q.add_argument("--model", default=DEFAULT_MODEL, help="name[@version] in the registry")
-    q.add_argument("--repeats", type=int, default=3, help="timed passes, the median is reported")
+    q.add_argument("--repeats", type=int, default=5, help="timed passes, the median is reported")
     q.add_argument("--train-steps", type=int, default=20, help="training steps per timing")
     q.add_argument("--workdir", help="scratch lake (default var/bench-nowcast)")
     q.add_argument("--json", action="store_true")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lakesight.config import Settings, scratch_settings
-from lakesight.progress import Steps
+from lakesight.progress import Steps, interleaved_medians
 from lakesight.radar_nowcast import datasets
 from lakesight.radar_nowcast.weather import REFERENCE_SIZE
 
@@ -170,9 +170,7 @@ def bench_nowcast(
         return time.perf_counter() - started
 
     with steps.step(f"forecast: {len(ends)} windows, warm-up + {repeats} passes each"):
-        stage_pass(), bare_pass()
-        stage_s = statistics.median(stage_pass() for _ in range(repeats))
-        bare_s = statistics.median(bare_pass() for _ in range(repeats))
+        stage_s, bare_s = interleaved_medians([stage_pass, bare_pass], repeats)
     written = (
         spark.read.parquet(datasets.FORECASTS.partition(settings, dt))
         .agg(F.countDistinct("issued_at"))
@@ -224,9 +222,7 @@ def verify_vs_bare(spark, settings: Settings, dt: str, repeats: int) -> dict:
             pairs = bare_verify(settings, dt, bare_last, str(Path(out, "scores.parquet")))
         return time.perf_counter() - started
 
-    stage_pass(), bare_pass()  # warm-up: Python workers, imports
-    stage_s = statistics.median(stage_pass() for _ in range(repeats))
-    bare_s = statistics.median(bare_pass() for _ in range(repeats))
+    stage_s, bare_s = interleaved_medians([stage_pass, bare_pass], repeats)
     return {
         "verify_pairs": pairs,
         "verify_stage_pps": round(pairs / stage_s, 1),

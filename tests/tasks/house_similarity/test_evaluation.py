@@ -40,5 +40,12 @@ def test_bench_houses_compares_spark_with_a_bare_loop_and_times_queries(tmp_path
                  "--workdir", str(tmp_path / "bench"), tmp_path=tmp_path)  # fmt: skip
     assert d["photos"] > 0 and d["embed_spark_pps"] > 0 and d["embed_bare_pps"] > 0
     assert d["embed_vs_bare"] == pytest.approx(d["embed_spark_pps"] / d["embed_bare_pps"], rel=0.01)
+    # publish: the stage and the one-process loop tagged every photo the embed stage kept.
+    assert d["publish_photos"] == d["photos"]
+    assert d["publish_vs_bare"] == pytest.approx(
+        d["publish_stage_pps"] / d["publish_bare_pps"], rel=0.01
+    )
+    assert set(d["publish_breakdown_s"]) == {"tag_and_publish_s", "write_and_commit_s"}
+    assert set(d["publish_bare_breakdown_s"]) == {"read_s", "tag_s", "write_s"}
     assert d["query_listings"] == 10_000 and 0 < d["query_p50_ms"] <= d["query_p99_ms"]
     assert d["spark_master"] == "local[2]"

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
@@ -109,6 +110,37 @@ def test_the_day_runs_through_and_every_record_is_accounted_for(spark, settings,
     pictures = uri_path(datasets.PICTURES.partition(settings, DT))
     for name in ("panels.png", "csi_by_lead.png"):
         assert Path(pictures, name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_bench_baseline_scores_what_the_verify_stage_commits(
+    spark, settings, odd_day, tmp_path
+):
+    """``bench nowcast`` compares the stage with :func:`bare_verify`: it must do the same
+    work, so its score rows are the stage's, pair for pair (the gap's forecasts, quarantined
+    by the stage, have no pair)."""
+    from lakesight.radar_nowcast.evaluation import bare_verify
+
+    _, _, verified = run_day(spark, settings)
+    steps = Steps("bare", quiet=True)
+    pairs = bare_verify(settings, DT, steps, str(tmp_path / "scores.parquet"))
+    assert pairs == verified.manifest.counts["out"] > 0
+    assert set(steps.timings) == {
+        "read_s",
+        "pair_and_score_s",
+        "summarise_s",
+        "pictures_s",
+        "write_s",
+    }
+    key = ["issued_at", "model", "lead_min", "threshold"]
+    values = [*key, *datasets.COUNT_COLUMNS, *datasets.ERROR_COLUMNS]
+    ours = table(settings, datasets.SCORES)[values].sort_values(key, na_position="first")
+    theirs = pd.read_parquet(tmp_path / "scores.parquet")[values]
+    theirs = theirs.sort_values(key, na_position="first")
+    pd.testing.assert_frame_equal(
+        ours.reset_index(drop=True).astype(float, errors="ignore"),
+        theirs.reset_index(drop=True).astype(float, errors="ignore"),
+        check_dtype=False,
+    )
 
 
 def test_reruns_are_idempotent_and_an_interval_replaces_only_itself(spark, settings, odd_day):
