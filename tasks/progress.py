@@ -53,3 +53,46 @@ def interleaved_medians(passes: Sequence[Callable[[], float]], repeats: int) -> 
         for run, taken in zip(passes, seconds, strict=True):
             taken.append(run())
     return [statistics.median(taken) for taken in seconds]
+
+
+def stage_vs_bare(
+    name: str,
+    counted: str,
+    stage: Callable[[Steps], object],
+    bare: Callable[[Steps, str], int],
+    repeats: int,
+) -> dict:
+    """A stage's run, ``stage(steps)``, against one process doing its work with its own
+    functions, ``bare(steps, scratch_dir)`` returning how many items it did:
+    :func:`interleaved_medians` of ``repeats``, as ``<name>_<counted>``,
+    ``<name>_stage_pps`` / ``<name>_bare_pps`` (items per second), ``<name>_vs_bare`` and
+    where the last pass of each spent its time (``<name>_breakdown_s``,
+    ``<name>_bare_breakdown_s``)."""
+    import tempfile
+
+    last = {"stage": Steps(name, quiet=True), "bare": Steps("bare", quiet=True)}
+    items = 0
+
+    def stage_pass() -> float:
+        last["stage"] = Steps(name, quiet=True)
+        started = time.perf_counter()
+        stage(last["stage"])
+        return time.perf_counter() - started
+
+    def bare_pass() -> float:
+        nonlocal items
+        last["bare"] = Steps("bare", quiet=True)
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as scratch:
+            items = bare(last["bare"], scratch)
+        return time.perf_counter() - started
+
+    stage_s, bare_s = interleaved_medians([stage_pass, bare_pass], repeats)
+    return {
+        f"{name}_{counted}": items,
+        f"{name}_stage_pps": round(items / stage_s, 1),
+        f"{name}_bare_pps": round(items / bare_s, 1),
+        f"{name}_vs_bare": round(bare_s / stage_s, 3),
+        f"{name}_breakdown_s": last["stage"].timings,
+        f"{name}_bare_breakdown_s": last["bare"].timings,
+    }

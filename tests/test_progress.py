@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lakesight.progress import Steps, interleaved_medians
+from pathlib import Path
+
+from lakesight.progress import Steps, interleaved_medians, stage_vs_bare
 
 
 def test_steps_time_each_step_under_its_label():
@@ -26,3 +28,25 @@ def test_interleaved_medians_warm_up_then_alternate_and_take_each_median():
     bare = contender("bare", [99.0, 5.0, 4.0, 6.0])
     assert interleaved_medians([stage, bare], repeats=3) == [2.0, 5.0]
     assert order == ["stage", "bare"] + ["stage", "bare"] * 3
+
+
+def test_stage_vs_bare_reports_rates_the_ratio_and_both_breakdowns(tmp_path):
+    scratch_dirs: list[str] = []
+
+    def stage(steps: Steps) -> None:
+        with steps.step("score"):
+            pass
+
+    def bare(steps: Steps, scratch: str) -> int:
+        scratch_dirs.append(scratch)
+        with steps.step("read"):
+            pass
+        return 40
+
+    result = stage_vs_bare("verify", "pairs", stage, bare, repeats=1)
+    assert result["verify_pairs"] == 40
+    assert result["verify_stage_pps"] > 0 and result["verify_bare_pps"] > 0
+    assert list(result["verify_breakdown_s"]) == ["score_s"]
+    assert list(result["verify_bare_breakdown_s"]) == ["read_s"]
+    # Each bare pass writes into a scratch directory of its own, removed afterwards.
+    assert len(set(scratch_dirs)) == 2 and not any(Path(d).exists() for d in scratch_dirs)

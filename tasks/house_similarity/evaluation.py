@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from lakesight.progress import Steps, interleaved_medians
+from lakesight.progress import Steps, interleaved_medians, stage_vs_bare
 
 EVAL_SEED = 2027
 SMALL_TRAINING_SEED = 7  # the 50/200-per-class training sets: neither the heads' nor eval's
@@ -182,42 +182,21 @@ def record_metrics(result: dict) -> str:
 
 
 def publish_vs_bare(spark, settings, dt: str, repeats: int) -> dict:
-    """The publish stage on Spark against :func:`bare_publish` over the same committed
-    embeddings; medians of ``repeats``, and where the last pass of each spent its time."""
-    import tempfile
-    from pathlib import Path
-
+    """The publish stage on Spark against :func:`bare_publish` (:func:`stage_vs_bare`)."""
     from lakesight.house_similarity import publish
 
-    last, bare_last, photos = Steps("publish", quiet=True), Steps("bare", quiet=True), 0
-
-    def stage_pass() -> float:
-        nonlocal last
-        last, started = Steps("publish", quiet=True), time.perf_counter()
-        publish.run(spark, settings, dt, steps=last)
-        return time.perf_counter() - started
-
-    def bare_pass() -> float:
-        nonlocal bare_last, photos
-        bare_last, started = Steps("bare", quiet=True), time.perf_counter()
-        with tempfile.TemporaryDirectory() as out:
-            photos = bare_publish(settings, dt, bare_last, str(Path(out, "listings.parquet")))
-        return time.perf_counter() - started
-
-    stage_s, bare_s = interleaved_medians([stage_pass, bare_pass], repeats)
-    return {
-        "publish_photos": photos,
-        "publish_stage_pps": round(photos / stage_s, 1),
-        "publish_bare_pps": round(photos / bare_s, 1),
-        "publish_vs_bare": round(bare_s / stage_s, 3),
-        "publish_breakdown_s": {k: round(v, 3) for k, v in last.timings.items()},
-        "publish_bare_breakdown_s": {k: round(v, 3) for k, v in bare_last.timings.items()},
-    }
+    return stage_vs_bare(
+        "publish", "photos",
+        lambda steps: publish.run(spark, settings, dt, steps=steps),
+        lambda steps, scratch: bare_publish(settings, dt, steps, f"{scratch}/listings.parquet"),
+        repeats,
+    )  # fmt: skip
 
 
 def bare_publish(settings, dt: str, steps: Steps, output_path: str) -> int:
-    """The publish stage's work for a day in one process, with its own functions, on a
-    local lake: returns the photos tagged. The baseline of :func:`publish_vs_bare`."""
+    """The publish stage's work for a day in one process, with the stage's own functions,
+    on a local lake: read the embeddings and the photos the tuned heads look at, tag, write;
+    returns the photos tagged."""
     import pyarrow as pa
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lakesight.config import Settings, scratch_settings
-from lakesight.progress import Steps, interleaved_medians
+from lakesight.progress import Steps, interleaved_medians, stage_vs_bare
 from lakesight.radar_nowcast import datasets
 from lakesight.radar_nowcast.weather import REFERENCE_SIZE
 
@@ -199,43 +199,21 @@ def bench_nowcast(
 
 
 def verify_vs_bare(spark, settings: Settings, dt: str, repeats: int) -> dict:
-    """The verify stage on Spark against one process doing the stage's work with the stage's
-    own functions: read the day's forecasts and frames, pair and score them, summarise,
-    draw the pictures and write the scores; medians of ``repeats``. ``verify_breakdown_s``
-    is where the stage's last pass spent its time, ``verify_bare_breakdown_s`` the loop's."""
-    import tempfile
-
+    """The verify stage on Spark against :func:`bare_verify` (:func:`stage_vs_bare`)."""
     from lakesight.radar_nowcast import verify
 
-    last, bare_last, pairs = Steps("verify", quiet=True), Steps("bare", quiet=True), 0
-
-    def stage_pass() -> float:
-        nonlocal last
-        last, started = Steps("verify", quiet=True), time.perf_counter()
-        verify.run(spark, settings, dt, steps=last)
-        return time.perf_counter() - started
-
-    def bare_pass() -> float:
-        nonlocal bare_last, pairs
-        bare_last, started = Steps("bare", quiet=True), time.perf_counter()
-        with tempfile.TemporaryDirectory() as out:
-            pairs = bare_verify(settings, dt, bare_last, str(Path(out, "scores.parquet")))
-        return time.perf_counter() - started
-
-    stage_s, bare_s = interleaved_medians([stage_pass, bare_pass], repeats)
-    return {
-        "verify_pairs": pairs,
-        "verify_stage_pps": round(pairs / stage_s, 1),
-        "verify_bare_pps": round(pairs / bare_s, 1),
-        "verify_vs_bare": round(bare_s / stage_s, 3),
-        "verify_breakdown_s": {k: round(v, 3) for k, v in last.timings.items()},
-        "verify_bare_breakdown_s": {k: round(v, 3) for k, v in bare_last.timings.items()},
-    }
+    return stage_vs_bare(
+        "verify", "pairs",
+        lambda steps: verify.run(spark, settings, dt, steps=steps),
+        lambda steps, scratch: bare_verify(settings, dt, steps, f"{scratch}/scores.parquet"),
+        repeats,
+    )  # fmt: skip
 
 
 def bare_verify(settings: Settings, dt: str, steps: Steps, scores_path: str) -> int:
-    """The verify stage's work for a whole day in one process, with its own functions, on a
-    local lake: returns the pairs scored. The baseline of :func:`verify_vs_bare`."""
+    """The verify stage's work for a whole day in one process, with the stage's own
+    functions, on a local lake: read the day's forecasts and frames, pair and score them,
+    summarise, draw the pictures and write the scores; returns the pairs scored."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as ds
