@@ -13,6 +13,7 @@ The listing is also the ingest manifest's record of its input (:mod:`lakesight.i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -99,6 +100,19 @@ def validated_files(spark: SparkSession, settings: Settings, day: RawDay,
             yield validate_batch(batch)
 
     return readable.mapInPandas(validate, schema).unionByName(unread)
+
+
+def raw_file_row(columns: Sequence[str], path: str, length: int, content: bytes | None,
+                 *, id_column: str) -> dict:  # fmt: skip
+    """A row of ``columns`` for a raw file Spark read, empty but for which file it is: its
+    published URI (Spark gives Hadoop's spelling: :func:`lakesight.lake.path_uri`), its
+    size, and the sha256 of its bytes as ``id_column``, the record's content id."""
+    row = dict.fromkeys(columns)
+    row.update(
+        {"path": path_uri(path), "size": int(length),
+         id_column: hashlib.sha256(content or b"").hexdigest()}
+    )  # fmt: skip
+    return row
 
 
 def decoded_or_quarantined(row: dict, decode: Callable[[], object], rejected: type[Exception]):

@@ -130,20 +130,14 @@ def validate_photo_batch(
 ) -> pd.DataFrame:
     """Judge photo files. In: ``path``, ``length``, ``content``. Out: :data:`datasets.PHOTO_SCHEMA`
     rows (``reason`` null for accepted photos; duplicates are found later, across batches)."""
-    from lakesight.lake import path_uri, spelled_path
-    from lakesight.raw_files import decoded_or_quarantined
+    from lakesight.lake import spelled_path
+    from lakesight.raw_files import decoded_or_quarantined, raw_file_row
 
-    # Spark gives Hadoop's spelling (unencoded): the folder is read from it as spelled, the
-    # row holds the published URI (lake.path_uri).
+    # Spark gives Hadoop's spelling (unencoded): the folder is read from it as spelled.
     prefix = spelled_path(partition_path).rstrip("/") + "/"
     rows = []
     for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
-        row = dict.fromkeys(datasets.PHOTO_COLUMNS)
-        row.update(
-            path=path_uri(path),
-            size=int(length),
-            photo_id=hashlib.sha256(content or b"").hexdigest(),
-        )
+        row = raw_file_row(datasets.PHOTO_COLUMNS, path, length, content, id_column="photo_id")
         listing_id, why_not = photo_owner(spelled_path(path).removeprefix(prefix))
         row["listing_id"] = listing_id
         if why_not:

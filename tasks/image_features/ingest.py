@@ -24,7 +24,6 @@ Run: ``lakesight stage image_features.ingest --dt D``, or spark-submit this file
 from __future__ import annotations
 
 import functools
-import hashlib
 import sys
 from typing import TYPE_CHECKING
 
@@ -33,9 +32,13 @@ import pandas as pd
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.imaging import DecodeLimits, ImageRejected
-from lakesight.lake import path_uri
 from lakesight.progress import Steps
-from lakesight.raw_files import decoded_or_quarantined, list_raw_day, validated_files
+from lakesight.raw_files import (
+    decoded_or_quarantined,
+    list_raw_day,
+    raw_file_row,
+    validated_files,
+)
 from lakesight.stage import (
     StageResult,
     commit_stage,
@@ -55,13 +58,7 @@ def validate_batch(batch: pd.DataFrame, limits: DecodeLimits) -> pd.DataFrame:
     """Validate files. In: ``path``, ``length``, ``content``. Out: :data:`datasets.VALIDATION_SCHEMA` rows."""
     rows = []
     for path, length, content in zip(batch["path"], batch["length"], batch["content"], strict=True):
-        row = dict.fromkeys(datasets.VALIDATION_COLUMNS)
-        # Spark gives Hadoop's spelling; the row holds the published URI (lake.path_uri).
-        row.update(
-            path=path_uri(path),
-            size=int(length),
-            image_id=hashlib.sha256(content or b"").hexdigest(),
-        )
+        row = raw_file_row(datasets.VALIDATION_COLUMNS, path, length, content, id_column="image_id")
         image = decoded_or_quarantined(
             row, functools.partial(limits.decode, content, path), ImageRejected
         )
