@@ -35,6 +35,8 @@ from lakesight.lake import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from lakesight.progress import Steps
+
 log = logging.getLogger(__name__)
 SUPPORTED_JAVA = (17, 21)
 
@@ -187,6 +189,21 @@ def get_spark(
             "spark.sql.files.minPartitionNum", str(2 * spark.sparkContext.defaultParallelism)
         )
     return spark
+
+
+def bench_session(name: str, workdir: str | None, steps: Steps):
+    """A bench's scratch lake (``var/<name>``, or ``workdir``) and its Spark session on
+    ``local[2]``: the machine's 2 cores, as the bare loops it is compared with get them as
+    threads. Returns ``(spark, settings, fs)``."""
+    import dataclasses
+
+    from lakesight.config import scratch_settings
+    from lakesight.lake import HadoopFileSystem
+
+    settings = dataclasses.replace(scratch_settings(workdir, name), spark_master="local[2]")
+    with steps.step("start spark local[2]"):
+        spark = get_spark(f"lakesight-{name}", settings)
+    return spark, settings, HadoopFileSystem(spark)
 
 
 def fingerprint_aggregates(*columns: str) -> list:

@@ -25,7 +25,6 @@ look at, tag, write), each with its breakdown; and the in-process query latency 
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 
@@ -277,27 +276,20 @@ def query_latency(listings: int = 10_000, photos_per_listing: int = 4, queries: 
 def bench_houses(
     steps: Steps, *, listings: int = 600, repeats: int = 3, workdir: str | None = None
 ) -> dict:
-    """Embedding throughput (Spark local[2] vs a bare loop) and query latency."""
+    """Embed and publish on Spark ``local[2]`` against one process; query latency."""
     from pyspark.sql import functions as F
 
-    from lakesight.config import scratch_settings
     from lakesight.house_similarity import datasets, embed, ingest
     from lakesight.house_similarity.embed import embed_batch, load_backbone_model, photo_index
     from lakesight.house_similarity.sample_data import write_sample_listings
     from lakesight.imaging import DecodeLimits
-    from lakesight.lake import HadoopFileSystem, filesystem_for
+    from lakesight.lake import filesystem_for
     from lakesight.models.tagging.backbone import DEFAULT_BACKBONE, load_backbone
-    from lakesight.spark import ImageJob, get_spark, per_worker, with_file_bytes
+    from lakesight.spark import ImageJob, bench_session, per_worker, with_file_bytes
     from lakesight.stage import model_entries
 
-    # Spark gets the machine's 2 cores as local[2]; the bare loop gets them as threads.
-    settings = dataclasses.replace(
-        scratch_settings(workdir, "bench-houses"), spark_master="local[2]"
-    )
+    spark, settings, fs = bench_session("bench-houses", workdir, steps)
     dt = "2026-10-01"
-    with steps.step("start spark local[2]"):
-        spark = get_spark("lakesight-bench-houses", settings)
-    fs = HadoopFileSystem(spark)
     with steps.step(f"sample day of {listings} listings, ingested"):
         write_sample_listings(fs, settings, dt, n=listings, bad=False)
         ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=True))

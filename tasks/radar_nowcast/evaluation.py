@@ -20,7 +20,6 @@ in Spark and turned into CSI/POD/FAR and MSE/MAE by lead, per model.
 
 from __future__ import annotations
 
-import dataclasses
 import statistics
 import time
 from datetime import date, timedelta
@@ -128,23 +127,19 @@ def target_met(result: dict) -> dict:
 def bench_nowcast(
     model: str, repeats: int, steps: Steps, *, workdir: str | None = None, train_steps: int = 20
 ) -> dict:
-    """Forecast stage vs a bare loop over the same windows; TorchDistributor scaling."""
+    """The forecast and verify stages against one process; cost per issue; TorchDistributor
+    scaling."""
     from pyspark.sql import functions as F
 
-    from lakesight.lake import HadoopFileSystem
     from lakesight.models.nowcasting.forecaster import load_nowcaster
     from lakesight.radar_nowcast import forecast, ingest
     from lakesight.radar_nowcast.frames import window_ends
     from lakesight.radar_nowcast.sample_data import write_sample_radar
-    from lakesight.spark import get_spark
+    from lakesight.spark import bench_session
 
-    settings = dataclasses.replace(
-        scratch_settings(workdir, "bench-nowcast"), spark_master="local[2]"
-    )
+    spark, settings, fs = bench_session("bench-nowcast", workdir, steps)
     dt = "2026-07-01"
-    with steps.step("start spark, sample a day, ingest"):
-        spark = get_spark("lakesight-bench-nowcast", settings)
-        fs = HadoopFileSystem(spark)
+    with steps.step("sample a day, ingested"):
         write_sample_radar(fs, settings, dt, seed=5)
         ingest.run(spark, settings, dt, steps=Steps("ingest", quiet=True))
     nowcaster = load_nowcaster(model, settings.model_registry, threads=1)
