@@ -36,8 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from lakesight.models.nowcasting.advection import AdvectionConfig, moving_frame_inputs
-from lakesight.models.nowcasting.train_convlstm import TRAIN_SEED, TrainingSet
-from lakesight.radar_nowcast.encoding import THRESHOLDS_MM_H, threshold_pixel
+from lakesight.models.nowcasting.train_convlstm import (
+    TRAIN_SEED,
+    TrainingSet,
+    finish_training,
+    start_training,
+)
 
 NAME = "advection_radar"
 CROP = 64
@@ -177,30 +181,16 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
     """The training loop (one rank); returns rank 0's state dict and facts."""
     import torch
 
-    from lakesight.models.nn import (
-        TrainingLog,
-        for_ranks,
-        rank_zero_result,
-        start_rank,
-        warmup_cosine,
-    )
+    from lakesight.models.nn import TrainingLog, warmup_cosine
     from lakesight.models.nowcasting.advection import build_network
     from lakesight.models.nowcasting.convlstm import nowcast_loss
 
-    rank, world = start_rank(distributed, config.seed, config.threads)
-    data = TrainingSet.read(training_uri)
-    model = build_network(config.model)
-    model, core = for_ranks(model, distributed)
-    optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    edges = torch.tensor([threshold_pixel(t) / 255.0 for t in THRESHOLDS_MM_H])
-    weights = torch.tensor(config.class_weights)
-    rng = np.random.default_rng([config.seed, rank])
+    run = start_training(config, lambda: build_network(config.model), training_uri, distributed)
+    data, model, optimiser, rng = run.data, run.model, run.optimiser, run.rng
+    edges = run.loss_weights[0]
     outputs = config.model.outputs
-    lead_weights = 1.0 + config.early_lead_boost * 0.5 ** torch.arange(outputs, dtype=torch.float32)
-    log = TrainingLog("train_advection", config.log_every, config.steps, rank=rank, quiet=quiet,
-                      decimals=6)  # fmt: skip
+    log = TrainingLog("train_advection", config.log_every, config.steps, rank=run.rank,
+                      quiet=quiet, decimals=6)  # fmt: skip
     model.train()
     for step in range(config.steps):
         x, y = (torch.from_numpy(a) for a in training_batch(data, rng, config))
@@ -209,7 +199,7 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
         forecast = (x[:, :1] + model(x)).clamp(0.0, 1.0)
         forecast = forecast.view(config.batch, outputs, 1, CROP, CROP)
         loss = (
-            nowcast_loss(forecast, y, edges, weights, lead_weights)
+            nowcast_loss(forecast, y, *run.loss_weights)
             + config.rain_weight * rain_rate_error(forecast, y)
             + config.exceedance_weight * exceedance_error(forecast, y, edges[1:])
         )
@@ -217,15 +207,7 @@ def train(config: AdvectionTrainConfig, training_uri: str, *, distributed: bool 
         loss.backward()
         optimiser.step()
         log.add(step, loss=loss.item())
-    facts = {
-        "seconds": round(time.perf_counter() - log.started, 1),
-        "windows_seen": config.steps * config.batch * world,
-        "world_size": world,
-        "training_windows": len(data.windows),
-        "history": log.history,
-        "echo_floor_pixel": 1,
-    }
-    return rank_zero_result(core, facts, distributed)
+    return finish_training(run, config, log, distributed, echo_floor_pixel=1)
 
 
 def train_anyhow(config: AdvectionTrainConfig, training_uri: str, processes: int) -> dict:

@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -96,25 +97,33 @@ class TrainingSet:
         return np.ascontiguousarray(x)[:, :, None]
 
 
-def train(
-    config: TrainConfig, training_uri: str, *, distributed: bool = False, quiet: bool = False
-) -> dict:
-    """The training loop; returns the state dict and training facts (rank 0's)."""
+@dataclass
+class TrainingRun:
+    """What a nowcaster's training loop starts from on one rank: the ConvLSTM's and the
+    advection model's (:mod:`.train_advection`) loops both start here."""
+
+    rank: int
+    world: int
+    data: TrainingSet
+    model: object  # what trains: wrapped in DistributedDataParallel under TorchDistributor
+    core: object  # the module itself, saved and exported
+    optimiser: object
+    loss_weights: tuple  # (edges, class weights, lead weights) of convlstm.nowcast_loss
+    rng: np.random.Generator  # ranks draw different windows
+
+
+def start_training(config, network: Callable[[], object], training_uri: str,
+                   distributed: bool) -> TrainingRun:  # fmt: skip
+    """Join the ranks (seeding torch), read the training set, build ``network()`` and its
+    optimiser, and the loss's weights: rain classes by ``config.class_weights``, lead k by
+    ``1 + config.early_lead_boost / 2^k``."""
     import torch
 
-    from lakesight.models.nn import (
-        TrainingLog,
-        for_ranks,
-        rank_zero_result,
-        start_rank,
-        warmup_cosine,
-    )
-    from lakesight.models.nowcasting.convlstm import EncoderForecaster, nowcast_loss
+    from lakesight.models.nn import for_ranks, start_rank
 
     rank, world = start_rank(distributed, config.seed, config.threads)
     data = TrainingSet.read(training_uri)
-    model = EncoderForecaster(config.model)
-    model, core = for_ranks(model, distributed)
+    model, core = for_ranks(network(), distributed)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -122,32 +131,58 @@ def train(
     weights = torch.tensor(config.class_weights)
     leads = torch.arange(config.model.outputs, dtype=torch.float32)
     lead_weights = 1.0 + config.early_lead_boost * 0.5**leads
-    rng = np.random.default_rng([config.seed, rank])  # ranks draw different windows
+    rng = np.random.default_rng([config.seed, rank])
+    return TrainingRun(rank, world, data, model, core, optimiser, (edges, weights, lead_weights),
+                       rng)  # fmt: skip
+
+
+def finish_training(run: TrainingRun, config, log, distributed: bool, *,
+                    echo_floor_pixel: int) -> dict:  # fmt: skip
+    """Rank 0's state dict and the run's facts, on every rank (:func:`.nn.rank_zero_result`)."""
+    from lakesight.models.nn import rank_zero_result
+
+    facts = {
+        "seconds": round(time.perf_counter() - log.started, 1),
+        "windows_seen": config.steps * config.batch * run.world,
+        "world_size": run.world,
+        "training_windows": len(run.data.windows),
+        "history": log.history,
+        "echo_floor_pixel": echo_floor_pixel,
+    }
+    return rank_zero_result(run.core, facts, distributed)
+
+
+def train(
+    config: TrainConfig, training_uri: str, *, distributed: bool = False, quiet: bool = False
+) -> dict:
+    """The training loop; returns the state dict and training facts (rank 0's)."""
+    import torch
+
+    from lakesight.models.nn import TrainingLog, warmup_cosine
+    from lakesight.models.nowcasting.convlstm import EncoderForecaster, nowcast_loss
+
+    run = start_training(config, lambda: EncoderForecaster(config.model), training_uri,
+                         distributed)  # fmt: skip
+    data, model, optimiser, rng = run.data, run.model, run.optimiser, run.rng
     inputs = config.model.inputs
 
     model.train()
-    log = TrainingLog("train_convlstm", config.log_every, config.steps, rank=rank, quiet=quiet,
-                      decimals=5, rate="windows_per_s", per_step=config.batch * world)  # fmt: skip
+    log = TrainingLog("train_convlstm", config.log_every, config.steps, rank=run.rank,
+                      quiet=quiet, decimals=5, rate="windows_per_s",
+                      per_step=config.batch * run.world)  # fmt: skip
     for step in range(config.steps):
         x = torch.from_numpy(data.batch(rng.integers(len(data.windows), size=config.batch), rng))
         for group in optimiser.param_groups:
             group["lr"] = warmup_cosine(step, config.lr, config.warmup, config.steps)
         target = x[:, inputs:].contiguous()
-        loss = nowcast_loss(model(x[:, :inputs]), target, edges, weights, lead_weights)
+        loss = nowcast_loss(model(x[:, :inputs]), target, *run.loss_weights)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
         log.add(step, loss=loss.item())
-    facts = {
-        "seconds": round(time.perf_counter() - log.started, 1),
-        "windows_seen": config.steps * config.batch * world,
-        "world_size": world,
-        "training_windows": len(data.windows),
-        "history": log.history,
-        # The smallest echo the training frames hold: forecasts below it are no echo.
-        "echo_floor_pixel": int(data.frames[data.frames > 0].min()) if data.frames.any() else 1,
-    }
-    return rank_zero_result(core, facts, distributed)
+    # The smallest echo the training frames hold: forecasts below it are no echo.
+    floor = int(data.frames[data.frames > 0].min()) if data.frames.any() else 1
+    return finish_training(run, config, log, distributed, echo_floor_pixel=floor)
 
 
 def train_distributed(config: TrainConfig, training_uri: str, num_processes: int = 2) -> dict:
