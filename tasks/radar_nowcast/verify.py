@@ -3,8 +3,9 @@
 Every forecast whose valid time has been observed is scored against that frame:
 the contingency counts at 0.5, 2, 5, 10 and 30 mm/h and the rain-rate error sums
 of the contract (:mod:`.verification` has the row layout). The counts are computed
-per forecast in the Python workers and summed per model and lead in Spark for the
-day's summary (CSI, POD, FAR, MSE, MAE by lead), which the manifest keeps.
+per forecast in the Python workers, against the day's frames broadcast to them once,
+and summed per model and lead on the driver for the day's summary (CSI, POD, FAR, MSE,
+MAE by lead), which the manifest keeps.
 
 - A forecast valid after the day's latest observed frame is *pending*: not yet
   verifiable, counted in the manifest (``extra.pending``), scored by a later run.
