@@ -133,7 +133,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``lakesight bench houses``: embedding on Spark vs a bare loop; query latency."""
+    """``lakesight bench houses``: embed and publish on Spark vs one process; query latency."""
     from lakesight.house_similarity.evaluation import bench_houses
 
     steps = Steps("bench houses", quiet=args.json)

@@ -180,7 +180,7 @@ def eval_by_family(args: argparse.Namespace, steps: Steps) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``lakesight bench nowcast``: forecast stage vs bare loop; training scaling."""
+    """``lakesight bench nowcast``: forecast and verify on Spark vs one process; training scaling."""
     from lakesight.radar_nowcast.evaluation import bench_nowcast
 
     steps = Steps("bench nowcast", quiet=args.json)
