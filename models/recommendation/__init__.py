@@ -1,0 +1,1 @@
+"""Recommendation models for listing_recs, and the protocol they are measured by."""
