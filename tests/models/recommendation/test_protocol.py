@@ -16,9 +16,9 @@ from lakesight.models.recommendation.protocol import (
     leave_one_out,
     popularity_scorer,
     random_scorer,
+    rank_of_test_item,
     sampled_candidates,
     sampled_metrics,
-    rank_of_test_item,
 )
 
 pytestmark = pytest.mark.unit
