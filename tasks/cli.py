@@ -249,7 +249,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
 # The packages whose commands the CLI offers (the pipelines, the similarity service and the
 # model registry); each has a ``cli`` module with ``register``.
-COMMAND_PACKAGES = ("image_features", "radar_nowcast", "house_similarity", "serve", "models")
+COMMAND_PACKAGES = (
+    "image_features", "radar_nowcast", "house_similarity", "listing_recs", "serve", "models"
+)  # fmt: skip
 DEFAULT_DEMO = "image_features"
 
 
