@@ -189,7 +189,7 @@ def register(sub, groups: dict) -> None:
     q.set_defaults(func=cmd_eval)
 
     q = groups["bench"].add_parser(
-        "houses", help="embedding on Spark vs a bare loop; query latency"
+        "houses", help="embed and publish on Spark vs one process; query latency"
     )
     q.add_argument("--listings", type=int, default=600, help="listings of the benchmark day")
     q.add_argument("--repeats", type=int, default=5, help="timed passes, the median is reported")

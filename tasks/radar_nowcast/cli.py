@@ -242,7 +242,7 @@ def register(sub, groups: dict) -> None:
     q.set_defaults(func=cmd_eval)
 
     q = groups["bench"].add_parser(
-        "nowcast", help="forecast stage vs a bare loop; training scaling"
+        "nowcast", help="forecast and verify on Spark vs one process; training scaling"
     )
     q.add_argument("--model", default=DEFAULT_MODEL, help="name[@version] in the registry")
     q.add_argument("--repeats", type=int, default=5, help="timed passes, the median is reported")
