@@ -220,10 +220,12 @@ def batch_loss(model, config: RecConfig, chosen: np.ndarray, sampler: NegativeSa
 
     users = chosen[:, 0]
     if config.loss == "bpr":
-        negative = sampler.draw(users, rng)
-        u = torch.from_numpy(users)
-        margin = model(u, torch.from_numpy(chosen[:, 1])) - model(u, torch.from_numpy(negative))
-        loss = -F.logsigmoid(margin).mean()
+        # One forward pass over positives and negatives together: DistributedDataParallel
+        # expects one forward per backward.
+        u = torch.from_numpy(np.concatenate([users, users]))
+        i = torch.from_numpy(np.concatenate([chosen[:, 1], sampler.draw(users, rng)]))
+        positive, negative = model(u, i).split(len(users))
+        loss = -F.logsigmoid(positive - negative).mean()
     elif config.loss == "bce":
         repeated = np.repeat(users, config.negatives)
         u = torch.from_numpy(np.concatenate([users, repeated]))

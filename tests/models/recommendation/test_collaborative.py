@@ -3,6 +3,8 @@ judged by."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,8 +22,6 @@ from lakesight.models.recommendation.protocol import (
     sampled_metrics,
 )
 
-pytestmark = pytest.mark.unit
-
 
 def planted_split(users: int = 120, items: int = 240, per_user: int = 25, seed: int = 0):
     """Two kinds of users, each engaging only with its own half of the items."""
@@ -34,6 +34,7 @@ def planted_split(users: int = 120, items: int = 240, per_user: int = 25, seed: 
     return leave_one_out(pd.DataFrame(rows, columns=["user", "item", "ts"]))
 
 
+@pytest.mark.unit
 def test_negatives_are_never_an_item_the_user_trained_on():
     split = planted_split()
     sampler = NegativeSampler(split)
@@ -44,6 +45,7 @@ def test_negatives_are_never_an_item_the_user_trained_on():
     assert len(np.unique(drawn)) > split.items // 2  # drawn across the catalogue
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "config",
     [RecConfig(model="mf", loss="bce"), RecConfig(model="mf", loss="bpr"),
@@ -74,3 +76,31 @@ def test_each_model_learns_the_planted_taste(config):
     chance = sampled_metrics(random_scorer(1), split, candidates)
     assert ours["hr10"] > chance["hr10"]
     assert 1 <= result["facts"]["validation"]["epoch"] <= config.epochs
+
+
+@pytest.mark.spark
+@pytest.mark.distributed
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["bce", "bpr"])
+def test_the_same_loop_learns_under_torch_distributor(spark, loss):
+    from lakesight.models.nn import run_on_ranks
+
+    split = planted_split()
+    config = RecConfig(model="neumf" if loss == "bce" else "mf", loss=loss, factors=16,
+                       mlp_layers=(32, 16), epochs=4, batch=128, lr=1e-2, threads=2)  # fmt: skip
+    result = run_on_ranks(train_recommender, 2, config, split)
+    assert result["facts"]["world_size"] == 2
+    single = train_recommender(dataclasses.replace(config, epochs=1, threads=1), split)
+    assert set(result["state"]) == set(single["state"])
+    scores = trained_scorer(config, split, result)(
+        np.arange(split.users)[:, None].repeat(split.items, 1),
+        np.broadcast_to(np.arange(split.items), (split.users, split.items)),
+    )
+    # Each rank trained on half the interactions, and the ranks' gradients were averaged:
+    # the result has learnt each user's kind (its unseen items of that kind score higher).
+    kind = np.arange(split.users) % 2
+    own_half = np.where(kind[:, None] == 1, scores[:, split.items // 2 :].mean(1)[:, None],
+                        scores[:, : split.items // 2].mean(1)[:, None])  # fmt: skip
+    other_half = np.where(kind[:, None] == 1, scores[:, : split.items // 2].mean(1)[:, None],
+                          scores[:, split.items // 2 :].mean(1)[:, None])  # fmt: skip
+    assert (own_half > other_half).mean() > 0.9
