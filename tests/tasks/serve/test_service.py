@@ -288,7 +288,8 @@ def test_bench_serve_reports_locust_and_in_process_figures(lake, capsys):
     assert flood["refused_503"] > 0 and flood["other_failures"] == 0
     assert flood["uploads"] > flood["refused_503"]  # some were analysed, too
     assert flood["rss_one_upload_mb"] > 36  # at least the decoded pixels: it was measured
-    assert flood["rss_bound_mb"] == pytest.approx(3 * flood["rss_one_upload_mb"], abs=0.2)
+    # Both figures are rounded to 0.1 MiB: 3 x 0.05 + 0.05 apart at most, plus float error.
+    assert flood["rss_bound_mb"] == pytest.approx(3 * flood["rss_one_upload_mb"], abs=0.25)
     assert 0 < flood["rss_peak_mb"] - flood["rss_at_rest_mb"] < flood["rss_bound_mb"]
     assert flood["rss_bound_mb"] < flood["rss_unbounded_mb"]
     assert flood["id_requests_under_flood"] > 0 and flood["id_failures_under_flood"] == 0
