@@ -267,22 +267,23 @@ def write_parquet_side_by_side(writes) -> None:
             future.result()  # re-raises the first failure
 
 
-def without_duplicates(validated: DataFrame, key: Sequence[str]) -> DataFrame:
+def without_duplicates(validated: DataFrame, key: Sequence[str], *, reason: str = "duplicate",
+                       same: str = "same bytes as ") -> DataFrame:  # fmt: skip
     """Accepted rows (``reason`` null) whose ``key`` an earlier path (in path order) already
-    has become ``duplicate``, naming that path: the smallest path is kept, so reruns keep
-    the same one."""
+    has become ``reason``, their detail ``same`` + that path: the smallest path is kept, so
+    reruns keep the same one."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     accepted = validated.where(F.col("reason").isNull())
-    same = Window.partitionBy(*key).orderBy("path")
-    ranked = accepted.withColumn("_rank", F.row_number().over(same)).withColumn(
-        "_kept", F.first("path").over(same)
+    group = Window.partitionBy(*key).orderBy("path")
+    ranked = accepted.withColumn("_rank", F.row_number().over(group)).withColumn(
+        "_kept", F.first("path").over(group)
     )
     is_copy = F.col("_rank") > 1
     return (
-        ranked.withColumn("reason", F.when(is_copy, F.lit("duplicate")).otherwise(F.col("reason")))
-        .withColumn("detail", F.when(is_copy, F.concat(F.lit("same bytes as "), F.col("_kept"))))
+        ranked.withColumn("reason", F.when(is_copy, F.lit(reason)).otherwise(F.col("reason")))
+        .withColumn("detail", F.when(is_copy, F.concat(F.lit(same), F.col("_kept"))))
         .drop("_rank", "_kept")
         .unionByName(validated.where(F.col("reason").isNotNull()))
     )

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from lakesight.progress import Steps
 
 # The pipelines, each a package of lakesight whose ``STAGES`` lists its stages in DAG order.
-PIPELINES = ("image_features", "radar_nowcast", "house_similarity")
+PIPELINES = ("image_features", "radar_nowcast", "house_similarity", "listing_recs")
 # Columns every quarantine row has; stages may add identifying columns (QUARANTINE_IDS).
 QUARANTINE_COLUMNS = ("path", "dt", "stage", "reason", "detail")
 QUARANTINE_IDS = ("image_id", "size")

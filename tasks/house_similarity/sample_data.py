@@ -108,6 +108,15 @@ def _shoot(rng: np.random.Generator) -> list[str]:
     return views
 
 
+def sample_listing(seed: int, dt: str, index: int):
+    """Listing ``index`` of day ``dt``: ``(listing_id, house, [price, city, bedrooms,
+    bathrooms, sqft], rng)``, the rng then drawing its photos. Other pipelines' sample data
+    (listing_recs' interactions) read the market from here without rendering a photo."""
+    house_rng = np.random.default_rng(np.random.SeedSequence([seed, _day_key(dt), index]))
+    house = draw_house(house_rng)
+    return listing_id(dt, index), house, _attributes(house_rng, house), house_rng
+
+
 def write_sample_listings(
     fs: LakeFileSystem,
     settings: Settings,
@@ -133,11 +142,9 @@ def write_sample_listings(
     listings, photos, label_rows = {}, {}, []
     first_jpeg: bytes = b""
     for i in range(1, n + 1):
-        lid = listing_id(dt, i)
-        house_rng = np.random.default_rng(np.random.SeedSequence([seed, day, i]))
-        house = draw_house(house_rng)
+        lid, house, attributes, house_rng = sample_listing(seed, dt, i)
         listings[lid] = (house.style, house.stories)
-        rows.append((",".join([lid, *_attributes(house_rng, house)]), None))
+        rows.append((",".join([lid, *attributes]), None))
         if lid == without:
             continue
         for k, view in enumerate(_shoot(house_rng), start=1):

@@ -1,2 +1,17 @@
 """listing_recs: recommendations for each user, collaborative filtering for the warm
-listings and photos for the new ones (issue 24; its evaluation on MovieLens comes first)."""
+listings and photos for the new ones.
+
+A day of interactions, ``raw/interactions/dt=D/`` (what users viewed, saved and
+contacted, as CSV or Parquet rows), goes through Spark stages run by the
+``listing_recs`` DAG:
+
+1. ``listing_recs.ingest`` judges every row into ``curated/interactions``; every
+   rejected row goes to ``quarantine/interactions`` with its reason.
+
+``lakesight eval recs`` measures the recommenders on MovieLens-100k under the NCF
+protocol (:mod:`lakesight.models.recommendation`). The datasets and their schemas are in
+:mod:`.datasets`; :mod:`.sample_data` writes generated days over the sample listings.
+"""
+
+# The stages, in the order the DAG runs them; each is the module lakesight.listing_recs.<stage>.
+STAGES = ("ingest",)

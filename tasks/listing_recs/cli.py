@@ -1,12 +1,48 @@
-"""listing_recs' commands: ``lakesight eval recs``."""
+"""listing_recs' commands: ``lakesight sample-data interactions`` and ``lakesight eval recs``."""
 
 from __future__ import annotations
 
 import argparse
 
 from lakesight.cli import emit, stdout_to_stderr
-from lakesight.config import ConfigError
+from lakesight.config import ConfigError, load_settings, validate_dt
 from lakesight.progress import Steps
+
+
+def cmd_sample_interactions(args: argparse.Namespace) -> int:
+    """``lakesight sample-data interactions``: a day of users' events on the sample listings."""
+    from lakesight.lake import check_reachable, filesystem_for
+    from lakesight.listing_recs.sample_data import write_sample_interactions
+
+    settings = load_settings()
+    dt = validate_dt(args.dt)
+    for name in ("listings_per_day", "market_days"):
+        if getattr(args, name) < 1:
+            option = "--" + name.replace("_", "-")
+            raise ConfigError(f"{option}: got {getattr(args, name)}, needs at least 1")
+    fs = filesystem_for(settings.root, settings)
+    check_reachable(fs, settings.root)
+    steps = Steps("sample-data", quiet=args.json)
+    with steps.step("users browse the sample listings"):
+        sample = write_sample_interactions(fs, settings, dt, seed=args.seed,
+                                           per_day=args.listings_per_day,
+                                           market_days=args.market_days,
+                                           bad=not args.no_bad)  # fmt: skip
+    payload = {
+        "dt": dt,
+        "events": len(sample.events),
+        "bad_rows": len(sample.bad_rows),
+        "users": len(sample.users),
+        "listings_on_market": len(sample.market),
+        "partition_uri": sample.uri,
+        "seconds": steps.total_s,
+    }
+    emit(payload, args.json, lambda d: (
+        f"sample-data interactions dt={d['dt']}: {d['events']} events of {d['users']} users "
+        f"on {d['listings_on_market']} listings + {d['bad_rows']} bad rows in "
+        f"{d['seconds']:.1f}s\n  interactions: {d['partition_uri']}"
+    ))  # fmt: skip
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -38,7 +74,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def register(sub, groups: dict) -> None:
-    """Add listing_recs' commands to the ``eval`` group."""
+    """Add listing_recs' commands to the ``sample-data`` and ``eval`` groups."""
+    from lakesight.house_similarity.sample_data import SAMPLE_SEED
+    from lakesight.listing_recs.sample_data import MARKET_DAYS
+
+    q = groups["sample-data"].add_parser(
+        "interactions", help="a day of users' views, saves and contacts on the sample listings"
+    )
+    q.add_argument("--dt", required=True)
+    q.add_argument("--seed", type=int, default=SAMPLE_SEED,
+                   help="the sample listings' seed (theirs by default)")  # fmt: skip
+    q.add_argument("--listings-per-day", type=int, default=24,
+                   help="as `sample-data listings --n` wrote them")  # fmt: skip
+    q.add_argument(
+        "--market-days",
+        type=int,
+        default=MARKET_DAYS,
+        help="days a listing stays on the market (the sample listings of that many days)",
+    )
+    q.add_argument("--no-bad", action="store_true", help="no rows ingest must quarantine")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_sample_interactions)
     q = groups["eval"].add_parser(
         "recs", help="recommenders on MovieLens-100k (fetched on demand), NCF protocol"
     )
