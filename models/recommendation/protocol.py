@@ -108,6 +108,14 @@ def sampled_candidates(split: Split, seed: int, negatives: int = NEGATIVES) -> n
     return np.asarray(rows, np.int64).reshape(-1, 1 + negatives)
 
 
+def feasible_negatives(split: Split, wanted: int = NEGATIVES) -> int:
+    """``wanted``, or fewer when a catalogue is too small for some user to have that many
+    items it never interacted with (its validation and test items aside). NCF's 99 suit
+    MovieLens' 1,682 movies, not a market of a few hundred listings."""
+    counts = np.bincount(split.train[:, 0], minlength=split.users) + 2
+    return int(max(0, min(wanted, split.items - int(counts.max(initial=0)))))
+
+
 def rank_of_test_item(scores: np.ndarray) -> np.ndarray:
     """Per row, the rank (0 = first) of column 0 among the row's scores, ties counted
     against it."""

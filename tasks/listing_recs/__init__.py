@@ -7,6 +7,11 @@ contacted, as CSV or Parquet rows), goes through Spark stages run by the
 
 1. ``listing_recs.ingest`` judges every row into ``curated/interactions``; every
    rejected row goes to ``quarantine/interactions`` with its reason.
+2. ``listing_recs.train`` retrains the recommender weekly, or when the interactions grew,
+   and promotes it only if it ranks held-out interactions better.
+3. ``listing_recs.recommend`` writes ``features/recommendations``: each user's top
+   listings, from the recommender (``cf``), from the photos of what they liked for new
+   listings (``visual``), or what is popular.
 
 ``lakesight eval recs`` measures the recommenders on MovieLens-100k under the NCF
 protocol (:mod:`lakesight.models.recommendation`). The datasets and their schemas are in
@@ -14,4 +19,4 @@ protocol (:mod:`lakesight.models.recommendation`). The datasets and their schema
 """
 
 # The stages, in the order the DAG runs them; each is the module lakesight.listing_recs.<stage>.
-STAGES = ("ingest",)
+STAGES = ("ingest", "train", "recommend")

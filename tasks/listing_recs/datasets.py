@@ -4,7 +4,11 @@ this pipeline, in one place).
 - ``raw/interactions/dt=D/``: ``*.csv`` (``user_id,listing_id,event,ts``, a header line)
   and/or ``*.parquet`` files with those columns: what users did, as the site logs it;
 - ``curated/interactions``: one row per accepted event (:data:`INTERACTIONS_COLUMNS`);
-- ``quarantine/interactions``: every rejected row with its reason.
+- ``quarantine/interactions``: every rejected row with its reason;
+- ``curated/recs_training``: the user-listing pairs a training decision saw, with their
+  role (train, valid, test); the decision is in its manifest;
+- ``features/recommendations``: the consumer contract (:data:`RECOMMENDATIONS_COLUMNS`),
+  each user's top listings, ranked, with where each came from.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from lakesight.stage import Dataset, Stage, schema_columns
 RAW_INTERACTIONS = Dataset("raw", "interactions")
 INTERACTIONS = Dataset("curated", "interactions")
 QUARANTINED_INTERACTIONS = Dataset("quarantine", "interactions")
+TRAINING = Dataset("curated", "recs_training")
+RECOMMENDATIONS = Dataset("features", "recommendations")
 
 # --------------------------------------------------------------------------- curated/interactions
 
@@ -27,6 +33,23 @@ INGEST_SCHEMA = (
 INGEST_COLUMNS = schema_columns(INGEST_SCHEMA)
 INTERACTIONS_COLUMNS = ("user_id", "listing_id", "event", "ts")
 
+# --------------------------------------------------------------------------- curated/recs_training
+
+TRAINING_SCHEMA_VERSION = "curated.recs_training/v1"
+TRAINING_SCHEMA = "user_id string, listing_id string, role string"
+TRAINING_COLUMNS = schema_columns(TRAINING_SCHEMA)
+
+# --------------------------------------------------------------------------- features/recommendations
+
+RECOMMENDATIONS_SCHEMA_VERSION = "features.recommendations/v1"
+# ``score`` is its source's own: a cf logit, a visual similarity, a popular listing's
+# event count. Ranks are 1..k per user; ``models`` names what made the row.
+RECOMMENDATIONS_SCHEMA = (
+    "user_id string, rank int, listing_id string, score float, source string, models array<string>"
+)
+RECOMMENDATIONS_COLUMNS = schema_columns(RECOMMENDATIONS_SCHEMA)
+SOURCES = ("cf", "visual", "popular")
+
 # --------------------------------------------------------------------------- stages
 
 INGEST = Stage(
@@ -36,4 +59,18 @@ INGEST = Stage(
     noun="events",
     verb="curated",
     quarantine=QUARANTINED_INTERACTIONS,
+)
+TRAIN = Stage(
+    "listing_recs.train",
+    output=TRAINING,
+    label="training",
+    noun="pairs",
+    verb="used",
+)
+RECOMMEND = Stage(
+    "listing_recs.recommend",
+    output=RECOMMENDATIONS,
+    label="recommendations",
+    noun="users",
+    verb="recommended",
 )

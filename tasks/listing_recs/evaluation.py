@@ -22,7 +22,7 @@ import dataclasses
 import statistics
 
 from lakesight.models.recommendation.als import AlsConfig
-from lakesight.models.recommendation.collaborative import RecConfig
+from lakesight.models.recommendation.collaborative import TUNED_MF, RecConfig
 from lakesight.models.recommendation.protocol import (
     full_ranking_metrics,
     leave_one_out,
@@ -32,12 +32,11 @@ from lakesight.models.recommendation.protocol import (
     sampled_metrics,
 )
 
-# lakesight's trained models: BPR-MF the classic baseline, then its own MF and NeuMF. MF's
-# factors, L2 and negatives are the best of a grid on ml-100k's validation items (HR@10
-# 0.717 against 0.702-0.713 for the other settings; README, "listing_recs").
+# lakesight's trained models: BPR-MF the classic baseline, then its own MF (tuned on the
+# validation items) and NeuMF.
 TRAINED = {
     "bpr": RecConfig(model="mf", loss="bpr"),
-    "mf": RecConfig(model="mf", loss="bce", factors=128, l2=1e-3, negatives=8),
+    "mf": TUNED_MF,
     "neumf": RecConfig(model="neumf", loss="bce"),
 }
 # ALS's settings, the best of a grid on the same validation items (rank 32/64, reg
