@@ -46,7 +46,8 @@ def dagbag():
 
 def test_there_are_dags():
     assert [p.stem for p in DAG_FILES] == [
-        "house_similarity", "image_features", "radar_nowcast", "radar_nowcast_train",
+        "house_similarity", "image_features", "listing_recs", "radar_nowcast",
+        "radar_nowcast_train",
     ]  # fmt: skip
 
 
@@ -158,3 +159,28 @@ def test_house_similarity_waits_for_the_listings_then_runs_its_stages_in_order(d
         stage = dag.get_task(task_id).stage
         assert stage == f"house_similarity.{task_id}"
         assert stage_application(stage).endswith(f"house_similarity/{task_id}.py")
+
+
+def test_listing_recs_waits_for_interactions_and_published_listings_then_runs_in_order(dagbag):
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    from lakesight.stage import stage_application
+    from lakesight_airflow.sensors import DAY
+
+    dag = dagbag.dags["listing_recs"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.summary == "0 0 * * *"
+    assert {t.dt for t in dag.tasks} == {DAY}
+    order = [t.task_id for t in dag.topological_sort()]
+    assert set(order[:2]) == {"wait_for_interactions", "wait_for_listings"}
+    assert order[2:] == ["ingest", "train", "recommend"]
+    assert dag.get_task("ingest").upstream_task_ids == {
+        "wait_for_interactions",
+        "wait_for_listings",
+    }
+    assert dag.get_task("wait_for_listings").dataset == "features/listings"
+    assert dag.get_task("wait_for_listings").require_success is True
+    assert dag.max_active_runs == 1
+    for task_id in ("ingest", "train", "recommend"):
+        stage = dag.get_task(task_id).stage
+        assert stage_application(stage).endswith(f"listing_recs/{task_id}.py")

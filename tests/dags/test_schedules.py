@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.airflow
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-DAILY = ["house_similarity", "image_features"]
+DAILY = ["house_similarity", "image_features", "listing_recs"]
 
 
 @pytest.fixture(scope="module")
