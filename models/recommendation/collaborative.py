@@ -45,7 +45,7 @@ class RecConfig:
     l2: float = 1e-5  # on the vectors a batch touches
     negatives: int = 4
     # Sampled items each validation item is ranked against (NCF's 99; fewer for a small
-    # catalogue: :func:`lakesight.models.recommendation.protocol.feasible_negatives`).
+    # catalogue: :func:`lakesight.models.recommendation.protocol.held_out_users`).
     eval_negatives: int = NEGATIVES
     seed: int = 0
     threads: int = 2
@@ -156,9 +156,12 @@ def validation_candidates(split: Split, seed: int,
     """(users, candidates): each user with a validation item, that item then
     ``negatives`` items the user never interacted with (its test item included in what
     is excluded, so validation never hints at the test)."""
+    from lakesight.models.recommendation.protocol import unseen_pool
+
     rng = np.random.default_rng([seed, 1])
     sampler = NegativeSampler(split)
-    users = np.flatnonzero(split.valid >= 0)
+    # A user with nothing left to draw from would hold the loop below forever.
+    users = np.flatnonzero((split.valid >= 0) & (unseen_pool(split) >= 1))
     table = np.empty((len(users), 1 + negatives), np.int64)
     table[:, 0] = split.valid[users]
     for column in range(1, 1 + negatives):

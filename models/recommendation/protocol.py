@@ -19,6 +19,7 @@ that scores everything alike ranks its test item last, not first. (NCF's own cod
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -108,12 +109,27 @@ def sampled_candidates(split: Split, seed: int, negatives: int = NEGATIVES) -> n
     return np.asarray(rows, np.int64).reshape(-1, 1 + negatives)
 
 
-def feasible_negatives(split: Split, wanted: int = NEGATIVES) -> int:
-    """``wanted``, or fewer when a catalogue is too small for some user to have that many
-    items it never interacted with (its validation and test items aside). NCF's 99 suit
-    MovieLens' 1,682 movies, not a market of a few hundred listings."""
-    counts = np.bincount(split.train[:, 0], minlength=split.users) + 2
-    return int(max(0, min(wanted, split.items - int(counts.max(initial=0)))))
+def unseen_pool(split: Split) -> np.ndarray:
+    """Per user, how many items it has neither trained on nor holds out (its validation
+    and test items): what its sampled negatives are drawn from."""
+    counts = np.bincount(split.train[:, 0], minlength=split.users)
+    held = (split.valid >= 0).astype(int) + (split.test >= 0).astype(int)
+    return split.items - counts - held
+
+
+def held_out_users(split: Split, wanted: int = NEGATIVES, share: float = 0.8) -> tuple[Split, int]:
+    """For a catalogue too small for NCF's 99 (a market of a few hundred listings, not
+    MovieLens' 1,682 movies): the negatives at least ``share`` of the test users can give,
+    at most ``wanted``, and the split whose test users are only those that can. The
+    others keep their test item out of training and are not scored."""
+    users = split.test_users()
+    pools = unseen_pool(split)[users]
+    if not len(users):
+        return split, 0
+    negatives = int(min(wanted, np.quantile(pools, 1 - share, method="lower")))
+    test = split.test.copy()
+    test[users[pools < max(negatives, 1)]] = -1
+    return dataclasses.replace(split, test=test), max(negatives, 0)
 
 
 def rank_of_test_item(scores: np.ndarray) -> np.ndarray:

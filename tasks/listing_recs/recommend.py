@@ -51,6 +51,7 @@ MARKET_DAYS = 14  # a listing published within these days up to D is on the mark
 K = 10
 COLD_SHARE = 0.2  # of the slots, for listings the recommender does not know yet
 TAG_WEIGHT = 0.5  # a shared style or storey count against the photos' cosine similarity
+POPULAR_KEPT = 100  # popular listings the manifest lists, for users with no row yet
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,14 @@ def interleaved(main: list[tuple], inserted: list[tuple], every: int = 5) -> lis
     return out + pending
 
 
+def popular_listings(listings: Listings, top: int = POPULAR_KEPT) -> list[list]:
+    """``[listing_id, events]`` of the market's most engaged-with listings, best first: what
+    a consumer shows a user who has no recommendations yet (the service's fallback)."""
+    market = np.flatnonzero(listings.on_market)
+    best = market[np.argsort(-listings.popularity[market], kind="stable")][:top]
+    return [[str(listings.ids[i]), int(listings.popularity[i])] for i in best]
+
+
 def recommend_batch(batches: Iterator[pd.DataFrame], listings: Listings, model_ref: str | None,
                     registry: str, k: int) -> Iterator[pd.DataFrame]:  # fmt: skip
     """A batch function: ``user_id, seen`` → :data:`.datasets.RECOMMENDATIONS_SCHEMA` rows."""
@@ -250,7 +259,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
                 "listings_on_market": int(listings.on_market.sum())},
         input_fingerprint=f"{seen.fingerprint}:listings={len(listings.ids)}",
         steps=steps, models=entries,
-        extra={"weeks": weeks, "k": k, "market_days": MARKET_DAYS, "cold_share": COLD_SHARE},
+        extra={"weeks": weeks, "k": k, "market_days": MARKET_DAYS, "cold_share": COLD_SHARE,
+               "popular": popular_listings(listings)},
     )  # fmt: skip
 
 

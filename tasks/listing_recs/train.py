@@ -13,7 +13,7 @@ it only if it ranks held-out interactions better.
    TorchDistributor with ``processes`` > 1.
 4. **Promote** (:data:`RULE`): candidate and current model rank each held-out listing
    among sampled ones the user never touched; the candidate becomes the next version of
-   ``listing_recs`` only if its HR@10 is higher. The current model may have trained on
+   ``listing_recs`` only if its HR@10 is higher (NDCG@10 breaking a tie). The current model may have trained on
    the held-out pairs (they were older than its window's end), which can only flatter it:
    the rule errs towards keeping it.
 
@@ -53,7 +53,10 @@ if TYPE_CHECKING:
 STAGE = datasets.TRAIN
 EVERY_DAYS = 7
 GROWTH = 0.2
-RULE = "promote if the candidate's held-out HR@10 > the current model's (no current: promote)"
+RULE = (
+    "promote if the candidate's held-out (HR@10, NDCG@10) > the current model's, HR first "
+    "(no current model: promote)"
+)
 
 
 def retrain_reason(dt: str, pairs: int, current: str | None, last: dict | None,
@@ -70,6 +73,12 @@ def retrain_reason(dt: str, pairs: int, current: str | None, last: dict | None,
     if pairs >= (1 + growth) * last["pairs"]:
         return f"pairs grew from {last['pairs']} to {pairs} (>= {growth:.0%})"
     return None
+
+
+def ranks_better(candidate: dict, current: dict) -> bool:
+    """:data:`RULE`. NDCG breaks a tie in HR, as on a small market (fewer than 10 sampled
+    listings) where every model's HR@10 is 1."""
+    return (candidate["hr10"], candidate["ndcg10"]) > (current["hr10"], current["ndcg10"])
 
 
 def last_decision(fs, settings: Settings, dt: str) -> dict | None:
@@ -176,30 +185,38 @@ def train_and_decide(settings: Settings, split: Split, current: str | None, conf
     the candidate if :data:`RULE` holds: (the decision's outcome, the scores)."""
     from lakesight.models.nn import run_on_ranks
     from lakesight.models.recommendation.collaborative import train_recommender, trained_scorer
-    from lakesight.models.recommendation.protocol import feasible_negatives
+    from lakesight.models.recommendation.protocol import held_out_users
     from lakesight.models.recommendation.release import NAME, write_release
 
-    negatives = feasible_negatives(split)
-    if negatives < 1 or not len(split.test_users()):
-        return {"why": f"too few listings or users to hold any out ({split.items} listings)"}, {}
-    config = dataclasses.replace(config, eval_negatives=negatives)
+    scored, negatives = held_out_users(split)
+    measurable = negatives >= 1 and len(scored.test_users()) > 0
+    if not measurable and current:
+        return {"why": f"too few unseen listings to compare models on ({split.items} "
+                       "listings): kept the current model"}, {}  # fmt: skip
+    config = dataclasses.replace(config, eval_negatives=max(1, negatives))
     with steps.step(f"train {config.model} on {len(split.train)} pairs"):
         result = run_on_ranks(train_recommender, processes, config, split)
-    scores = {"candidate": held_out_hr(trained_scorer(config, split, result), split, 0, negatives)}
+    scores = {}  # the first model of a market too small to hold a listing out: no score
+    if measurable:
+        scores["candidate"] = held_out_hr(trained_scorer(config, split, result), scored, 0,
+                                          negatives)  # fmt: skip
     if current:
         scores["current"] = held_out_hr(current_scorer(current, settings.model_registry, split),
-                                        split, 0, negatives)  # fmt: skip
-    better = current is None or scores["candidate"]["hr10"] > scores["current"]["hr10"]
+                                        scored, 0, negatives)  # fmt: skip
+    better = current is None or ranks_better(scores["candidate"], scores["current"])
     card = {"training": {"source": source, "pairs": len(split.train), "negatives": negatives,
+                         "held_out_users": len(scored.test_users()),
                          **{k: result["facts"][k] for k in ("seconds", "world_size")}},
-            "metrics": {"held_out": scores["candidate"], "validation": {
+            "metrics": {"held_out": scores.get("candidate"), "validation": {
                 k: v for k, v in result["facts"]["validation"].items() if k != "state"}}}  # fmt: skip
     promoted = promote_if_better(settings, NAME, better, lambda out: write_release(
         out, config, result["state"], split.user_ids, split.item_ids, card))  # fmt: skip
     verdict = f"promoted as {promoted}" if better else "kept the current model"
+    measured = (
+        f"held-out HR@10 {scores['candidate']['hr10']}" if measurable else "no held-out score"
+    )
     held = " vs current " + str(scores["current"]["hr10"]) if current else ""
-    return {"retrained": True, "promoted": promoted,
-            "why": f"held-out HR@10 {scores['candidate']['hr10']}{held}: {verdict}"}, scores  # fmt: skip
+    return {"retrained": True, "promoted": promoted, "why": f"{measured}{held}: {verdict}"}, scores
 
 
 @frees_cached_data

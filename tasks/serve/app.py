@@ -3,7 +3,8 @@
 ``GET /v1/images/similar?image_id=…&k=…`` and ``POST /v1/images/similar`` (an image file,
 described on the spot by the models that described the catalogue);
 ``GET /v1/houses/similar?photo_id=…`` and ``POST /v1/houses/similar`` (a photo);
-``GET /v1/health``; OpenAPI at ``/docs`` and ``/openapi.json``.
+``GET /v1/recommendations?user_id=…&k=…`` (a user's listings, popular ones for a user
+never seen); ``GET /v1/health``; OpenAPI at ``/docs`` and ``/openapi.json``.
 
 With a token (``lakesight serve`` demands one on any non-loopback address), every request
 but health and the API docs needs ``Authorization: Bearer <token>``, else 401. Health stays
@@ -35,7 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from lakesight.config import ConfigError
-from lakesight.serve import house_similarity, image_features
+from lakesight.serve import house_similarity, image_features, listing_recs
 from lakesight.serve.catalogue import Catalogues
 from lakesight.serve.common import Gate, Served
 from lakesight.serve.uploads import RefuseWhenFull, UploadGate, UploadLimit
@@ -79,7 +80,7 @@ def health(catalogues: Served, uploads: Gate) -> dict:
 
 
 # Health first, then a router per pipeline served: adding one is adding its router here.
-ROUTERS = (service, image_features.router, house_similarity.router)
+ROUTERS = (service, image_features.router, house_similarity.router, listing_recs.router)
 # Every POST takes an upload: the gate refuses those before their bodies are read.
 UPLOAD_PATHS = frozenset(
     route.path for router in ROUTERS for route in router.routes if "POST" in route.methods

@@ -245,6 +245,38 @@ class ListingCatalogue:
         return int(self.index.embeddings.nbytes)
 
 
+RECOMMENDATION_COLUMNS = ["user_id", "rank", "listing_id", "score", "source"]
+
+
+class RecommendationCatalogue:
+    """The newest committed day of ``features/recommendations``: each user's ranked rows,
+    found by binary search over the sorted user ids, and the day's popular listings (its
+    manifest's) for users it has no row for. Recommendations are made afresh each day, so
+    one day is the whole answer."""
+
+    def __init__(self, version: DayVersion | None = None, table: pd.DataFrame | None = None,
+                 popular: list | None = None) -> None:  # fmt: skip
+        table = table if table is not None else pd.DataFrame(columns=RECOMMENDATION_COLUMNS)
+        table = table.sort_values(["user_id", "rank"], kind="stable").reset_index(drop=True)
+        self.version = version
+        self.user_ids = table["user_id"].to_numpy(dtype=object)
+        self.rows = table[["rank", "listing_id", "score", "source"]]
+        self.popular = [(str(x), int(n)) for x, n in (popular or [])]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def users(self) -> int:
+        return len(pd.unique(self.user_ids)) if len(self.user_ids) else 0
+
+    def of(self, user_id: str) -> list[dict]:
+        """The user's rows, best first (empty for a user the day has no row for)."""
+        start = int(np.searchsorted(self.user_ids, user_id, side="left"))
+        end = int(np.searchsorted(self.user_ids, user_id, side="right"))
+        return self.rows.iloc[start:end].to_dict("records")
+
+
 @dataclass
 class Catalogues:
     """The served catalogues and what keeps them current.
@@ -263,6 +295,7 @@ class Catalogues:
     image_models: tuple[str, ...] | None = None
     images: ImageCatalogue = field(init=False)
     listings: ListingCatalogue = field(init=False)
+    recommendations: RecommendationCatalogue = field(init=False)
     skipped: dict = field(default_factory=dict)
     unreadable: dict = field(default_factory=dict)
     refreshes: int = 0
@@ -278,6 +311,7 @@ class Catalogues:
         self._thread: threading.Thread | None = None
         self.images = ImageCatalogue([], self.searchers)
         self.listings = ListingCatalogue([])
+        self.recommendations = RecommendationCatalogue()
         self.refresh()
 
     # ------------------------------------------------------------------ the lake
@@ -397,10 +431,33 @@ class Catalogues:
             self._listing_days = loaded
             self.listings = ListingCatalogue(list(loaded.values()))
             changed = True
+        changed |= self._refresh_recommendations()
         self.unreadable = self._failing
         self.refreshes += 1
         self.refreshed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return changed
+
+    def _refresh_recommendations(self) -> bool:
+        """Load the newest committed recommendations day if it is not the one served."""
+        from lakesight.lake import filesystem_for, read_manifest
+        from lakesight.listing_recs.datasets import RECOMMENDATIONS
+
+        versions = self._committed("recommendations", RECOMMENDATIONS)
+        newest = versions[max(versions)] if versions else None
+        if newest == self.recommendations.version:
+            return False
+        try:
+            table = self._read(RECOMMENDATIONS, newest, RECOMMENDATION_COLUMNS)
+            partition = RECOMMENDATIONS.partition(self.settings, newest.dt)
+            manifest = read_manifest(filesystem_for(partition, self.settings), partition)
+        except Exception as err:  # keep serving the day loaded before
+            self._unreadable("recommendations", newest.dt, "data", err)
+            return False
+        self.recommendations = RecommendationCatalogue(
+            newest, table.to_pandas() if table is not None else None,
+            manifest.extra.get("popular", []) if manifest else [],
+        )  # fmt: skip
+        return True
 
     # ------------------------------------------------------------------ background refresh
     def start(self, interval_s: float) -> None:
@@ -423,7 +480,7 @@ class Catalogues:
 
     # ------------------------------------------------------------------ health
     def health(self) -> dict:
-        images, listings = self.images, self.listings
+        images, listings, recommendations = self.images, self.listings, self.recommendations
         real = [d for d in images.days if d.dt != SYNTHETIC_DAY]
         # Read once: the refresh thread replaces these dicts, never edits a served one.
         unreadable, last_error = self.unreadable, self.last_error
@@ -448,6 +505,12 @@ class Catalogues:
                 "days": [d.dt for d in listings.days],
                 "models": list(listings.models),
                 "memory_bytes": listings.memory_bytes,
+            },
+            "recommendations": {
+                "day": recommendations.version.dt if recommendations.version else None,
+                "users": recommendations.users,
+                "rows": len(recommendations),
+                "models": list(recommendations.version.models) if recommendations.version else [],
             },
             "skipped": self.skipped,
             "refreshes": self.refreshes,

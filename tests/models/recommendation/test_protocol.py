@@ -12,6 +12,7 @@ import pytest
 from lakesight.models.recommendation.protocol import (
     NEGATIVES,
     full_ranking_metrics,
+    held_out_users,
     hit_and_ndcg,
     leave_one_out,
     popularity_scorer,
@@ -112,3 +113,17 @@ def test_item_popularity_counts_training_interactions_only():
     assert dict(zip(split.item_ids, pop(np.zeros_like(items), items), strict=True)) == {
         "p": 1, "q": 0, "r": 0, "w": 0, "x": 2, "y": 2, "z": 0,
     }  # fmt: skip
+
+
+def test_a_small_catalogue_scores_the_users_that_have_negatives_left():
+    # 7 items: ann trained on x, y (z validation, w test) leaves 3 unseen; cat trained on p
+    # (q, r held out) leaves 4; bob holds nothing out.
+    split = leave_one_out(toy_interactions())
+    assert split.items == 7
+    scored, negatives = held_out_users(split, wanted=99, share=0.5)
+    assert negatives == 3  # what half of the test users (ann, cat) can give: ann's 3
+    assert sorted(split.user_ids[scored.test_users()]) == ["ann", "cat"]
+    assert held_out_users(split, wanted=2, share=0.5)[1] == 2  # never more than wanted
+    # Every scored user can give them: the candidate table is whole.
+    candidates = sampled_candidates(scored, seed=0, negatives=negatives)
+    assert candidates.shape == (2, 1 + negatives)

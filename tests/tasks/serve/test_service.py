@@ -23,7 +23,12 @@ from lakesight.image_features import ingest as image_ingest
 from lakesight.image_features import publish as image_publish
 from lakesight.image_features.sample_data import write_images_partition
 from lakesight.image_features.similar import load_features
-from lakesight.lake import LocalFileSystem, uri_path
+from lakesight.lake import LocalFileSystem, read_manifest, uri_path
+from lakesight.listing_recs import datasets as recs_datasets
+from lakesight.listing_recs import ingest as recs_ingest
+from lakesight.listing_recs import recommend
+from lakesight.listing_recs import train as recs_train
+from lakesight.listing_recs.sample_data import write_sample_interactions
 from lakesight.progress import Steps
 from tests.support.lakes import scratch_lake
 from tests.support.processes import StartedProcesses, free_port
@@ -81,6 +86,11 @@ def lake(spark, tmp_path_factory):
         listings = write_sample_listings(fs, settings, HOUSES_DAY, n=10)
         for stage in (ingest, embed, train, publish):
             stage.run(spark, settings, HOUSES_DAY, steps=QUIET)
+        # The users of those listings, and their recommendations (a smoke-trained model).
+        write_sample_interactions(fs, settings, HOUSES_DAY, per_day=10, market_days=1)
+        recs_ingest.run(spark, settings, HOUSES_DAY, steps=QUIET)
+        recs_train.run(spark, settings, HOUSES_DAY, steps=QUIET, epochs=2)
+        recommend.run(spark, settings, HOUSES_DAY, steps=QUIET)
         yield settings, listings, dict(os.environ)
 
 
@@ -107,9 +117,67 @@ def test_health_says_what_is_loaded(lake, service):
     assert 1.0e9 < health["images"]["bytes_per_million"] < 1.2e9
     assert health["listings"]["days"] == [HOUSES_DAY] and health["listings"]["listings"] == 9
     assert health["listings"]["models"] == ["places_backbone@1", "house_tags@2"]
+    assert health["recommendations"]["day"] == HOUSES_DAY
+    assert health["recommendations"]["models"] == ["listing_recs@1"]
     assert service.get("/openapi.json").json()["paths"].keys() >= {
-        "/v1/images/similar", "/v1/houses/similar", "/v1/health",
+        "/v1/images/similar", "/v1/houses/similar", "/v1/recommendations", "/v1/health",
     }  # fmt: skip
+
+
+def published_recommendations(settings):
+    import pyarrow.dataset as ds
+
+    partition = recs_datasets.RECOMMENDATIONS.partition(settings, HOUSES_DAY)
+    table = ds.dataset(uri_path(partition), format="parquet").to_table().to_pandas()
+    return table.sort_values(["user_id", "rank"]), read_manifest(LocalFileSystem(), partition)
+
+
+def test_a_users_recommendations_are_the_published_rows(lake, service):
+    settings, *_ = lake
+    table, _ = published_recommendations(settings)
+    user = table["user_id"].iloc[0]
+    rows = table[table["user_id"] == user]
+    answer = service.get("/v1/recommendations", user_id=user, k=len(rows)).json()
+    assert answer["known"] is True and answer["dt"] == HOUSES_DAY
+    assert answer["models"] == ["listing_recs@1"]
+    assert [(r["listing_id"], r["source"]) for r in answer["results"]] == list(
+        zip(rows["listing_id"], rows["source"], strict=True)
+    )
+    assert [r["rank"] for r in answer["results"]] == list(range(1, len(rows) + 1))
+    # More than the day holds for the user: filled with popular listings not given yet.
+    more = service.get("/v1/recommendations", user_id=user, k=len(rows) + 3).json()["results"]
+    assert more[: len(rows)] == answer["results"] and len({r["listing_id"] for r in more}) == len(
+        more
+    )
+    assert {r["source"] for r in more[len(rows) :]} <= {"popular"}
+
+
+def test_a_user_never_seen_gets_the_popular_listings(lake, service):
+    settings, *_ = lake
+    _, manifest = published_recommendations(settings)
+    answer = service.get("/v1/recommendations", user_id="U-never-seen", k=3).json()
+    assert answer["known"] is False
+    assert [r["listing_id"] for r in answer["results"]] == [
+        x for x, _ in manifest.extra["popular"][:3]
+    ]
+    assert {r["source"] for r in answer["results"]} == {"popular"}
+
+
+@pytest.mark.parametrize(
+    "params, status, says",
+    [
+        ({"user_id": "U-1", "k": 0}, 422, "k"),
+        ({"user_id": "U-1", "k": 101}, 422, "k"),
+        ({"user_id": "", "k": 3}, 422, "user_id"),
+        ({"user_id": "a/b", "k": 3}, 422, "user_id"),
+        ({"k": 3}, 422, "user_id"),
+    ],
+)
+def test_bad_recommendation_queries_are_answered_in_one_line(service, params, status, says):
+    answer = service.get("/v1/recommendations", **params)
+    assert answer.status_code == status
+    detail = answer.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and says in detail
 
 
 def test_image_id_answers_are_lakesight_similar(lake, service, capsys, tmp_path):
