@@ -23,12 +23,17 @@ from lakesight.image_features import publish as image_publish
 from lakesight.image_features.sample_data import write_images_partition
 from lakesight.image_features.similar import load_features
 from lakesight.lake import LocalFileSystem, uri_path
+from lakesight.listing_recs import ingest as recs_ingest
+from lakesight.listing_recs import recommend
+from lakesight.listing_recs import train as recs_train
+from lakesight.listing_recs.sample_data import write_sample_interactions
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import forecast, verify
 from lakesight.radar_nowcast import ingest as radar_ingest
 from lakesight.radar_nowcast.sample_data import write_sample_radar
 from lakesight_airflow.explorer import house_similarity as houses_view
 from lakesight_airflow.explorer import image_features as images_view
+from lakesight_airflow.explorer import listing_recs as recs_view
 from tests.support.airflow_server import USER, AirflowServer
 from tests.support.lakes import scratch_lake
 
@@ -62,6 +67,10 @@ def lake(spark, tmp_path_factory):
         listings = write_sample_listings(fs, settings, DT, n=8)
         for stage in (ingest, embed, train, publish):
             stage.run(spark, settings, DT, steps=QUIET)
+        write_sample_interactions(fs, settings, DT, per_day=8, market_days=1)
+        recs_ingest.run(spark, settings, DT, steps=QUIET)
+        recs_train.run(spark, settings, DT, steps=QUIET, epochs=2)
+        recommend.run(spark, settings, DT, steps=QUIET)
         yield settings, registry, listings, ingested.manifest.counts
 
 
@@ -254,7 +263,7 @@ def test_log_in_and_open_the_overview_from_the_navigation(lake, airflow, browser
                 "lakesight in the UI's navigation leading to its page")  # fmt: skip
     in_frame(browser)
     sections = {s.get_attribute("id") for s in css(browser, "section")}
-    assert sections == {"image_features", "radar_nowcast", "house_similarity"}
+    assert sections == {"image_features", "radar_nowcast", "house_similarity", "listing_recs"}
     rows = css(browser, "tr.partition[data-stage='image_features.ingest']")
     counts = rows[0].find_element(By.CLASS_NAME, "counts").text
     assert (
@@ -356,6 +365,31 @@ def test_house_listings_and_similar_listings_of_a_photo(lake, airflow, browser):
     assert f"score {expected['results'][0]['score']:.3f}" in first
     browser.switch_to.default_content()
     screenshot(browser, "similar-listings")
+
+
+def test_a_users_history_and_recommendations_with_photos_and_sources(lake, airflow, browser):
+    from selenium.webdriver.common.by import By
+
+    settings, *_ = lake
+    in_frame(browser)
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "listing_recs"), "listing_recs")
+    users = [x.get_attribute("data-user-id") for x in css(browser, "#users tr.user")]
+    table, _ = recs_view.recommendations_day(settings, DT)
+    assert sorted(users) == sorted(set(table["user_id"]))[: recs_view.PAGE_SIZE]
+    user = users[0]
+    row = css(browser, "#users tr.user")[0]
+    click_and_wait(browser, row.find_element(By.TAG_NAME, "a"), f"recommendations for {user}")
+    expected = recs_view.user_recommendations(settings, DT, user)
+    shown = [(x.get_attribute("data-listing-id"), x.find_element(By.CLASS_NAME, "source").text)
+             for x in css(browser, "#recommended .tile")]  # fmt: skip
+    assert shown == [(r["listing_id"], r["source"]) for r in expected["recommendations"]]
+    events = [x.find_element(By.CLASS_NAME, "event").text for x in css(browser, "#history .tile")]
+    assert events == [h["event"] for h in expected["history"]] and events
+    # The photos are the house view's, and they load.
+    wait(browser, lambda b: loaded(b, "#recommended img"), "the recommended listings' photos")
+    assert css(browser, "#recommended img")
+    browser.switch_to.default_content()
+    screenshot(browser, "recommendations")
 
 
 def test_a_dags_tab_opens_its_pipeline(airflow, browser):

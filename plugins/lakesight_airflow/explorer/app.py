@@ -1,8 +1,8 @@
 """The explorer's FastAPI app, mounted by the plugin at ``/lakesight`` on Airflow's api-server.
 
 The app only assembles: the home router (``overview.py``) and one router per pipeline's
-view (``image_features.py``, ``radar_nowcast.py``, ``house_similarity.py``), behind one
-login and one way of answering errors, both declared here.
+view (``image_features.py``, ``radar_nowcast.py``, ``house_similarity.py``,
+``listing_recs.py``), behind one login and one way of answering errors, both declared here.
 
 Every route depends on Airflow's own ``requires_authenticated()``: the Bearer header or
 the ``_token`` cookie the UI sets at login. Without a valid token a request gets 401 (an
@@ -27,14 +27,21 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from lakesight.serve.uploads import UploadLimit
-from lakesight_airflow.explorer import house_similarity, image_features, overview, radar_nowcast
+from lakesight_airflow.explorer import (
+    house_similarity,
+    image_features,
+    listing_recs,
+    overview,
+    radar_nowcast,
+)
 from lakesight_airflow.explorer.common import NotFound, base_of, html, layout
 
 log = logging.getLogger("lakesight.explorer")
 
 UPLOAD_LIMIT = 20 * 1024 * 1024
 # The home first, then the pipelines' views: adding a view is adding its router here.
-ROUTERS = (overview.router, image_features.router, radar_nowcast.router, house_similarity.router)
+ROUTERS = (overview.router, image_features.router, radar_nowcast.router, house_similarity.router,
+           listing_recs.router)  # fmt: skip
 
 
 def authenticated():
