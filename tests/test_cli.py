@@ -178,6 +178,21 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             "lakesight: error: --n:",
         ),
         (
+            ["sample-data", "interactions", "--dt", "2026-01-01", "--market-days", "0"],
+            {},
+            "lakesight: error: --market-days:",
+        ),
+        (
+            ["sample-data", "interactions", "--dt", "2026-02-30"],
+            {},
+            "lakesight: error: --dt:",
+        ),
+        (
+            ["stage", "listing_recs.train", "--dt", "2026-01-01", "--growth", "lots"],
+            {},
+            "lakesight: error: stage listing_recs.train: argument --growth",
+        ),
+        (
             ["sample-data", "images", "--dt", "2026-01-01", "--n", "1"],
             {"LAKESIGHT_ROOT": "webhdfs://127.0.0.1:9/lake"},
             "lakesight: error: LAKESIGHT_ROOT: cannot reach",
