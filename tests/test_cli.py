@@ -182,6 +182,7 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             {},
             "lakesight: error: --market-days:",
         ),
+        (["bench", "recs", "--repeats", "0"], {}, "lakesight: error: --repeats:"),
         (
             ["sample-data", "interactions", "--dt", "2026-02-30"],
             {},

@@ -54,25 +54,37 @@ def ensure_venv() -> Path:
     return VENV / "bin" / "python"
 
 
+def run_peer(split: Split, work: str, seed: int, epochs: int | None, threads: int,
+             *options: str) -> dict:  # fmt: skip
+    """Run ``scripts/recbole_peer.py`` on ``split`` in ``work``; its facts."""
+    python = ensure_venv()
+    inter = write_atomic_inter(split, Path(work) / "lakesight_split.inter")
+    command = [str(python), str(REPO / "scripts" / "recbole_peer.py"), "--inter", str(inter),
+               "--users", str(split.users), "--items", str(split.items), "--seed", str(seed),
+               "--threads", str(threads), "--out", work, *options]  # fmt: skip
+    if epochs:
+        command += ["--epochs", str(epochs)]
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    # RecBole writes its TensorBoard logs under the working directory: keep them there.
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, cwd=work)
+    if done.returncode != 0:
+        raise RuntimeError(f"RecBole's NeuMF failed: {done.stderr.strip()[-2000:]}")
+    return json.loads((Path(work) / "facts.json").read_text())
+
+
+def recbole_training_rate(split: Split, epochs: int, threads: int = 2) -> dict:
+    """RecBole's trainer on ``split`` for ``epochs``, without validation: its facts
+    (``train_pairs_per_s``: positives and sampled negatives a second)."""
+    with tempfile.TemporaryDirectory(prefix="lakesight-recbole-") as work:
+        return run_peer(split, work, 0, epochs, threads, "--bench")
+
+
 def recbole_neumf(split: Split, seed: int, *, epochs: int | None = None,
                   threads: int = 2) -> tuple[Scorer, dict]:  # fmt: skip
     """Train RecBole's NeuMF on ``split`` and return its scorer and facts."""
-    python = ensure_venv()
     with tempfile.TemporaryDirectory(prefix="lakesight-recbole-") as work:
-        inter = write_atomic_inter(split, Path(work) / "lakesight_split.inter")
-        command = [str(python), str(REPO / "scripts" / "recbole_peer.py"), "--inter",
-                   str(inter), "--users", str(split.users), "--items", str(split.items),
-                   "--seed", str(seed), "--threads", str(threads), "--out", work]  # fmt: skip
-        if epochs:
-            command += ["--epochs", str(epochs)]
-        environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        # RecBole writes its TensorBoard logs under the working directory: keep them there.
-        done = subprocess.run(command, capture_output=True, text=True, env=environment,
-                              cwd=work)  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"RecBole's NeuMF failed: {done.stderr.strip()[-2000:]}")
+        facts = run_peer(split, work, seed, epochs, threads)
         scores = np.load(Path(work) / "scores.npy")
-        facts = json.loads((Path(work) / "facts.json").read_text())
         tested = np.load(Path(work) / "test_pairs.npy")
     users = split.test_users()
     ours = np.stack([users, split.test[users]], axis=1)

@@ -1,4 +1,4 @@
-"""listing_recs' commands: ``lakesight sample-data interactions`` and ``lakesight eval recs``."""
+"""listing_recs' commands: ``lakesight sample-data interactions``, ``eval recs``, ``bench recs``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """``lakesight bench recs``: lakesight's trainer against RecBole's, on the same data."""
+    from lakesight.listing_recs.bench import bench_training
+
+    for name in ("epochs", "repeats"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name}: got {getattr(args, name)}, needs at least 1")
+    steps = Steps("bench recs", quiet=args.json)
+    with stdout_to_stderr():
+        result = bench_training(steps, epochs=args.epochs, repeats=args.repeats)
+    emit(result, args.json, lambda d: "\n".join(f"{k:24} {v}" for k, v in d.items()))
+    return 0
+
+
 def register(sub, groups: dict) -> None:
     """Add listing_recs' commands to the ``sample-data`` and ``eval`` groups."""
     from lakesight.house_similarity.sample_data import SAMPLE_SEED
@@ -102,3 +116,11 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--epochs", type=int, help="training epochs of every trained model")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)
+
+    q = groups["bench"].add_parser(
+        "recs", help="training pairs a second: lakesight (1 and 2 processes) vs RecBole"
+    )
+    q.add_argument("--epochs", type=int, default=3, help="epochs of every timed pass")
+    q.add_argument("--repeats", type=int, default=3, help="timed passes, the median is reported")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_bench)
