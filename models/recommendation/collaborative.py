@@ -51,9 +51,7 @@ class RecConfig:
     # throughput bench) the last epoch is kept.
     validate: bool = True
     seed: int = 0
-    # torch's intra-op threads: on 2 cores one thread trains these small batches about 3x
-    # faster than two (170k vs 59k pairs a second, bench recs' NeuMF): scale with ranks.
-    threads: int = 1
+    threads: int = 2  # torch's intra-op threads (each rank's, under TorchDistributor)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

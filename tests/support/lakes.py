@@ -23,3 +23,16 @@ def scratch_lake(base: Path) -> Iterator[tuple[Settings, Path, pytest.MonkeyPatc
         env.setenv("LAKESIGHT_ROOT", (base / "lake").as_uri())
         env.setenv("LAKESIGHT_MODEL_REGISTRY", registry.as_uri())
         yield load_settings(), registry, env
+
+
+def partition_table(settings: Settings, dataset, dt: str):
+    """A committed partition of ``dataset`` as pandas, read as a consumer reads it."""
+    import pyarrow.dataset as ds
+
+    from lakesight.lake import uri_path
+
+    return (
+        ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
+        .to_table()
+        .to_pandas()
+    )

@@ -12,14 +12,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pyarrow.dataset as ds
 import pytest
 
 from lakesight.house_similarity import datasets, embed, ingest, publish, train
 from lakesight.house_similarity.sample_data import write_sample_listings
 from lakesight.lake import LocalFileSystem, read_manifest, uri_path
 from lakesight.progress import Steps
-from tests.support.lakes import scratch_lake
+from tests.support.lakes import partition_table, scratch_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 DT = "2026-09-01"
@@ -27,11 +26,7 @@ QUIET = Steps("test", quiet=True)
 
 
 def table(settings, dataset, dt=DT):
-    return (
-        ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
-        .to_table()
-        .to_pandas()
-    )
+    return partition_table(settings, dataset, dt)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -23,7 +22,7 @@ from lakesight.lake import LocalFileSystem, uri_path
 from lakesight.listing_recs import datasets, ingest
 from lakesight.listing_recs.sample_data import BAD_ROWS, write_sample_interactions
 from lakesight.progress import Steps
-from tests.support.lakes import scratch_lake
+from tests.support.lakes import partition_table, scratch_lake
 
 pytestmark = [pytest.mark.spark]
 DT = "2026-09-01"
@@ -31,12 +30,8 @@ QUIET = Steps("test", quiet=True)
 LISTINGS = 6
 
 
-def table(settings, dataset, dt=DT) -> pd.DataFrame:
-    return (
-        ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
-        .to_table()
-        .to_pandas()
-    )
+def table(settings, dataset, dt=DT):
+    return partition_table(settings, dataset, dt)
 
 
 @pytest.fixture(scope="module")

@@ -12,32 +12,23 @@ from __future__ import annotations
 from collections import Counter
 
 import pandas as pd
-import pyarrow.dataset as ds
 import pytest
 
 from lakesight.house_similarity import embed as house_embed
 from lakesight.house_similarity import ingest as house_ingest
 from lakesight.house_similarity import publish as house_publish
 from lakesight.house_similarity.sample_data import write_sample_listings
-from lakesight.lake import LocalFileSystem, uri_path
+from lakesight.lake import LocalFileSystem
 from lakesight.listing_recs import datasets, ingest, recommend, train
 from lakesight.listing_recs.sample_data import write_sample_interactions
 from lakesight.models.recommendation.release import Recommender
 from lakesight.progress import Steps
-from tests.support.lakes import scratch_lake
+from tests.support.lakes import partition_table, scratch_lake
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 DAYS = ("2026-09-01", "2026-09-02")
 QUIET = Steps("test", quiet=True)
 LISTINGS = 12
-
-
-def table(settings, dataset, dt) -> pd.DataFrame:
-    return (
-        ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
-        .to_table()
-        .to_pandas()
-    )
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +57,7 @@ def test_the_first_day_trains_and_promotes_the_first_recommender(days):
     decision = manifest.extra["decision"]
     assert decision["reason"] == "no recommender yet" and decision["promoted"] == "listing_recs@1"
     assert set(manifest.extra["scores"]) == {"candidate"}
-    pairs = table(settings, datasets.TRAINING, DAYS[0])
+    pairs = partition_table(settings, datasets.TRAINING, DAYS[0])
     assert len(pairs) == manifest.counts["pairs"] == manifest.counts["in"]
     assert set(pairs["role"]) == {"train", "valid", "test"}
     model = Recommender.load("listing_recs@1", registry.as_uri())
@@ -89,7 +80,7 @@ def test_the_next_day_keeps_the_model_and_says_why(days):
 def test_every_user_of_the_window_gets_ranked_unseen_listings(days):
     settings, _, samples, results = days
     dt = DAYS[1]
-    recs = table(settings, datasets.RECOMMENDATIONS, dt)
+    recs = partition_table(settings, datasets.RECOMMENDATIONS, dt)
     manifest = results[dt]["recommend"].manifest
     users = {e[0] for day in DAYS for e in samples[day].events}
     assert set(recs["user_id"]) == users and manifest.counts["in"] == len(users)
@@ -110,7 +101,7 @@ def test_every_user_of_the_window_gets_ranked_unseen_listings(days):
 def test_new_listings_and_new_users_are_recommended_from_photos(days):
     settings, _, samples, results = days
     dt = DAYS[1]
-    recs = table(settings, datasets.RECOMMENDATIONS, dt)
+    recs = partition_table(settings, datasets.RECOMMENDATIONS, dt)
     sources = Counter(recs["source"])
     assert sources["cf"] > 0 and sources["visual"] > 0
     counts = results[dt]["recommend"].manifest.counts

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 import pytest
 
 from lakesight.lake import LocalFileSystem, read_manifest, uri_path
@@ -16,6 +15,7 @@ from lakesight.radar_nowcast import datasets, forecast, ingest, verify
 from lakesight.radar_nowcast.frames import frame_minute, spark_windows, window_ends
 from lakesight.radar_nowcast.sample_data import write_sample_radar
 from lakesight.stage import WHOLE_DAY, Interval
+from tests.support.lakes import partition_table
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 DT = "2026-05-20"
@@ -23,11 +23,7 @@ QUIET = Steps("test", quiet=True)
 
 
 def table(settings, dataset, dt=DT):
-    return (
-        ds.dataset(uri_path(dataset.partition(settings, dt)), format="parquet")
-        .to_table()
-        .to_pandas()
-    )
+    return partition_table(settings, dataset, dt)
 
 
 def run_day(spark, settings, dt=DT, interval=WHOLE_DAY):
