@@ -19,7 +19,11 @@ from tests.support.airflow_server import AirflowServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
-SENSORS = {"image_features": "wait_for_images", "house_similarity": "wait_for_listings"}
+SENSORS = {
+    "image_features": "wait_for_images",
+    "house_similarity": "wait_for_listings",
+    "listing_recs": "wait_for_interactions",
+}
 
 
 @pytest.fixture(scope="module")
