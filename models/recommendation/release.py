@@ -126,7 +126,15 @@ class Recommender:
     def score(self, user_ids, listing_ids) -> np.ndarray:
         """float32 scores of the pairs, NaN where the model does not know an id."""
         u = np.array([self.users.get(x, -1) for x in user_ids], np.int64)
-        i = np.array([self.items.get(x, -1) for x in listing_ids], np.int64)
+        return self.score_indices(u, self.item_indices(listing_ids))
+
+    def item_indices(self, listing_ids) -> np.ndarray:
+        """The model's index of each listing, -1 where it does not know it: looked up once
+        for a market that every user is scored over."""
+        return np.array([self.items.get(x, -1) for x in listing_ids], np.int64)
+
+    def score_indices(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """:meth:`score` of pairs already as indices (-1: unknown)."""
         known = (u >= 0) & (i >= 0)
         out = np.full(len(u), np.nan, np.float32)
         if known.any():

@@ -26,6 +26,7 @@ The same seed and date always write the same bytes; other dates draw other house
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -117,6 +118,15 @@ def sample_listing(seed: int, dt: str, index: int):
     return listing_id(dt, index), house, _attributes(house_rng, house), house_rng
 
 
+def listing_photos(
+    house: House, house_rng: np.random.Generator
+) -> Iterator[tuple[str, np.ndarray]]:
+    """A listing's photos, ``(view, RGB pixels)``, in the order ``sample-data listings``
+    writes them (``house_rng`` as :func:`sample_listing` hands it over)."""
+    for view in _shoot(house_rng):
+        yield view, render_photo(house, view, house_rng)
+
+
 def write_sample_listings(
     fs: LakeFileSystem,
     settings: Settings,
@@ -147,8 +157,8 @@ def write_sample_listings(
         rows.append((",".join([lid, *attributes]), None))
         if lid == without:
             continue
-        for k, view in enumerate(_shoot(house_rng), start=1):
-            data = encode(render_photo(house, view, house_rng), "jpeg")
+        for k, (view, pixels) in enumerate(listing_photos(house, house_rng), start=1):
+            data = encode(pixels, "jpeg")
             first_jpeg = first_jpeg or data
             rel = f"{lid}/{k}.jpg"
             fs.write_bytes(join(photos_uri, rel), data)

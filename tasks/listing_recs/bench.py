@@ -21,8 +21,12 @@ as lakesight's sampler does in numpy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import statistics
 import time
+
+import numpy as np
+import pandas as pd
 
 from lakesight.models.recommendation.collaborative import RecConfig
 
@@ -73,3 +77,95 @@ def bench_training(steps, *, epochs: int = 3, repeats: int = 3) -> dict:
         "repeats": repeats,
         "model": {**AS_RECBOLE.to_dict(), "epochs": epochs},
     }
+
+
+def bench_recommend(steps, *, repeats: int = 3, workdir: str | None = None, days: int = 35,
+                    per_day: int = 24, copies: int = 16) -> dict:  # fmt: skip
+    """The ``recommend`` part of ``bench recs --json``: the stage's batch function over
+    every user of ``days`` of the generated market (:func:`.market_eval.build_world`), on Spark
+    ``local[2]`` against the same function in one process."""
+    from pyspark.sql import functions as F
+
+    from lakesight.house_similarity.sample_data import SAMPLE_SEED
+    from lakesight.listing_recs import datasets
+    from lakesight.listing_recs.market_eval import build_world
+    from lakesight.listing_recs.recommend import K, recommend_batch
+    from lakesight.listing_recs.sample_data import MARKET_DAYS
+    from lakesight.progress import interleaved_medians
+    from lakesight.spark import bench_session
+
+    spark, settings, _ = bench_session("bench-recs", workdir, steps)
+    with steps.step("the generated market: events, every listing's photos embedded"):
+        world = build_world(seed=SAMPLE_SEED, days=days, per_day=per_day)
+    settings, ref = released_recommender(settings, world.events, steps)
+    last_day = int(world.events["day"].max())
+    counts = world.events["listing_id"].value_counts()
+    listings = dataclasses.replace(
+        world.listings,
+        popularity=counts.reindex(world.listings.ids, fill_value=0).to_numpy(np.float64),
+        on_market=world.listed > last_day - MARKET_DAYS,
+    )
+    seen = world.events.groupby("user_id")["listing_id"].agg(lambda x: sorted(set(x)))
+    # The market's users, ``copies`` times over: an MLS's user count, each row real work.
+    users_pdf = pd.concat([seen.rename("seen").reset_index()] * copies, ignore_index=True)
+    users = spark.createDataFrame(users_pdf, "user_id string, seen array<string>").cache()
+    users.count()
+    batch = functools.partial(recommend_batch, listings=listings, model_ref=ref,
+                              registry=settings.model_registry, k=K)  # fmt: skip
+
+    def spark_run() -> float:
+        started = time.perf_counter()
+        users.mapInPandas(batch, datasets.RECOMMENDATIONS_SCHEMA).agg(F.count("rank")).collect()
+        return time.perf_counter() - started
+
+    def bare_run() -> float:
+        started = time.perf_counter()
+        for _ in batch(iter([users_pdf])):
+            pass
+        return time.perf_counter() - started
+
+    with steps.step(f"recommend for {len(users_pdf)} users, {repeats}x each way"):
+        spark_s, bare_s = interleaved_medians([spark_run, bare_run], repeats)
+    with steps.step("the two ways wrote the same rows"):
+        on_spark = users.mapInPandas(batch, datasets.RECOMMENDATIONS_SCHEMA).toPandas()
+        same = same_rows(on_spark, pd.concat(batch(iter([users_pdf])), ignore_index=True))
+    return {
+        "recommend_users": len(users_pdf),
+        "recommend_distinct_users": len(seen),
+        "recommend_listings": int(listings.on_market.sum()),
+        "recommend_spark_ups": round(len(users_pdf) / spark_s, 1),
+        "recommend_bare_ups": round(len(users_pdf) / bare_s, 1),
+        "recommend_vs_bare": round(bare_s / spark_s, 3),
+        "recommend_same_rows": same,
+        "spark_master": spark.sparkContext.master,
+    }
+
+
+def released_recommender(settings, events, steps):
+    """A scratch registry beside the bench's lake (the user's is never touched) holding
+    lakesight's MF trained on ``events`` for a few epochs: ``(settings, "listing_recs@1")``."""
+    from lakesight.listing_recs.train import first_pairs
+    from lakesight.models.recommendation.collaborative import TUNED_MF, train_recommender
+    from lakesight.models.recommendation.protocol import leave_one_out
+    from lakesight.models.recommendation.release import NAME, write_release
+    from lakesight.stage import promote_if_better
+
+    registry = settings.root.rstrip("/") + "/_registry"
+    settings = dataclasses.replace(settings, model_registry=registry)
+    split = leave_one_out(first_pairs(events))
+    config = dataclasses.replace(TUNED_MF, epochs=3)
+    with steps.step(f"train and release an MF on {len(split.train)} pairs"):
+        result = train_recommender(config, split)
+        ref = promote_if_better(settings, NAME, True, lambda out: write_release(
+            out, config, result["state"], split.user_ids, split.item_ids, {}))  # fmt: skip
+    return settings, ref
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two recommendation tables hold the same rows, in any order."""
+    exact = ["user_id", "rank", "listing_id", "source"]
+    a, b = (t.sort_values(exact[:3], kind="stable").reset_index(drop=True) for t in (a, b))
+    return len(a) == len(b) and bool(
+        (a[exact].to_numpy() == b[exact].to_numpy()).all()
+        and np.allclose(a["score"].to_numpy(np.float64), b["score"].to_numpy(np.float64))
+    )

@@ -46,43 +46,63 @@ def cmd_sample_interactions(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """``lakesight eval recs``: every recommender on MovieLens-100k, NCF protocol."""
+    """``lakesight eval recs``: every recommender on MovieLens-100k (NCF protocol), then on
+    the generated market's warm and cold listings."""
     from lakesight.listing_recs.evaluation import eval_ml100k
+    from lakesight.listing_recs.market_eval import eval_market
 
     for name in ("seeds", "epochs"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ConfigError(f"--{name}: got {value}, needs at least 1")
     steps = Steps("eval recs", quiet=args.json)
+    result: dict = {}
     with stdout_to_stderr():
-        result = eval_ml100k(steps, seeds=args.seeds, epochs=args.epochs)
-
-    def human(d: dict) -> str:
-        ml = d["ml100k"]
-        lines = [f"MovieLens-100k, NCF protocol, {ml['seeds']} seeds "
-                 f"({ml['users']} users, {ml['items']} items)"]  # fmt: skip
-        for name in ml["hr10"]:
-            lines.append(
-                f"  {name:8} HR@10 {ml['hr10'][name]:.4f} ±{ml['hr10_std'][name]:.4f}  "
-                f"NDCG@10 {ml['ndcg10'][name]:.4f} ±{ml['ndcg10_std'][name]:.4f}  "
-                f"full Recall@10 {ml['full_recall10'][name]:.4f}"
-            )
-        return "\n".join(lines)
-
-    emit(result, args.json, human)
+        if args.only in (None, "ml100k"):
+            result.update(eval_ml100k(steps, seeds=args.seeds, epochs=args.epochs))
+        if args.only in (None, "market"):
+            result.update(eval_market(steps, seeds=args.seeds, epochs=args.epochs))
+    emit(result, args.json, human_eval)
     return 0
 
 
+def human_eval(d: dict) -> str:
+    lines = []
+    if "ml100k" in d:
+        ml = d["ml100k"]
+        lines.append(f"MovieLens-100k, NCF protocol, {ml['seeds']} seeds "
+                     f"({ml['users']} users, {ml['items']} items)")  # fmt: skip
+        for name in ml["hr10"]:
+            lines.append(
+                f"  {name:13} HR@10 {ml['hr10'][name]:.4f} ±{ml['hr10_std'][name]:.4f}  "
+                f"NDCG@10 {ml['ndcg10'][name]:.4f} ±{ml['ndcg10_std'][name]:.4f}  "
+                f"full Recall@10 {ml['full_recall10'][name]:.4f}"
+            )
+    for part in ("warm", "cold"):
+        if part in d:
+            figures, market = d[part], d["market"]
+            lines.append(f"Generated market, {part} listings, {market['seeds']} seeds "
+                         f"({sum(figures['cases']) // market['seeds']} users a seed)")  # fmt: skip
+            lines += [f"  {name:13} HR@10 {figures['hr10'][name]:.4f} ±{figures['hr10_std'][name]:.4f}  "
+                      f"NDCG@10 {figures['ndcg10'][name]:.4f}" for name in figures["hr10"]]  # fmt: skip
+    return "\n".join(lines)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``lakesight bench recs``: lakesight's trainer against RecBole's, on the same data."""
-    from lakesight.listing_recs.bench import bench_training
+    """``lakesight bench recs``: lakesight's trainer against RecBole's, on the same data;
+    the recommend stage's work on Spark against a bare loop."""
+    from lakesight.listing_recs.bench import bench_recommend, bench_training
 
     for name in ("epochs", "repeats"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name}: got {getattr(args, name)}, needs at least 1")
     steps = Steps("bench recs", quiet=args.json)
+    result: dict = {}
     with stdout_to_stderr():
-        result = bench_training(steps, epochs=args.epochs, repeats=args.repeats)
+        if args.only in (None, "training"):
+            result.update(bench_training(steps, epochs=args.epochs, repeats=args.repeats))
+        if args.only in (None, "recommend"):
+            result.update(bench_recommend(steps, repeats=args.repeats))
     emit(result, args.json, lambda d: "\n".join(f"{k:24} {v}" for k, v in d.items()))
     return 0
 
@@ -110,16 +130,22 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sample_interactions)
     q = groups["eval"].add_parser(
-        "recs", help="recommenders on MovieLens-100k (fetched on demand), NCF protocol"
+        "recs",
+        help="recommenders on MovieLens-100k (fetched on demand, NCF protocol), "
+        "then on the generated market's warm and cold listings",
     )
     q.add_argument("--seeds", type=int, default=5, help="candidate tables and model seeds")
+    q.add_argument("--only", choices=("ml100k", "market"), help="one part only")
     q.add_argument("--epochs", type=int, help="training epochs of every trained model")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)
 
     q = groups["bench"].add_parser(
-        "recs", help="training pairs a second: lakesight (1 and 2 processes) vs RecBole"
+        "recs",
+        help="training pairs a second: lakesight (1 and 2 processes) vs RecBole; "
+        "recommend on Spark vs a bare loop",
     )
+    q.add_argument("--only", choices=("training", "recommend"), help="one part only")
     q.add_argument("--epochs", type=int, default=3, help="epochs of every timed pass")
     q.add_argument("--repeats", type=int, default=3, help="timed passes, the median is reported")
     q.add_argument("--json", action="store_true")

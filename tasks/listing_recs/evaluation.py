@@ -104,10 +104,10 @@ def ranked(scorer, split, candidates) -> dict:
             **{f"full_{k}": v for k, v in full.items()}}  # fmt: skip
 
 
-def summarised(runs: dict[str, list[dict]]) -> dict:
+def summarised(runs: dict[str, list[dict]], metrics: tuple[str, ...] = METRICS) -> dict:
     """Per metric, each model's mean over the seeds, and under ``<metric>_std`` its spread."""
     figures = {}
-    for metric in METRICS:
+    for metric in metrics:
         values = {name: [run[metric] for run in done] for name, done in runs.items()}
         figures[metric] = {name: round(statistics.mean(v), 4) for name, v in values.items()}
         figures[f"{metric}_std"] = {

@@ -22,6 +22,7 @@ Run: ``lakesight stage listing_recs.recommend --dt D``, or spark-submit this fil
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,7 +67,9 @@ class Listings:
     popularity: np.ndarray  # (n,)
     on_market: np.ndarray  # (n,) bool
 
+    @functools.cached_property
     def index(self) -> dict[str, int]:
+        """Listing id -> row: built once, every user's recommendations look ids up in it."""
         return {x: k for k, x in enumerate(self.ids)}
 
 
@@ -113,7 +116,7 @@ def recommend_for(seen: list[str], listings: Listings, cf, k: int = K) -> list[t
     """One user's ``(listing_id, score, source)``, best first. ``seen``: listings they
     engaged with; ``cf``: the recommender's scores for ``listings.ids`` (NaN where it
     does not know the listing), or None when it does not know the user."""
-    index = listings.index()
+    index = listings.index
     history = np.array([index[x] for x in seen if x in index], np.int64)
     fresh = listings.on_market.copy()
     fresh[[index[x] for x in seen if x in index]] = False
@@ -171,12 +174,13 @@ def recommend_batch(batches: Iterator[pd.DataFrame], listings: Listings, model_r
 
     model = Recommender.load(model_ref, registry) if model_ref else None
     models = [model_ref] if model_ref else []
+    items = model.item_indices(listings.ids) if model else None
     for batch in batches:
         rows = []
         for user_id, seen in zip(batch["user_id"], batch["seen"], strict=True):
             cf = None
             if model is not None and user_id in model.users:
-                cf = model.score([user_id] * len(listings.ids), listings.ids)
+                cf = model.score_indices(np.full(len(items), model.users[user_id]), items)
             for rank, (listing_id, score, source) in enumerate(
                 recommend_for(list(seen), listings, cf, k), start=1
             ):
@@ -223,8 +227,6 @@ def market_listings(spark: SparkSession, fs, settings: Settings, dt: str, weeks:
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
         weeks: int = 8, k: int = K) -> StageResult:  # fmt: skip
     """Write the day's recommendations for every user of the window."""
-    import functools
-
     from pyspark.sql import functions as F
 
     from lakesight.house_similarity.datasets import PUBLISH

@@ -133,7 +133,14 @@ def window_pairs(events: DataFrame) -> pd.DataFrame:
     and listings as the lake names them), in the order :func:`leave_one_out` takes them."""
     from pyspark.sql import functions as F
 
-    pairs = events.groupBy("user_id", "listing_id").agg(F.min("ts").alias("ts")).toPandas()
+    return first_pairs(
+        events.groupBy("user_id", "listing_id").agg(F.min("ts").alias("ts")).toPandas()
+    )
+
+
+def first_pairs(events: pd.DataFrame) -> pd.DataFrame:
+    """:func:`window_pairs` of events already on the driver."""
+    pairs = events.groupby(["user_id", "listing_id"], as_index=False)["ts"].min()
     frame = pairs.rename(columns={"user_id": "user", "listing_id": "item"})
     return frame.sort_values(["user", "ts", "item"], kind="stable").reset_index(drop=True)
 

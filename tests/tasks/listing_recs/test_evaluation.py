@@ -15,7 +15,8 @@ LAKESIGHT = str(Path(sys.executable).with_name("lakesight"))
 
 
 def test_eval_recs_ranks_every_model_on_movielens():
-    done = subprocess.run([LAKESIGHT, "eval", "recs", "--seeds", "2", "--epochs", "1", "--json"],
+    done = subprocess.run([LAKESIGHT, "eval", "recs", "--only", "ml100k", "--seeds", "2", "--epochs", "1",
+                           "--json"],
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     ml = json.loads(done.stdout)["ml100k"]
@@ -35,7 +36,9 @@ def test_eval_recs_ranks_every_model_on_movielens():
     assert ml["configs"]["recbole_neumf"]["recbole"] == "1.2.1"
 
 
-@pytest.mark.parametrize("args", [["--seeds", "0"], ["--epochs", "-1"], ["--seeds", "x"]])
+@pytest.mark.parametrize(
+    "args", [["--seeds", "0"], ["--epochs", "-1"], ["--seeds", "x"], ["--only", "cold"]]
+)
 def test_eval_recs_answers_bad_arguments_in_one_line(args):
     done = subprocess.run([LAKESIGHT, "eval", "recs", *args], capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
