@@ -75,8 +75,12 @@ def test_radar_demo_runs_the_dag_and_says_where_everything_is(lake_root):
 @pytest.mark.e2e
 @pytest.mark.spark
 @pytest.mark.airflow
-def test_house_demo_runs_the_dag_and_a_query(lake_root):
-    result = run("demo", "house_similarity", "--n", "12")
+def test_house_demo_runs_the_dag_and_a_query(lake_root, tmp_path):
+    from tests.support.lakes import shipped_registry_copy
+
+    # Promotions (house_tags, then listing_recs) go to a copy, never to the repository's.
+    registry = {"LAKESIGHT_MODEL_REGISTRY": shipped_registry_copy(tmp_path / "registry").as_uri()}
+    result = run("demo", "house_similarity", "--n", "12", env=registry)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "house_similarity dt=2026-01-01" in out and "through airflow dags test" in out
@@ -91,8 +95,21 @@ def test_house_demo_runs_the_dag_and_a_query(lake_root):
     for task in ("wait_for_listings", "ingest", "embed", "train", "publish"):
         assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", result.stderr), task
     # A day never published: one line, exit 2.
-    bad = run("houses", "similar", "--photo", sheet, "--dt", "2020-01-01", timeout=120)
+    bad = run(
+        "houses", "similar", "--photo", sheet, "--dt", "2020-01-01", env=registry, timeout=120
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("lakesight: error: --dt: no published")
+    # listing_recs' demo on the day these listings were published: it reuses them (the
+    # house DAG is not run again), then its users browse them and its own DAG runs.
+    recs = run("demo", "listing_recs", "--n", "3", env=registry)
+    assert recs.returncode == 0, recs.stderr[-3000:]
+    assert "the day's 12 sample listings are published already: reused" in recs.stderr
+    assert "airflow dags test house_similarity" not in recs.stderr
+    assert f"recommendations: {lake_root}/features/recommendations/dt=2026-01-01" in recs.stdout
+    user_line = next(x for x in recs.stdout.splitlines() if x.strip().startswith("U-"))
+    assert "MLS-20260101-" in user_line and "(cf)" in user_line, recs.stdout
+    for task in ("wait_for_interactions", "wait_for_listings", "ingest", "train", "recommend"):
+        assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", recs.stderr), task
 
 
 @pytest.mark.e2e

@@ -14,7 +14,8 @@ contacted, as CSV or Parquet rows), goes through Spark stages run by the
    listings (``visual``), or what is popular.
 
 ``lakesight eval recs`` measures the recommenders on MovieLens-100k under the NCF
-protocol (:mod:`lakesight.models.recommendation`). The datasets and their schemas are in
+protocol (:mod:`lakesight.models.recommendation`, :mod:`.evaluation`) and on the
+generated market's warm and withheld (cold) listings (:mod:`.market_eval`). The datasets and their schemas are in
 :mod:`.datasets`; :mod:`.sample_data` writes generated days over the sample listings.
 """
 

@@ -144,7 +144,7 @@ def bench_recommend(steps, *, repeats: int = 3, workdir: str | None = None, days
 def released_recommender(settings, events, steps):
     """A scratch registry beside the bench's lake (the user's is never touched) holding
     lakesight's MF trained on ``events`` for a few epochs: ``(settings, "listing_recs@1")``."""
-    from lakesight.listing_recs.train import first_pairs
+    from lakesight.listing_recs.window import first_pairs
     from lakesight.models.recommendation.collaborative import TUNED_MF, train_recommender
     from lakesight.models.recommendation.protocol import leave_one_out
     from lakesight.models.recommendation.release import NAME, write_release

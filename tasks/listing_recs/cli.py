@@ -1,11 +1,14 @@
-"""listing_recs' commands: ``lakesight sample-data interactions``, ``eval recs``, ``bench recs``."""
+"""listing_recs' commands: ``lakesight sample-data interactions``, ``demo listing_recs``,
+``eval recs``, ``bench recs``."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from lakesight.cli import emit, stdout_to_stderr
+from lakesight.cli import DemoPart, DemoRun, add_demo, emit, stdout_to_stderr
 from lakesight.config import ConfigError, load_settings, validate_dt
+from lakesight.listing_recs import datasets
 from lakesight.progress import Steps
 
 
@@ -43,6 +46,75 @@ def cmd_sample_interactions(args: argparse.Namespace) -> int:
         f"{d['seconds']:.1f}s\n  interactions: {d['partition_uri']}"
     ))  # fmt: skip
     return 0
+
+
+def write_demo_sample(run: DemoRun) -> tuple[str, Any]:
+    """The day's listings, published by house_similarity's own DAG (listing_recs' DAG waits
+    for them), then the users' interactions with them. A day whose listings are already
+    published (``lakesight demo house_similarity`` ran for it) is reused as it is: its
+    sample listings are the market, whatever ``--n`` says."""
+    from lakesight.cli import airflow_dags_test
+    from lakesight.config import REPO_ROOT
+    from lakesight.house_similarity.sample_data import write_sample_listings
+    from lakesight.listing_recs.sample_data import write_sample_interactions
+
+    if run.args.n < 1:
+        raise ConfigError(f"--n: expected at least 1 listing, got {run.args.n}")
+    per_day = published_sample_listings(run)
+    if per_day:
+        run.steps.say(f"the day's {per_day} sample listings are published already: reused")
+    else:
+        per_day = run.args.n
+        write_sample_listings(run.fs, run.settings, run.dt, n=per_day, bad=False)
+        log_path = REPO_ROOT / "var" / "logs" / f"demo-house_similarity-{run.dt}.log"
+        with run.steps.step(f"airflow dags test house_similarity {run.dt}: the day's listings"):
+            airflow_dags_test("house_similarity", run.dt, log_path, run.steps)
+    sample = write_sample_interactions(run.fs, run.settings, run.dt, per_day=per_day,
+                                       market_days=1)  # fmt: skip
+    return sample.uri, sample
+
+
+def published_sample_listings(run: DemoRun) -> int:
+    """How many sample listings (``MLS-<day>-<n>``, n = 1, 2, ...) the day's committed
+    ``curated/listings`` holds, when its ``features/listings`` is committed too; else 0."""
+    from lakesight.house_similarity.datasets import FEATURES, LISTINGS
+    from lakesight.house_similarity.sample_data import listing_id
+    from lakesight.lake import is_committed, read_partition_table
+
+    if not is_committed(run.fs, FEATURES.partition(run.settings, run.dt)):
+        return 0
+    table = read_partition_table(run.fs, LISTINGS.partition(run.settings, run.dt), ["listing_id"])
+    ids = set(table["listing_id"])
+    n = 0
+    while listing_id(run.dt, n + 1) in ids:
+        n += 1
+    return n
+
+
+def demo_user(run: DemoRun) -> tuple[dict, list[str]]:
+    """The demo's ending: what train decided, and one user's list with each row's source."""
+    from lakesight.lake import read_partition_table
+
+    table = read_partition_table(run.fs, datasets.RECOMMENDATIONS.partition(run.settings, run.dt))
+    decision = run.manifests["train"].extra.get("decision", {})
+    lines = [f"  recommender: {decision.get('why', '')}"]
+    rows: list[dict] = []
+    if len(table):
+        by_cf = table[table["source"] == "cf"]
+        user = (by_cf if len(by_cf) else table)["user_id"].min()
+        mine = table[table["user_id"] == user].sort_values("rank")
+        rows = [{"rank": int(r.rank), "listing_id": r.listing_id, "source": r.source}
+                for r in mine.itertuples()]  # fmt: skip
+        lines.append(f"  {user}: " + ", ".join(f"{r['listing_id']} ({r['source']})" for r in rows))
+    return {"decision": decision, "user_recommendations": rows}, lines
+
+
+DEMO = DemoPart(
+    "listing_recs", "sample listings and interactions, both DAGs, one user's list",
+    (datasets.INGEST, datasets.TRAIN, datasets.RECOMMEND),
+    sample_text="the day's listings published, then a day of users' events on them",
+    write_sample=write_demo_sample, finish=demo_user,
+)  # fmt: skip
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -129,6 +201,9 @@ def register(sub, groups: dict) -> None:
     q.add_argument("--no-bad", action="store_true", help="no rows ingest must quarantine")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_sample_interactions)
+    q = add_demo(groups, DEMO)
+    q.add_argument("--n", type=int, default=24, help="listings")
+
     q = groups["eval"].add_parser(
         "recs",
         help="recommenders on MovieLens-100k (fetched on demand, NCF protocol), "

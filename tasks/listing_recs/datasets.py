@@ -32,6 +32,8 @@ INGEST_SCHEMA = (
 )
 INGEST_COLUMNS = schema_columns(INGEST_SCHEMA)
 INTERACTIONS_COLUMNS = ("user_id", "listing_id", "event", "ts")
+# What the stages read back of curated/interactions.
+EVENTS_SCHEMA = "user_id string, listing_id string, event string, ts timestamp"
 
 # --------------------------------------------------------------------------- curated/recs_training
 

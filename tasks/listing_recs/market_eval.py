@@ -10,7 +10,7 @@ renders them, embedded by the shipped backbone and tagged by the shipped heads: 
 
 **Per seed**, :data:`WITHHELD` of the listings are drawn and withheld: none of their
 events reaches training. lakesight's MF trains on the training period's user-listing
-pairs as the train stage trains it (:func:`.train.window_pairs` order, leave-one-out for
+pairs as the train stage trains it (:func:`.window.window_pairs` order, leave-one-out for
 the epoch, the tuned settings). Then every user with a training history is a test case
 for their first engagement in the test period with a listing they had never touched:
 
@@ -181,7 +181,7 @@ def withhold(world: World, rng: np.random.Generator,
 def one_seed(world: World, seed: int, *, test_days: int, epochs: int | None,
              steps) -> dict[str, dict]:  # fmt: skip
     """Withhold, train, rank: ``{"warm": {model: figures}, "cold": {...}}`` for one seed."""
-    from lakesight.listing_recs.train import first_pairs
+    from lakesight.listing_recs.window import first_pairs
     from lakesight.models.recommendation.collaborative import (
         TUNED_MF,
         train_recommender,

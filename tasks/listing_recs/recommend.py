@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -67,10 +67,13 @@ class Listings:
     popularity: np.ndarray  # (n,)
     on_market: np.ndarray  # (n,) bool
 
-    @functools.cached_property
-    def index(self) -> dict[str, int]:
-        """Listing id -> row: built once, every user's recommendations look ids up in it."""
-        return {x: k for k, x in enumerate(self.ids)}
+    # Listing id -> row: built once, every user's recommendations look ids up in it. (Not a
+    # cached_property: spark-submit runs this module as __main__, so cloudpickle ships the
+    # class by value, and that descriptor holds a lock.)
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", {x: k for k, x in enumerate(self.ids)})
 
 
 def listing_features(photos: pd.DataFrame, popularity: dict[str, int],
@@ -211,7 +214,7 @@ def market_listings(spark: SparkSession, fs, settings: Settings, dt: str, weeks:
     ``dt`` (as of its latest day), the market being those of the last :data:`MARKET_DAYS`
     days, with each one's events in the window. Brought to the driver: a few KB a listing."""
     from lakesight.house_similarity.datasets import FEATURES
-    from lakesight.listing_recs.train import window_days
+    from lakesight.listing_recs.window import window_days
 
     photos = window_days(spark, fs, FEATURES, settings, dt, 7 * weeks, PHOTO_FEATURES).toPandas()
     latest = photos.groupby("listing_id")["dt"].transform("max")
@@ -230,7 +233,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     from pyspark.sql import functions as F
 
     from lakesight.house_similarity.datasets import PUBLISH
-    from lakesight.listing_recs.train import window_events
+    from lakesight.listing_recs.window import window_events
     from lakesight.stage import model_entries, tally
 
     steps = steps or Steps(STAGE.short)

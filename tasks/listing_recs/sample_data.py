@@ -36,6 +36,7 @@ import numpy as np
 from lakesight.config import Settings
 from lakesight.house_similarity.sample_data import CITIES, SAMPLE_SEED, sample_listing
 from lakesight.lake import LakeFileSystem, join
+from lakesight.listing_recs.interactions import EVENTS, HEADER
 from lakesight.models.tagging.houses import STORIES, STYLES
 
 MARKET_DAYS = 14  # a listing's days on the market, its first day included
@@ -43,9 +44,7 @@ ACTIVE_DAYS = 21  # a user's days of activity, from the day it joined
 NEW_USERS = 24  # users joining each day
 RETURN_RATE = 0.3  # chance an earlier user is active on a given day
 SAVE_AT = 4.0  # the utility at which a view is saved half the time (about 1 view in 5 is)
-EVENTS = ("view", "save", "contact")
 INTERACTIONS_FILE = "interactions.csv"
-HEADER = ("user_id", "listing_id", "event", "ts")
 # Rows ingest must quarantine, and the reason it must give each.
 BAD_ROWS = {
     "no_user": "missing_user_id",

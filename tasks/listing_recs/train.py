@@ -7,7 +7,7 @@ it only if it ranks held-out interactions better.
    model stays, and the manifest says why.
 2. **Data**: every committed ``curated/interactions`` day of the ``weeks`` up to ``D``,
    as user-listing pairs (any event counts once: implicit feedback), each at its first
-   time; each user's last listing is held out for the decision, the one before it for
+   time (:mod:`.window`); each user's last listing is held out for the decision, the one before it for
    choosing the epoch (:func:`lakesight.models.recommendation.protocol.leave_one_out`).
 3. **Train** lakesight's MF (it beat NeuMF on MovieLens: README, "listing_recs"), under
    TorchDistributor with ``processes`` > 1.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from datetime import date, timedelta
+from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -46,7 +46,7 @@ from lakesight.stage import (
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from lakesight.models.recommendation.protocol import Split
 
@@ -90,59 +90,6 @@ def last_decision(fs, settings: Settings, dt: str) -> dict | None:
         if manifest and manifest.extra.get("decision", {}).get("retrained"):
             return {"dt": day, "pairs": manifest.counts["pairs"]}
     return None
-
-
-EVENTS_SCHEMA = "user_id string, listing_id string, event string, ts timestamp"
-
-
-def window_days(spark: SparkSession, fs, dataset, settings: Settings, dt: str, days: int,
-                schema: str) -> DataFrame:  # fmt: skip
-    """Rows of ``dataset``'s committed days in the ``days`` up to ``dt``, read with
-    ``schema`` (so a window of empty days is an empty frame), with their ``dt``."""
-    import functools
-
-    from pyspark.sql import functions as F
-
-    from lakesight.lake import (
-        hadoop_location,
-        join,
-        list_partitions,
-        partition_name,
-        resolve_partition,
-    )
-
-    first = (date.fromisoformat(dt) - timedelta(days=days - 1)).isoformat()
-    base = dataset.uri(settings)
-    parts = [
-        spark.read.schema(schema)
-        .parquet(hadoop_location(resolve_partition(fs, join(base, partition_name(day)))))
-        .withColumn("dt", F.lit(day))
-        for day in list_partitions(fs, base) if first <= day <= dt
-    ]  # fmt: skip
-    empty = spark.createDataFrame([], schema).withColumn("dt", F.lit(None).cast("string"))
-    return functools.reduce(lambda a, b: a.unionByName(b), parts, empty)
-
-
-def window_events(spark: SparkSession, fs, settings: Settings, dt: str, weeks: int) -> DataFrame:
-    """Every accepted event of the ``weeks`` up to ``dt``."""
-    return window_days(spark, fs, datasets.INTERACTIONS, settings, dt, 7 * weeks, EVENTS_SCHEMA)
-
-
-def window_pairs(events: DataFrame) -> pd.DataFrame:
-    """``user, item, ts``: each user-listing pair of ``events`` at its first event (users
-    and listings as the lake names them), in the order :func:`leave_one_out` takes them."""
-    from pyspark.sql import functions as F
-
-    return first_pairs(
-        events.groupBy("user_id", "listing_id").agg(F.min("ts").alias("ts")).toPandas()
-    )
-
-
-def first_pairs(events: pd.DataFrame) -> pd.DataFrame:
-    """:func:`window_pairs` of events already on the driver."""
-    pairs = events.groupby(["user_id", "listing_id"], as_index=False)["ts"].min()
-    frame = pairs.rename(columns={"user_id": "user", "listing_id": "item"})
-    return frame.sort_values(["user", "ts", "item"], kind="stable").reset_index(drop=True)
 
 
 def held_out_hr(scorer, split: Split, seed: int, negatives: int) -> dict:
@@ -232,6 +179,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         every_days: int = EVERY_DAYS, growth: float = GROWTH) -> StageResult:  # fmt: skip
     """Retrain on the ``weeks`` up to ``dt`` when due; promote only if better."""
     from lakesight.listing_recs.recommend import current_recommender
+    from lakesight.listing_recs.window import window_events, window_pairs
     from lakesight.models.recommendation.collaborative import TUNED_MF
     from lakesight.models.recommendation.protocol import leave_one_out
 

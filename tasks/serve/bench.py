@@ -13,6 +13,10 @@ resident memory is sampled: ``upload_flood`` reports the peak RSS under the floo
 rest, one upload's own peak (the same image, one user), the bound the upload gate
 promises (its slots x that, with half again for the allocator), the 503s it answered,
 and the id queries' p99 with and without the flood.
+
+When the lake has a ``features/recommendations`` day (``lakesight demo listing_recs``),
+Locust also asks for users' recommendations: 9 in 10 of the day's users, 1 in 10 users it
+has never seen (the popular fallback).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from lakesight.config import ConfigError, Settings
 from lakesight.progress import Steps
@@ -222,6 +227,14 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout_s
     raise RuntimeError(f"lakesight serve did not answer within {timeout_s:.0f}s; see {log}")
 
 
+def recommendation_users(served, rng, known: int = 900, unknown: int = 100) -> list[str]:
+    """Users to ask recommendations for: up to ``known`` of the day's, and ``unknown`` it
+    has never seen (answered with the popular fallback), as a site's traffic mixes them."""
+    users = pd.unique(served.user_ids) if len(served.user_ids) else []
+    picked = [str(u) for u in rng.choice(users, min(known, len(users)), replace=False)]
+    return picked + [f"U-bench-unseen-{k:04d}" for k in range(unknown)]
+
+
 def bench_serve(settings: Settings, *, synthetic: int = 1_000_000, users: int = 8,
                 seconds: int = 20, upload_users: int = 2, upload_seconds: int = 10,
                 queries: int = 500, flood_users: int = 16, flood_seconds: int = 10,
@@ -260,6 +273,7 @@ def bench_serve(settings: Settings, *, synthetic: int = 1_000_000, users: int = 
             "uploads": sorted(str(p) for p in workdir.glob("upload_*")),
             "photo_ids": list(catalogues.listings.index.photo_positions)[:1000],
             "flood": [str(flood_image(workdir / "flood.jpg"))] if flood_users else [],
+            "user_ids": recommendation_users(catalogues.recommendations, rng),
         }))  # fmt: skip
         port = free_port()
         log = workdir / "serve.log"
@@ -282,6 +296,10 @@ def bench_serve(settings: Settings, *, synthetic: int = 1_000_000, users: int = 
                     with steps.step(f"locust: listing queries, {users} users for {seconds}s"):
                         runs["houses_by_id"] = locust_run("HouseIdQueries", host, data_file,
                                                           users, seconds, workdir)  # fmt: skip
+                if catalogues.recommendations.version:
+                    with steps.step(f"locust: recommendations, {users} users for {seconds}s"):
+                        runs["recommendations"] = locust_run("RecommendationQueries", host,
+                                                             data_file, users, seconds, workdir)  # fmt: skip
                 if flood_users:
                     with steps.step(f"locust: an upload flood of {flood_users} users beside "
                                     f"{users} id-query users for {flood_seconds}s"):  # fmt: skip

@@ -31,7 +31,8 @@ def recommendations(
     served = catalogues.recommendations
     if served.version is None:
         raise HTTPException(503, "recommendations: no published day is loaded yet")
-    rows = served.of(user_id)[:k]
+    published = served.of(user_id)
+    rows = published[:k]
     given = {row["listing_id"] for row in rows}
     for listing_id, events in served.popular:
         if len(rows) >= k:
@@ -41,5 +42,5 @@ def recommendations(
                          "score": float(events), "source": "popular"})  # fmt: skip
     results = [{"rank": i, "listing_id": r["listing_id"], "score": round(float(r["score"]), 6),
                 "source": r["source"]} for i, r in enumerate(rows, start=1)]  # fmt: skip
-    return {"user_id": user_id, "known": bool(len(served.of(user_id))), "dt": served.version.dt,
+    return {"user_id": user_id, "known": bool(published), "dt": served.version.dt,
             "results": results, "models": list(served.version.models)}  # fmt: skip

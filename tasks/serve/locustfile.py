@@ -1,8 +1,9 @@
 """Locust load test of the similarity service (``lakesight bench serve`` runs it headless).
 
 The queries come from the JSON file named by ``LAKESIGHT_LOCUST_DATA``:
-``{"image_ids": [...], "uploads": [path, ...], "photo_ids": [...], "flood": [path, ...]}``
-(``flood``: large-pixel images for :class:`ImageUploadFlood`). When
+``{"image_ids": [...], "uploads": [path, ...], "photo_ids": [...], "flood": [path, ...],
+"user_ids": [...]}`` (``flood``: large-pixel images for :class:`ImageUploadFlood`;
+``user_ids``: users of the recommendations day, and some it has never seen). When
 ``LAKESIGHT_SERVE_TOKEN`` is set, every request carries it as a Bearer token. Each user class is
 one kind of query, picked on the command line; users send their next request as soon as
 the last one is answered (no think time), so the run measures what the service sustains.
@@ -95,3 +96,14 @@ class HouseIdQueries(FastHttpUser):
         photo_id = random.choice(DATA["photo_ids"])
         self.client.get(f"/v1/houses/similar?photo_id={photo_id}&k=10",
                         name="GET /v1/houses/similar", headers=AUTH)  # fmt: skip
+
+
+class RecommendationQueries(FastHttpUser):
+    """A user's recommendations: a known user's list, or the popular fallback for one the
+    day has never seen."""
+
+    @task
+    def recommendations(self) -> None:
+        user_id = random.choice(DATA["user_ids"])
+        self.client.get(f"/v1/recommendations?user_id={user_id}&k=10",
+                        name="GET /v1/recommendations", headers=AUTH)  # fmt: skip

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from lakesight.house_similarity import datasets
 from lakesight.house_similarity.sample_data import write_sample_listings
 from lakesight.lake import LocalFileSystem, read_manifest
-from tests.support.airflow_cli import REPO, dags_test
+from tests.support.airflow_cli import dags_test
+from tests.support.lakes import shipped_registry_copy
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
 
@@ -19,7 +18,7 @@ def test_the_daily_dag_publishes_tagged_listings_and_keeps_heads_without_labels(
     fs = LocalFileSystem()
     sample = write_sample_listings(fs, settings, dt, n=8)  # no labels.csv
     registry = tmp_path / "registry"
-    shutil.copytree(REPO / "models" / "registry", registry)
+    shipped_registry_copy(registry)
     dags_test(settings, tmp_path / "airflow", "house_similarity", dt,
               LAKESIGHT_MODEL_REGISTRY=registry.as_uri())  # fmt: skip
     ingested = read_manifest(fs, datasets.LISTINGS.partition(settings, dt))

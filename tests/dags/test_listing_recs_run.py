@@ -7,8 +7,6 @@ the scheduler would run them.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from lakesight.house_similarity import embed, ingest, publish
@@ -17,7 +15,8 @@ from lakesight.lake import LocalFileSystem, read_manifest
 from lakesight.listing_recs import datasets
 from lakesight.listing_recs.sample_data import write_sample_interactions
 from lakesight.progress import Steps
-from tests.support.airflow_cli import REPO, dags_test
+from tests.support.airflow_cli import dags_test
+from tests.support.lakes import shipped_registry_copy
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
 
@@ -32,7 +31,7 @@ def test_the_daily_dag_ingests_trains_the_first_recommender_and_recommends(
         stage.run(spark, settings, dt, steps=Steps("test", quiet=True))
     sample = write_sample_interactions(fs, settings, dt, per_day=12, market_days=1)
     registry = tmp_path / "registry"
-    shutil.copytree(REPO / "models" / "registry", registry)
+    shipped_registry_copy(registry)
     dags_test(settings, tmp_path / "airflow", "listing_recs", dt,
               LAKESIGHT_MODEL_REGISTRY=registry.as_uri())  # fmt: skip
     ingested = read_manifest(fs, datasets.INTERACTIONS.partition(settings, dt))

@@ -340,7 +340,7 @@ def test_bench_serve_reports_locust_and_in_process_figures(lake, capsys):
     settings, *_ = lake
     real = sum(len(load_features(settings, dt, ["image_id"])) for dt in payload["real_days"])
     assert DAY in payload["real_days"] and payload["images"] == 20_000 + real
-    for run in ("images_by_id", "images_by_upload", "houses_by_id"):
+    for run in ("images_by_id", "images_by_upload", "houses_by_id", "recommendations"):
         assert payload[run]["requests"] > 0 and payload[run]["failures"] == 0, payload[run][
             "errors"
         ]
