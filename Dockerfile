@@ -16,6 +16,8 @@ COPY models ./models
 COPY plugins ./plugins
 COPY dags ./dags
 # Runtime only: inference needs onnxruntime and opencv, not torch. psycopg2 is
-# Airflow's Postgres driver. Editable, so dags/ and the code share one tree.
-# pyspark's wheel puts spark-submit and spark-class on PATH.
-RUN pip install --no-cache-dir -c constraints.txt -e . psycopg2-binary
+# Airflow's Postgres driver and asyncpg its async one: Airflow 3 opens both engines
+# at start, and without asyncpg every component fails ("No module named 'asyncpg'",
+# found when the tests' Airflow moved to PostgreSQL). Editable, so dags/ and the code
+# share one tree. pyspark's wheel puts spark-submit and spark-class on PATH.
+RUN pip install --no-cache-dir -c constraints.txt -e . psycopg2-binary asyncpg

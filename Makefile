@@ -18,7 +18,7 @@ export AIRFLOW__CORE__DAGS_FOLDER ?= $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER ?= $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES ?= False
 
-.PHONY: setup java browser demo test lint format constraints clean help FORCE
+.PHONY: setup java browser postgres demo test lint format constraints clean help FORCE
 
 help:
 	@echo "make demo   run image_features end to end on embedded defaults (local Spark, var/lake)"
@@ -35,6 +35,10 @@ java:
 # The explorer's browser tests: Debian's chromium + chromedriver, installed where apt may.
 browser:
 	@scripts/ensure-browser.sh
+
+# The metadata database of the Airflow the tests start: Debian's postgresql, where apt may.
+postgres:
+	@scripts/ensure-postgres.sh
 
 setup: java $(LINKS)
 
@@ -76,7 +80,7 @@ $(LINKS): $(STAMP) $(MODULES)
 demo: setup
 	@$(WITH_JAVA) $(BIN)/lakesight demo
 
-test: setup browser lint
+test: setup browser postgres lint
 	@# pytest exits 5 when it collected nothing; an empty suite must never pass as green.
 	@$(WITH_JAVA) $(BIN)/python -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "lakesight: pytest collected no tests" >&2; exit 1; fi; exit $$rc

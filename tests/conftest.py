@@ -19,6 +19,7 @@ from lakesight.lake import (
     WebHdfsFileSystem,
     make_webhdfs_client,
 )
+from tests.support.postgres import PostgresServer, unavailable_reason
 from tests.support.webhdfs_server import WebHdfsServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +51,28 @@ def settings(lake_root: str) -> Settings:
 def webhdfs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebHdfsServer]:
     with WebHdfsServer(tmp_path_factory.mktemp("webhdfs")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    """One PostgreSQL server for the session's Airflow deployments; None where the machine
+    has none (``unavailable_reason``)."""
+    if unavailable_reason():
+        yield None
+        return
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def airflow_database(postgres_server: PostgresServer | None):
+    """``new()`` → a fresh metadata database URL for an ``AirflowServer``: a PostgreSQL
+    database of its own, or None (SQLite) where there is no PostgreSQL server."""
+
+    def new() -> str | None:
+        return postgres_server.new_database() if postgres_server else None
+
+    return new
 
 
 def real_hdfs_url() -> str | None:

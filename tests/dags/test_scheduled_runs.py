@@ -27,10 +27,11 @@ SENSORS = {
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory) -> Iterator[AirflowServer]:
+def airflow(tmp_path_factory, airflow_database) -> Iterator[AirflowServer]:
     lake = tmp_path_factory.mktemp("lake")
     env = {"LAKESIGHT_ROOT": lake.as_uri()}
-    with AirflowServer(tmp_path_factory.mktemp("airflow"), env=env) as server:
+    home = tmp_path_factory.mktemp("airflow")
+    with AirflowServer(home, env=env, database=airflow_database()) as server:
         yield server
 
 

@@ -75,10 +75,11 @@ def lake(spark, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def airflow(lake, tmp_path_factory):
+def airflow(lake, tmp_path_factory, airflow_database):
     settings, registry, *_ = lake
     env = {"LAKESIGHT_ROOT": settings.root, "LAKESIGHT_MODEL_REGISTRY": registry.as_uri()}
-    with AirflowServer(tmp_path_factory.mktemp("airflow"), env=env) as server:
+    home = tmp_path_factory.mktemp("airflow")
+    with AirflowServer(home, env=env, database=airflow_database()) as server:
         yield server
 
 

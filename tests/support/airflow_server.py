@@ -3,9 +3,11 @@
 `airflow dags test` runs a DAG inside one process; what users run is the
 scheduler handing tasks to the LocalExecutor, whose task processes talk to the
 api-server's execution API with a JWT the scheduler signed. This starts those
-components as subprocesses in a fresh ``AIRFLOW_HOME`` (SQLite, LocalExecutor,
-the project's ``dags/`` and ``plugins/``, no connections), logs in as the UI
-does, and gives the REST API to the test.
+components as subprocesses in a fresh ``AIRFLOW_HOME`` (LocalExecutor, the
+project's ``dags/`` and ``plugins/``, no connections) on a metadata database of
+its own: PostgreSQL as deployed (:mod:`tests.support.postgres`), or SQLite where
+the machine has no PostgreSQL server. It logs in as the UI does, and gives the
+REST API to the test.
 
 What Airflow 3.3 needs so that the separately started components agree:
 
@@ -84,10 +86,17 @@ class AirflowServer(StartedProcesses):
     :param home: a fresh directory for ``AIRFLOW_HOME``.
     :param env: extra environment for the components (e.g. ``LAKESIGHT_ROOT``).
     :param parallelism: LocalExecutor slots; every lakesight task starts a Spark JVM.
+    :param database: the metadata database's SQLAlchemy URL (the ``airflow_database``
+        fixture's); SQLite in ``home`` when None.
     """
 
     def __init__(
-        self, home: Path, *, env: Mapping[str, str] | None = None, parallelism: int = 2
+        self,
+        home: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        parallelism: int = 2,
+        database: str | None = None,
     ) -> None:
         self.home = home
         self.port = free_port()
@@ -108,7 +117,8 @@ class AirflowServer(StartedProcesses):
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database
+                or f"sqlite:///{home / 'airflow.db'}",
                 "AIRFLOW__CORE__AUTH_MANAGER": (
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                 ),
@@ -118,6 +128,9 @@ class AirflowServer(StartedProcesses):
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__WORKERS": "1",
+                # A database error's answer names the statement and the driver's message,
+                # so a failing test shows the cause, not only a lookup id in the log.
+                "AIRFLOW__API__EXPOSE_STACKTRACE": "True",
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 # One parse is enough for a test; re-parsing every 30 s takes CPU from
