@@ -11,7 +11,10 @@ deploy mode, queue, Kerberos, spark-binary) works as users know it. On top it
 - on a local or loopback master, runs the executors with this interpreter;
 - gives every stage task an ``execution_timeout`` (:data:`DEFAULT_STAGE_TIMEOUT`), so a
   stage stuck on storage or on a lost executor fails and is retried instead of holding
-  its day and a worker slot forever.
+  its day and a worker slot forever;
+- for a stage that commits a consumer contract, declares the contract's Asset as the
+  task's outlet and, once the stage has committed the day, emits one event for it with
+  partition key ``dt`` and the day's location and counts (:mod:`lakesight_airflow.assets`).
 """
 
 from __future__ import annotations
@@ -65,13 +68,19 @@ class LakesightStageOperator(SparkSubmitOperator):
 
     def __init__(self, *, stage: str, dt: str = "{{ ds }}",
                  stage_options: dict[str, str] | None = None, **kwargs: Any) -> None:  # fmt: skip
+        from lakesight_airflow.assets import contract_asset, published_by
+
         kwargs.setdefault("name", f"lakesight-{stage.replace('.', '-')}")
+        publishes = published_by(stage)
+        if publishes is not None:
+            kwargs["outlets"] = [*(kwargs.get("outlets") or []), contract_asset(publishes)]
         kwargs.setdefault("conn_id", "spark_default")
         self._extra_args = list(kwargs.pop("application_args", None) or [])
         super().__init__(application="", **kwargs)
         self.stage = stage
         self.dt = dt
         self.stage_options = dict(stage_options or {})
+        self.publishes = publishes
         if self.execution_timeout is None:
             self.execution_timeout = DEFAULT_STAGE_TIMEOUT
 
@@ -109,4 +118,18 @@ class LakesightStageOperator(SparkSubmitOperator):
             self.env_vars = {"PYSPARK_PYTHON": sys.executable, **(self.env_vars or {})}
         self._hook = None  # rebuilt by execute() with the settings above
         self.log.info("Stage %s dt=%s on %s", self.stage, self.dt, master)
-        return super().execute(context)
+        super().execute(context)
+        if self.publishes is not None:
+            self._announce(context)
+
+    def _announce(self, context: Context) -> None:
+        """The contract's Asset event for the day just committed: key ``dt``, its extra."""
+        from lakesight_airflow.assets import contract_asset, published_day
+        from lakesight_airflow.hooks import LakeFileSystemHook
+
+        hook = LakeFileSystemHook()
+        extra = published_day(hook.get_filesystem(), hook.settings, self.publishes, self.dt)
+        event = context["outlet_events"][contract_asset(self.publishes)]
+        event.add_partitions(self.dt)
+        event.extra = extra
+        self.log.info("Announced %s dt=%s: %s", self.publishes, self.dt, extra["counts"])

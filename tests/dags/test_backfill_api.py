@@ -41,6 +41,7 @@ from tests.support.postgres import unavailable_reason
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
 
 DAG_ID = "image_features"
+CONSUMER_ID = "example_images_consumer"
 # Two days: a range, run side by side (max_active_runs), and every stage twice over.
 DATES = ["2026-02-02", "2026-02-03"]
 GOOD, BAD = 12, 3
@@ -200,6 +201,9 @@ def test_backfill_and_reprocess_through_the_rest_api(airflow, settings):
     for i, dt in enumerate(DATES):
         write_images_partition(fs, settings, dt, n=GOOD, bad=BAD, seed=40 + i)
     airflow.wait_for_dag(DAG_ID, filename="image_features.py")
+    # A downstream team follows features/images (its asset) with a DAG of its own.
+    airflow.wait_for_dag(CONSUMER_ID, filename="example_images_consumer.py")
+    airflow.api("PATCH", f"/api/v2/dags/{CONSUMER_ID}", json={"is_paused": False})
     # The dialog's "unpause on trigger": tasks of a paused DAG are never scheduled.
     airflow.api("PATCH", f"/api/v2/dags/{DAG_ID}", json={"is_paused": False})
     # Unpausing makes the scheduler create the run of the last ended day at once (its
@@ -212,6 +216,7 @@ def test_backfill_and_reprocess_through_the_rest_api(airflow, settings):
 
     first_runs = backfill(airflow, "none", until_completed=True)
     first = committed_outputs(settings)
+    first_reads = consumer_reads(airflow, settings, runs_per_day=1)
 
     second_runs = backfill(airflow, "completed", until_completed=False)
     assert {r["dag_run_id"] for r in second_runs} == {r["dag_run_id"] for r in first_runs}
@@ -219,3 +224,50 @@ def test_backfill_and_reprocess_through_the_rest_api(airflow, settings):
     for dt in DATES:  # and nothing was recomputed: every analysis came from the cache
         analyzed = read_manifest(fs, settings.partition_uri("curated", "descriptors", dt))
         assert (analyzed.counts["reused"], analyzed.counts["computed"]) == (GOOD, 0), analyzed
+    # Republishing a day triggers that day's consumer again, which reads the new commit.
+    second_reads = consumer_reads(airflow, settings, runs_per_day=2)
+    for dt in DATES:
+        assert second_reads[dt][0] == first_reads[dt][0]
+        assert second_reads[dt][1]["run_id"] != first_reads[dt][0]["run_id"]
+
+
+def consumer_reads(server: AirflowServer, settings: Settings, runs_per_day: int) -> dict:
+    """Wait until the example consumer has run ``runs_per_day`` times for each of DATES, one
+    run per publish of the day (partition key ``dt``); return what each run read, in order.
+    Every read holds the rows the day's manifest published, from the announced commit."""
+    fs = LocalFileSystem()
+
+    def succeeded() -> dict | None:
+        runs = server.api(
+            "GET", f"/api/v2/dags/{CONSUMER_ID}/dagRuns", params={"limit": 100, "order_by": "id"}
+        )["dag_runs"]
+        failed = [r for r in runs if r["state"] == "failed"]
+        assert not failed, server.task_logs(CONSUMER_ID, failed[0]["dag_run_id"])
+        assert {r["partition_key"] for r in runs} <= set(DATES), runs
+        done = [r for r in runs if r["state"] == "success"]
+        per_day = {dt: [r for r in done if r["partition_key"] == dt] for dt in DATES}
+        if any(len(v) < runs_per_day for v in per_day.values()):
+            return None
+        assert all(len(v) == runs_per_day for v in per_day.values()), per_day
+        return per_day
+
+    per_day = server.wait_for(
+        succeeded, timeout=5 * 60, what=f"{runs_per_day} consumer run(s) per day", interval=3
+    )
+    reads = {}
+    for dt, runs in per_day.items():
+        reads[dt] = []
+        for run in runs:
+            entry = server.api(
+                "GET",
+                f"/api/v2/dags/{CONSUMER_ID}/dagRuns/{run['dag_run_id']}/taskInstances/"
+                "read_published_day/xcomEntries/return_value",
+                params={"deserialize": True},
+            )
+            read = entry["value"]
+            reads[dt].append(read)
+        manifest = read_manifest(fs, settings.partition_uri("features", "images", dt))
+        assert reads[dt][-1] == {
+            "dt": dt, "rows": manifest.counts["out"], "events": 1, "run_id": manifest.run_id,
+        }  # fmt: skip
+    return reads

@@ -46,8 +46,8 @@ def dagbag():
 
 def test_there_are_dags():
     assert [p.stem for p in DAG_FILES] == [
-        "house_similarity", "image_features", "listing_recs", "radar_nowcast",
-        "radar_nowcast_train",
+        "example_images_consumer", "house_similarity", "image_features", "listing_recs",
+        "radar_nowcast", "radar_nowcast_train",
     ]  # fmt: skip
 
 
@@ -68,7 +68,9 @@ def test_conventions(dagbag):
         assert dag.tags and "lakesight" in dag.tags, dag.dag_id
         assert dag.doc_md and dag.doc_md.strip(), dag.dag_id
         assert dag.catchup is False
-        assert dag.timetable.can_be_scheduled, f"{dag.dag_id} has no schedule"
+        # A schedule of its own, or the assets it follows.
+        follows_assets = bool(getattr(dag.timetable, "asset_condition", None))
+        assert dag.timetable.can_be_scheduled or follows_assets, f"{dag.dag_id} has no schedule"
         for task in dag.tasks:
             assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
             # A stalled namenode or a hung JVM must fail the task, not hold its slot.
@@ -184,3 +186,32 @@ def test_listing_recs_waits_for_interactions_and_published_listings_then_runs_in
     for task_id in ("ingest", "train", "recommend"):
         stage = dag.get_task(task_id).stage
         assert stage_application(stage).endswith(f"listing_recs/{task_id}.py")
+
+
+def test_every_contract_is_the_asset_of_the_one_task_that_commits_it(dagbag):
+    from lakesight_airflow.assets import CONTRACTS, contract_asset
+
+    outlets = {
+        (dag.dag_id, task.task_id): (getattr(task, "stage", None), list(task.outlets))
+        for dag in dagbag.dags.values()
+        for task in dag.tasks
+        if task.outlets
+    }
+    assert sorted(stage for stage, _ in outlets.values()) == sorted(CONTRACTS.values())
+    for stage, assets in outlets.values():
+        contract = next(c for c, s in CONTRACTS.items() if s == stage)
+        assert assets == [contract_asset(contract)], stage
+    # The asset names the contract, not a location: the same on a laptop and a cluster.
+    assert contract_asset("features/images").uri == "x-lakesight://features/images"
+    with pytest.raises(ValueError, match="not a lakesight contract"):
+        contract_asset("curated/images")
+
+
+def test_the_example_consumer_runs_once_per_published_day_of_features_images(dagbag):
+    from airflow.sdk import PartitionedAssetTimetable
+
+    from lakesight_airflow.assets import contract_asset
+
+    dag = dagbag.dags["example_images_consumer"]
+    assert isinstance(dag.timetable, PartitionedAssetTimetable)
+    assert dag.timetable.asset_condition == contract_asset("features/images")
