@@ -180,8 +180,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     with steps.step("summarise"):
         summary = day_summary(result)
     with steps.step("pictures"):
-        pictured = write_pictures(spark, fs, settings, dt, summary, counted.fingerprint,
-                                  observed)  # fmt: skip
+        pictured = write_pictures(spark, fs, settings, dt, result, summary,
+                                  counted.fingerprint, observed)  # fmt: skip
     n_in = int(counted.values["forecasts"] or 0)
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=datasets.SCORE_COLUMNS,
@@ -210,23 +210,27 @@ def day_summary(result: DataFrame) -> dict:
     return summarise(scores)
 
 
-def write_pictures(spark, fs, settings: Settings, dt: str, summary: dict, fingerprint: str,
-                   observed: ObservedDay) -> str | None:  # fmt: skip
+def write_pictures(spark, fs, settings: Settings, dt: str, result: DataFrame, summary: dict,
+                   fingerprint: str, observed: ObservedDay) -> str | None:  # fmt: skip
     """Commit ``pictures/radar_nowcast/dt=D`` (:func:`picture_files`) for the day
-    ``observed``; returns the issue time drawn, if any."""
+    ``observed``; returns the issue time drawn, if any.
+
+    The issue drawn is the latest whose every lead is verified. Every forecast issued by
+    then is verifiable, so it is in the day's ``result`` (scored or quarantined, cached):
+    its time is found there, and only that issue's pixels are read from the forecasts."""
     from pyspark.sql import functions as F
 
-    forecasts = spark.read.parquet(
-        resolve_partition(fs, datasets.FORECASTS.partition(settings, dt))
-    )
     leads = summary.get("leads_min") or []
     cutoff = last_verified_issue(observed.latest, leads)
     drawn = None
     if cutoff is not None:
-        drawn = forecasts.where(F.col("issued_at") <= F.lit(cutoff)).agg(F.max("issued_at"))
+        drawn = result.where(F.col("issued_at") <= F.lit(cutoff)).agg(F.max("issued_at"))
         drawn = drawn.first()[0]
     issue = pd.DataFrame()
     if drawn is not None:
+        forecasts = spark.read.parquet(
+            resolve_partition(fs, datasets.FORECASTS.partition(settings, dt))
+        )
         issue = forecasts.where(F.col("issued_at") == F.lit(drawn))
         issue = issue.select("model", "lead_min", "height", "width", "pixels").toPandas()
     files = picture_files(drawn, issue, observed.at, summary, settings.radar_cadence_min)
