@@ -21,6 +21,8 @@ from lakesight_airflow.operators import LakesightStageOperator
 
 
 @dag(
+    # A trigger timetable on purpose: the run at Sunday 00:00 has ds = that Sunday, and
+    # train reads only the days before ds, all ended (tests/dags/test_schedules.py).
     schedule="@weekly",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
