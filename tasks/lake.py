@@ -956,8 +956,10 @@ def read_partition_table(fs: LakeFileSystem, partition_uri: str, columns: list[s
     return table.to_pandas() if table is not None else pd.DataFrame(columns=columns or [])
 
 
-def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | None:
+def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str,
+                      name: str | None = None) -> str | None:  # fmt: skip
     """Repair what a crash mid-commit left behind; return what was done, if anything.
+    ``name``: the partition's directory when it is not ``dt=D`` (a stream's ``batch=B``).
 
     Only the holder of the day's lease may call it (:class:`PartitionWriter` does, first
     thing): another writer's ``_trash/`` copy may be part of a commit in flight.
@@ -966,9 +968,10 @@ def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str) -> str | No
     sits in ``_trash/``, that copy is the last good state: put it back. Leftover
     trash of this date is then removed.
     """
-    final = join(dataset_uri, partition_name(dt))
+    name = name or partition_name(dt)
+    final = join(dataset_uri, name)
     trash_root = join(dataset_uri, TRASH_DIR)
-    prefix = partition_name(dt) + "."
+    prefix = name + "."
     trashed = sorted(d for d in fs.list_dirs(trash_root) if d.startswith(prefix))
     if not trashed:
         return None
@@ -1192,30 +1195,31 @@ class PartitionWriter:
     Use as a context manager: write files under :attr:`staging_uri`, then call
     :meth:`commit`. Entering takes the ``(dataset, dt)`` lease (:class:`Lease`; a writer
     of the same run id that already holds it, such as a stage merging an interval into
-    its day, is reused) and repairs a crash of an earlier commit. Leaving the block with
+    its day, is reused) and repairs a crash of an earlier commit. ``name`` is the
+    partition's directory when it is not ``dt=D``: a stream's ``batch=B`` inside its day
+    (``dataset_uri`` is then the day). Leaving the block with
     an exception, or without committing, deletes the staging directory and leaves the
     committed partition untouched; the lease is released either way.
     """
 
     def __init__(self, fs: LakeFileSystem, dataset_uri: str, dt: str, run_id: str | None = None,
-                 policy: LeasePolicy | None = None) -> None:  # fmt: skip
+                 policy: LeasePolicy | None = None, *, name: str | None = None) -> None:  # fmt: skip
         self.fs = fs
         self.dataset_uri = dataset_uri.rstrip("/")
         self.dt = dt
+        self.name = name or partition_name(dt)
         self.run_id = run_id or new_run_id()
-        self.final_uri = join(self.dataset_uri, partition_name(dt))
-        self.staging_uri = join(
-            self.dataset_uri, STAGING_DIR, f"{partition_name(dt)}.{self.run_id}"
-        )
-        self.trash_uri = join(self.dataset_uri, TRASH_DIR, f"{partition_name(dt)}.{self.run_id}")
-        self.lease = Lease(fs, self.dataset_uri, partition_name(dt), self.run_id, policy)
+        self.final_uri = join(self.dataset_uri, self.name)
+        self.staging_uri = join(self.dataset_uri, STAGING_DIR, f"{self.name}.{self.run_id}")
+        self.trash_uri = join(self.dataset_uri, TRASH_DIR, f"{self.name}.{self.run_id}")
+        self.lease = Lease(fs, self.dataset_uri, self.name, self.run_id, policy)
         self.committed = False
 
     def __enter__(self) -> PartitionWriter:
         self.lease.acquire()
         try:
             # Repair a crash of an earlier commit of this date before anything else.
-            recover_partition(self.fs, self.dataset_uri, self.dt)
+            recover_partition(self.fs, self.dataset_uri, self.dt, self.name)
             self.fs.mkdirs(join(self.dataset_uri, STAGING_DIR))
         except BaseException:
             self.lease.release()
@@ -1256,7 +1260,7 @@ class PartitionWriter:
         except BaseException:
             # Disk full, an HDFS error, a timeout: the old partition goes back first.
             with contextlib.suppress(Exception):
-                recover_partition(self.fs, self.dataset_uri, self.dt)
+                recover_partition(self.fs, self.dataset_uri, self.dt, self.name)
             raise
         self.committed = True
         with contextlib.suppress(Exception):  # leftover trash is removed by the next commit

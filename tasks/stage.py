@@ -477,6 +477,7 @@ def commit_stage(
     more_outputs: dict[str, str] | None = None,
     quarantine_columns: Sequence[str] = QUARANTINE_IDS,
     run_id: str | None = None,
+    batch: str | None = None,
 ) -> StageResult:
     """Write and commit a stage's rows: those with a ``reason`` to its quarantine, the rest
     (``output_columns`` of them) to its output.
@@ -488,15 +489,26 @@ def commit_stage(
     committed besides its output, for its summary; ``quarantine_columns`` are what a
     quarantine row keeps besides the common columns (those ``result`` has). A stage that
     quarantines nothing itself may leave out the ``reason`` column.
+    ``batch`` (``batch=B``): commit a stream's micro-batch, ``<dataset>/dt=D/batch=B`` in
+    the output and the quarantine, instead of the whole day.
     """
     from pyspark.sql import functions as F
 
     from lakesight.lake import LeasePolicy, Manifest, PartitionWriter
     from lakesight.spark import output_files, spark_facts, write_parquet_side_by_side
 
-    outputs = {stage.label: stage.output.partition(settings, dt)}
+    def writer_for(dataset: Dataset, run_id: str | None) -> PartitionWriter:
+        if batch is None:
+            return PartitionWriter(fs, dataset.uri(settings), dt, run_id, policy)
+        return PartitionWriter(fs, dataset.partition(settings, dt), dt, run_id, policy, name=batch)
+
+    def partition_of(dataset: Dataset) -> str:
+        day = dataset.partition(settings, dt)
+        return day if batch is None else f"{day}/{batch}"
+
+    outputs = {stage.label: partition_of(stage.output)}
     if stage.quarantine is not None:
-        outputs["quarantine"] = stage.quarantine.partition(settings, dt)
+        outputs["quarantine"] = partition_of(stage.quarantine)
     outputs.update(more_outputs or {})
     extra = dict(extra or {})
     if stage.quarantine is not None and counts["quarantined"]:
@@ -515,9 +527,9 @@ def commit_stage(
     rejects = "reason" in result.columns
     kept = (result.where(F.col("reason").isNull()) if rejects else result).select(*output_columns)
     policy, run_id = LeasePolicy.from_settings(settings), run_id or _DAY_RUN.get()
-    output_writer = PartitionWriter(fs, stage.output.uri(settings), dt, run_id, policy)
+    output_writer = writer_for(stage.output, run_id)
     quarantine_writer = (
-        PartitionWriter(fs, stage.quarantine.uri(settings), dt, output_writer.run_id, policy)
+        writer_for(stage.quarantine, output_writer.run_id)
         if stage.quarantine is not None
         else contextlib.nullcontext()
     )

@@ -2,8 +2,8 @@
 
 :func:`register` adds them to the ``lakesight`` parser (:mod:`lakesight.cli`):
 ``lakesight sample-data images``, ``lakesight demo image_features``,
-``lakesight similar``, ``lakesight eval {ssd,deepbit,near-duplicates}`` and
-``lakesight bench {pipeline,ssd,hamming}``.
+``lakesight similar``, ``lakesight stream image_features``,
+``lakesight eval {ssd,deepbit,near-duplicates}`` and ``lakesight bench {pipeline,ssd,hamming}``.
 """
 
 from __future__ import annotations
@@ -91,6 +91,32 @@ def cmd_similar(args: argparse.Namespace) -> int:
     payload = similar(settings, dt, image=args.image, image_id=args.image_id, k=args.k,
                       picture=args.picture, models=models)  # fmt: skip
     emit(payload, args.json, format_similar)
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    """``lakesight stream image_features``: one line per committed micro-batch (JSON with
+    ``--json``), until stopped or, with ``--once``, once what has arrived is published."""
+    import json
+
+    from lakesight.config import ConfigError
+    from lakesight.image_features.stream import run_stream
+    from lakesight.stage import StageError
+
+    if args.trigger_s <= 0 or args.max_files_per_batch < 1:
+        raise ConfigError("stream: --trigger-s must be > 0 and --max-files-per-batch >= 1")
+    settings = load_settings()
+
+    def say(report) -> None:
+        print(json.dumps(report.to_dict()) if args.json else report.line(), flush=True)
+
+    try:
+        run_stream(settings, once=args.once, trigger_s=args.trigger_s,
+                   max_files=args.max_files_per_batch, checkpoint=args.checkpoint, on_batch=say)  # fmt: skip
+    except StageError as err:
+        raise ConfigError(str(err)) from None
+    except KeyboardInterrupt:
+        pass  # stopped by the user: every committed batch stays, the checkpoint resumes
     return 0
 
 
@@ -254,6 +280,29 @@ def register(sub, groups: dict) -> None:
         q.add_argument("--k", type=int, default=10, help="hamming: results per query")
         q.add_argument("--json", action="store_true")
         q.set_defaults(func=cmd_bench, target=target)
+
+    p = sub.add_parser(
+        "stream",
+        help="publish images seconds after they arrive: features/images_live, exactly once",
+    )
+    p.add_argument("pipeline", choices=["image_features"])
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="publish what has arrived, then stop (Trigger.AvailableNow)",
+    )
+    p.add_argument("--trigger-s", type=float, default=5.0, help="seconds between micro-batches")
+    p.add_argument(
+        "--max-files-per-batch",
+        type=int,
+        default=1000,
+        help="files per micro-batch at most (a backlog is split)",
+    )
+    p.add_argument(
+        "--checkpoint", help="checkpoint URI (default <root>/_checkpoints/image_features_stream)"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON line per batch")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser(
         "similar", help="nearest published images by Hamming distance, cosine tie-break"

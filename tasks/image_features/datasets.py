@@ -94,19 +94,18 @@ CONTRACT_COLUMNS = (
 )  # fmt: skip
 
 
-def stamped(result, dt: str, models: list[dict], processed_at: str):
+def stamped(result, dt: str | None, models: list[dict], processed_at: str):
     """Add the per-row provenance publish passes on: ``models``, ``processed_at`` (when a row
-    was computed, unless it already says so) and ``dt``."""
+    was computed, unless it already says so) and ``dt`` (None: the rows already have theirs,
+    as a stream's batch of several days does)."""
     from pyspark.sql import functions as F
 
     when = F.lit(processed_at).cast("timestamp")
     if "processed_at" in result.columns:
         when = F.coalesce(F.col("processed_at"), when)
-    return (
-        result.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
-        .withColumn("processed_at", when)
-        .withColumn("dt", F.lit(dt))
-    )
+    result = result.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
+    result = result.withColumn("processed_at", when)
+    return result if dt is None else result.withColumn("dt", F.lit(dt))
 
 
 # --------------------------------------------------------------------------- stages
@@ -120,3 +119,16 @@ FIT_CODES = Stage("image_features.fit_codes", output=CODE_FITS, label="code_fits
                   verb="embedded", quarantine=QUARANTINED_CODE_FITS)  # fmt: skip
 PUBLISH = Stage("image_features.publish", output=FEATURES, label="features", noun="images",
                 verb="published")  # fmt: skip
+
+# --------------------------------------------------------------------------- the stream
+
+# features/images_live: the contract's columns, committed per micro-batch as
+# ``dt=D/batch=B`` by ``lakesight stream image_features`` until the daily publish of D seals
+# the day and retires them. Its rejects go to quarantine/images_live in the same layout.
+LIVE = Dataset("features", "images_live")
+QUARANTINED_LIVE = Dataset("quarantine", "images_live")
+LIVE_SCHEMA_VERSION = "features.images_live/v1"
+STREAM = Stage("image_features.stream", output=LIVE, label="live", noun="files",
+               verb="published", quarantine=QUARANTINED_LIVE)  # fmt: skip
+# The stream's checkpoint (offsets, the file source's log): under the lake's root.
+STREAM_CHECKPOINT = ("_checkpoints", "image_features_stream")

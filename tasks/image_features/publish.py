@@ -19,6 +19,11 @@ Images quarantined upstream (by analyze) are not published; the manifest
 counts them as quarantined, so ``in = out + quarantined`` holds. Publish also
 draws a sample of the day's detections into ``pictures/image_features/dt=D``.
 
+Publish seals the day for the stream (:mod:`.live`): it compares the day's live
+batches (``features/images_live/dt=D``) with what it publishes, records the comparison in
+the manifest (``extra.sealed``: rows, identical, missing, overwritten, differing) and,
+once the day is committed, retires the batches it compared.
+
 Run: ``lakesight stage image_features.publish --dt D``, or spark-submit this file.
 """
 
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING
 from lakesight.config import Settings
 from lakesight.image_features import datasets
 from lakesight.image_features.analysis import CropPolicy
+from lakesight.image_features.live import retire_live_batches, seal_live_day
 from lakesight.lake import Manifest, join
 from lakesight.progress import Steps
 from lakesight.stage import (
@@ -77,16 +83,20 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         counted = tally(features, ("path", "image_id"))
     with steps.step("pictures"):
         pictured = write_detection_pictures(fs, settings, dt, features, counted.fingerprint)
+    with steps.step("seal live batches"):
+        seal = seal_live_day(spark, fs, settings, dt, features)
     n_in, n_out = upstream.counts["in"], counted.rows
-    return commit_stage(
+    result = commit_stage(
         fs, settings, STAGE, dt, features, output_columns=datasets.CONTRACT_COLUMNS,
         schema_version=datasets.CONTRACT_SCHEMA_VERSION,
         counts={"in": n_in, "out": n_out, "quarantined": n_in - n_out, "pictured": pictured},
         input_fingerprint=counted.fingerprint, steps=steps, models=upstream.models,
         extra={"detection_threshold": threshold, "quarantined_upstream_by": upstream.stage,
-               "input": source},
+               "input": source, "sealed": seal.counts},
         more_outputs={"pictures": join(datasets.PICTURES.partition(settings, dt), "detections.png")},
     )  # fmt: skip
+    retire_live_batches(fs, seal)  # the day is committed: its live batches are superseded
+    return result
 
 
 def write_detection_pictures(fs, settings: Settings, dt: str, features, fingerprint: str) -> int:

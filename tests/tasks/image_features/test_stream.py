@@ -1,0 +1,184 @@
+"""The streaming path on real Spark Structured Streaming: the daily rows within seconds, exactly
+once across replays, restarts and a SIGKILL, bad files quarantined, sealed by the daily run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lakesight.image_features import analyze, datasets, ingest, publish
+from lakesight.image_features.live import committed_batches
+from lakesight.image_features.sample_data import write_images_partition
+from lakesight.image_features.stream import (
+    StreamContext,
+    batch_name,
+    publish_batch,
+    run_stream,
+)
+from lakesight.lake import STAGING_DIR, HadoopFileSystem, LocalFileSystem, read_manifest, uri_path
+from lakesight.stage import StageError
+
+pytestmark = pytest.mark.spark
+
+DT = "2026-07-11"
+COLUMNS = list(datasets.CONTRACT_COLUMNS)
+
+
+def live_table(fs, settings, dt: str, dataset=datasets.LIVE) -> pa.Table:
+    batches = committed_batches(fs, settings, dt, dataset)
+    tables = [pq.read_table(uri_path(b)) for b in batches]
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def rows(table: pa.Table) -> list[dict]:
+    return table.select(COLUMNS).sort_by("image_id").to_pylist()
+
+
+def raw_day(settings, dt: str) -> Path:
+    return Path(uri_path(settings.partition_uri("raw", "images", dt)))
+
+
+def new_images(settings, n: int, seed: int) -> list[bytes]:
+    """The bytes of ``n`` generated scenes not in any day of the test (written to a scratch day)."""
+    scratch = "2020-01-01"
+    write_images_partition(LocalFileSystem(), settings, scratch, n=n, bad=0, seed=seed)
+    files = sorted(p for p in raw_day(settings, scratch).rglob("*") if p.is_file())
+    data = [p.read_bytes() for p in files]
+    shutil.rmtree(raw_day(settings, scratch))
+    return data
+
+
+def test_stream_publishes_the_daily_rows_and_the_daily_run_seals_them(spark, settings):
+    fs = LocalFileSystem()
+    write_images_partition(fs, settings, DT, n=14, bad=8, seed=31)
+
+    reports = run_stream(settings, once=True, max_files=6, spark=spark)
+
+    # 22 files: the empty and the hidden one never reach Spark's file source (the daily finds them).
+    assert [r.batch_id for r in reports] == [0, 1, 2, 3]
+    assert sum(r.files for r in reports) == 20 and sum(r.images for r in reports) == 14
+    manifests = [read_manifest(fs, b) for b in committed_batches(fs, settings, DT)]
+    assert [m.extra["stream"]["batch_id"] for m in manifests] == [0, 1, 2, 3]
+    assert all(m.counts["in"] == m.counts["out"] + m.counts["quarantined"] for m in manifests)
+    live = live_table(fs, settings, DT)
+    assert live.num_rows == 14 and len(set(live["image_id"].to_pylist())) == 14
+    quarantined = live_table(fs, settings, DT, datasets.QUARANTINED_LIVE)
+    assert sorted(quarantined["reason"].to_pylist()) == sorted(
+        ["corrupt", "decompression_bomb", "duplicate", "not_an_image", "too_small", "truncated"]
+    )
+
+    # The daily run of the same day reuses every live analysis and publishes identical rows.
+    ingest.run(spark, settings, DT)
+    analysed = analyze.run(spark, settings, DT)
+    assert (analysed.manifest.counts["reused"], analysed.manifest.counts["computed"]) == (14, 0)
+    live_rows = rows(live)
+    published = publish.run(spark, settings, DT)
+    assert rows(pq.read_table(uri_path(published.output_uri))) == live_rows
+
+    # ... and seals the day: the comparison in its manifest, the live batches retired.
+    assert published.manifest.extra["sealed"] == {
+        "batches": 4, "rows": 14, "identical": 14, "missing": 0, "overwritten": 0, "differing": 0,
+    }  # fmt: skip
+    assert committed_batches(fs, settings, DT) == []
+    assert committed_batches(fs, settings, DT, datasets.QUARANTINED_LIVE) == []
+
+
+def test_a_replayed_batch_is_skipped_a_cut_short_one_redone_and_another_query_refused(
+    spark, settings
+):
+    fs = LocalFileSystem()
+    write_images_partition(fs, settings, DT, n=4, bad=0, seed=32)
+    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+    files = files.load(settings.partition_uri("raw", "images", DT))
+    context, fs = StreamContext.start(settings), HadoopFileSystem(spark)  # as the stream's
+
+    first = publish_batch(spark, fs, context, files, 7, "query-a")
+    assert [r.manifest.counts["out"] for r in first] == [4]
+    batch = f"{datasets.LIVE.partition(settings, DT)}/{batch_name(7)}"
+    # Replayed by Spark after a crash between our commit and its own: nothing is rewritten.
+    assert publish_batch(spark, fs, context, files, 7, "query-a") == []
+    assert read_manifest(fs, batch).run_id == first[0].manifest.run_id
+
+    # Cut short before its _SUCCESS: the replay redoes it in place, one copy of each row.
+    Path(uri_path(batch), "_SUCCESS").unlink()
+    redone = publish_batch(spark, fs, context, files, 7, "query-a")
+    assert redone[0].manifest.run_id != first[0].manifest.run_id
+    assert live_table(fs, settings, DT).num_rows == 4
+
+    # A new checkpoint numbers its batches from 0 again: it may not overwrite another query's.
+    with pytest.raises(StageError, match="committed by stream query query-a"):
+        publish_batch(spark, fs, context, files, 7, "query-b")
+
+
+def test_restart_takes_only_new_files_skips_in_flight_ones_and_judges_copies(spark, settings):
+    fs = LocalFileSystem()
+    write_images_partition(fs, settings, DT, n=3, bad=0, seed=33)
+    assert [r.images for r in run_stream(settings, once=True, spark=spark)] == [3]
+
+    day = raw_day(settings, DT)
+    first_file = sorted(p for p in day.rglob("*") if p.is_file())[0]
+    fresh = new_images(settings, 2, seed=34)
+    (day / "late" / "upload_1.jpg").parent.mkdir()
+    (day / "late" / "upload_1.jpg").write_bytes(fresh[0])
+    (day / "late" / "upload_2.jpg.tmp").write_bytes(fresh[1])  # still being written
+    (day / "late" / "again.png").write_bytes(first_file.read_bytes())
+    (day / "late" / "broken.jpg").write_bytes(b"a shopping list, not a photo\n" * 4)
+
+    (report,) = run_stream(settings, once=True, spark=spark)
+    assert (report.batch_id, report.files, report.images, report.quarantined) == (1, 3, 1, 2)
+    quarantined = live_table(fs, settings, DT, datasets.QUARANTINED_LIVE).to_pylist()
+    reasons = {Path(uri_path(r["path"])).name: r["reason"] for r in quarantined}
+    assert reasons == {"again.png": "duplicate", "broken.jpg": "not_an_image"}
+
+    # The uploader renames its file into place: the next run takes it, and only it.
+    (day / "late" / "upload_2.jpg.tmp").rename(day / "late" / "upload_2.jpg")
+    (report,) = run_stream(settings, once=True, spark=spark)
+    assert (report.batch_id, report.files, report.images) == (2, 1, 1)
+    assert run_stream(settings, once=True, spark=spark) == []
+    assert live_table(fs, settings, DT).num_rows == 5
+
+
+def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(spark, settings, lake_root):
+    fs = LocalFileSystem()
+    write_images_partition(fs, settings, DT, n=12, bad=2, seed=35)
+    command = [sys.executable, "-m", "lakesight.cli", "stream", "image_features", "--json",
+               "--max-files-per-batch", "2", "--trigger-s", "0.5"]  # fmt: skip
+    stream = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "LAKESIGHT_ROOT": lake_root}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        first = json.loads(stream.stdout.readline())  # a batch committed: the stream is running
+        # Kill it mid-commit of a later batch: once its rows are staged, before they are in place.
+        staging = Path(uri_path(datasets.LIVE.partition(settings, DT)), STAGING_DIR)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(staging.glob("batch=*")):
+            time.sleep(0.005)
+    finally:
+        os.killpg(stream.pid, signal.SIGKILL)  # the driver and its JVM, with no chance to tidy
+        stream.wait()
+    assert first["batch_id"] == 0
+    killed_at = len(committed_batches(fs, settings, DT))
+
+    reports = run_stream(settings, once=True, spark=spark)
+    assert reports, f"the restart had nothing left after {killed_at} batches"
+    live = live_table(fs, settings, DT)
+    assert live.num_rows == 12 and len(set(live["image_id"].to_pylist())) == 12
+    quarantined = live_table(fs, settings, DT, datasets.QUARANTINED_LIVE)
+    assert quarantined.num_rows == 1  # the zero-byte and hidden files never reach the stream;
+    # one of the two broken files is the truncated JPEG, the other the empty file.
+    batches = [
+        read_manifest(fs, b).extra["stream"]["batch_id"]
+        for b in committed_batches(fs, settings, DT)
+    ]
+    assert batches == list(range(len(batches)))
