@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # commits it.
 CONTRACTS = {
     "features/images": "image_features.publish",
+    "features/images_live": "image_features.stream",
     "features/listings": "house_similarity.publish",
     "features/recommendations": "listing_recs.recommend",
     "forecasts/radar": "radar_nowcast.forecast",
@@ -68,3 +69,22 @@ def published_day(fs: LakeFileSystem, settings, contract: str, dt: str) -> dict[
         "counts": {k: manifest.counts[k] for k in ("in", "out", "quarantined")},
         "run_id": manifest.run_id,
     }
+
+
+def live_batches(fs: LakeFileSystem, settings, contract: str) -> dict[tuple[str, str], dict]:
+    """The committed micro-batches of a live contract (``zone/name/dt=D/batch=B``), keyed
+    ``(dt, batch)``, each with its counts and stream ids: what a stream task announces."""
+    from lakesight.lake import join, read_manifest
+
+    zone, name = contract.split("/")
+    batches = {}
+    days = [d[3:] for d in fs.list_dirs(settings.dataset_uri(zone, name)) if d.startswith("dt=")]
+    for dt in days:  # a live day has no commit of its own, only its batches'
+        day = settings.partition_uri(zone, name, dt)
+        for batch in (d for d in fs.list_dirs(day) if d.startswith("batch=")):
+            manifest = read_manifest(fs, join(day, batch))
+            if manifest is not None:
+                counts = {k: manifest.counts[k] for k in ("in", "out", "quarantined")}
+                batches[(dt, batch)] = {"dt": dt, "batch": batch, "counts": counts,
+                                        "stream": manifest.extra.get("stream", {})}  # fmt: skip
+    return batches

@@ -94,18 +94,26 @@ class LakesightStageOperator(SparkSubmitOperator):
         return hook
 
     def execute(self, context: Context) -> None:
-        from lakesight.spark import code_archive
         from lakesight.stage import stage_application
 
-        self.application = stage_application(self.stage)
-        self.py_files = code_archive()
         options = [
             part
             for flag, value in self.stage_options.items()
             if str(value).strip() not in ("", "None")
             for part in (flag, str(value).strip())
         ]
-        self.application_args = [*self._extra_args, "--dt", self.dt, *options]
+        self.log.info("Stage %s dt=%s", self.stage, self.dt)
+        self._submit(context, stage_application(self.stage), ["--dt", self.dt, *options])
+        if self.publishes is not None:
+            self._announce(context)
+
+    def _submit(self, context: Context, application: str, arguments: list[str]) -> None:
+        """spark-submit ``application`` with ``arguments``, the lakesight code as --py-files."""
+        from lakesight.spark import code_archive
+
+        self.application = application
+        self.py_files = code_archive()
+        self.application_args = [*self._extra_args, *arguments]
         bindir = os.path.dirname(sys.executable)
         # spark-submit must be found on PATH (the provider refuses a full path),
         # and the worker may run from a virtualenv that is not activated.
@@ -117,10 +125,8 @@ class LakesightStageOperator(SparkSubmitOperator):
             # connection or spark-defaults say which Python the nodes have.
             self.env_vars = {"PYSPARK_PYTHON": sys.executable, **(self.env_vars or {})}
         self._hook = None  # rebuilt by execute() with the settings above
-        self.log.info("Stage %s dt=%s on %s", self.stage, self.dt, master)
+        self.log.info("spark-submit %s on %s", os.path.basename(application), master)
         super().execute(context)
-        if self.publishes is not None:
-            self._announce(context)
 
     def _announce(self, context: Context) -> None:
         """The contract's Asset event for the day just committed: key ``dt``, its extra."""
@@ -133,3 +139,46 @@ class LakesightStageOperator(SparkSubmitOperator):
         event.add_partitions(self.dt)
         event.extra = extra
         self.log.info("Announced %s dt=%s: %s", self.publishes, self.dt, extra["counts"])
+
+
+class LakesightStreamOperator(LakesightStageOperator):
+    """Catch a pipeline's stream up once: ``spark-submit tasks/<pipeline>/stream.py --once``
+    (``Trigger.AvailableNow``: what has arrived since the checkpoint, then stop), so a DAG
+    run every few minutes keeps ``features/images_live`` fresh without a long-running job.
+
+    The task's outlet is the live contract's Asset. A run that committed batches emits one
+    event for them all, partitioned by the days they touched, never one per image;
+    ``extra`` lists the batches (``dt``, ``batch``, counts)."""
+
+    def __init__(self, *, pipeline: str = "image_features", **kwargs: Any) -> None:
+        super().__init__(stage=f"{pipeline}.stream", dt="", **kwargs)
+        self.pipeline = pipeline
+
+    def execute(self, context: Context) -> None:
+        import importlib
+
+        before = self._live_batches()
+        application = importlib.import_module(f"lakesight.{self.pipeline}.stream").__file__
+        self._submit(context, application, ["--once", "--json"])
+        if self.publishes is not None:
+            self._announce_batches(context, before)
+
+    def _live_batches(self) -> dict[tuple[str, str], dict]:
+        from lakesight_airflow.assets import live_batches
+        from lakesight_airflow.hooks import LakeFileSystemHook
+
+        hook = LakeFileSystemHook()
+        return live_batches(hook.get_filesystem(), hook.settings, self.publishes)
+
+    def _announce_batches(self, context: Context, before: dict) -> None:
+        from lakesight_airflow.assets import contract_asset
+
+        new = [batch for key, batch in self._live_batches().items() if key not in before]
+        if not new:
+            self.log.info("No new batch of %s", self.publishes)
+            return
+        event = context["outlet_events"][contract_asset(self.publishes)]
+        for dt in sorted({b["dt"] for b in new}):
+            event.add_partitions(dt)
+        event.extra = {"batches": new}
+        self.log.info("Announced %d batches of %s", len(new), self.publishes)

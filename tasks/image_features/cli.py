@@ -94,30 +94,12 @@ def cmd_similar(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stream(args: argparse.Namespace) -> int:
-    """``lakesight stream image_features``: one line per committed micro-batch (JSON with
-    ``--json``), until stopped or, with ``--once``, once what has arrived is published."""
-    import json
+def cmd_stream(args: argparse.Namespace, rest: list[str]) -> int:
+    """``lakesight stream image_features ...``: the stream's own ``main`` (also what
+    ``spark-submit tasks/image_features/stream.py`` runs)."""
+    from lakesight.image_features.stream import main
 
-    from lakesight.config import ConfigError
-    from lakesight.image_features.stream import run_stream
-    from lakesight.stage import StageError
-
-    if args.trigger_s <= 0 or args.max_files_per_batch < 1:
-        raise ConfigError("stream: --trigger-s must be > 0 and --max-files-per-batch >= 1")
-    settings = load_settings()
-
-    def say(report) -> None:
-        print(json.dumps(report.to_dict()) if args.json else report.line(), flush=True)
-
-    try:
-        run_stream(settings, once=args.once, trigger_s=args.trigger_s,
-                   max_files=args.max_files_per_batch, checkpoint=args.checkpoint, on_batch=say)  # fmt: skip
-    except StageError as err:
-        raise ConfigError(str(err)) from None
-    except KeyboardInterrupt:
-        pass  # stopped by the user: every committed batch stays, the checkpoint resumes
-    return 0
+    return main(rest)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -286,23 +268,7 @@ def register(sub, groups: dict) -> None:
         help="publish images seconds after they arrive: features/images_live, exactly once",
     )
     p.add_argument("pipeline", choices=["image_features"])
-    p.add_argument(
-        "--once",
-        action="store_true",
-        help="publish what has arrived, then stop (Trigger.AvailableNow)",
-    )
-    p.add_argument("--trigger-s", type=float, default=5.0, help="seconds between micro-batches")
-    p.add_argument(
-        "--max-files-per-batch",
-        type=int,
-        default=1000,
-        help="files per micro-batch at most (a backlog is split)",
-    )
-    p.add_argument(
-        "--checkpoint", help="checkpoint URI (default <root>/_checkpoints/image_features_stream)"
-    )
-    p.add_argument("--json", action="store_true", help="one JSON line per batch")
-    p.set_defaults(func=cmd_stream)
+    p.set_defaults(func=cmd_stream, passthrough=True)
 
     p = sub.add_parser(
         "similar", help="nearest published images by Hamming distance, cosine tie-break"

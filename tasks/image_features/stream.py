@@ -266,19 +266,24 @@ def publish_batch(spark: SparkSession, fs: LakeFileSystem, context: StreamContex
 
     from pyspark.sql import functions as F
 
+    steps = Steps(f"{STAGE.short} batch {batch_id}", quiet=True)
     files = arrived_files(files).persist()
     try:
-        days = sorted(r["dt"] for r in files.select("dt").distinct().collect())
-        if not days or replayed(fs, context.settings, days, batch_id, query):
-            return []
-        seen = {dt: context.seen_before(spark, fs, dt, batch_id) for dt in days}
-        judged = judged_files(files, context, seen).cache()
-        analysed, cache = analysed_rows(spark, fs, context, files, judged)
-        processed_at = datetime.now(UTC).isoformat(timespec="seconds")
-        rows, fresh = batch_rows(judged, analysed, context, processed_at)
-        rows = rows.cache()
+        with steps.step("list days"):
+            days = sorted(r["dt"] for r in files.select("dt").distinct().collect())
+            if not days or replayed(fs, context.settings, days, batch_id, query):
+                return []
+            seen = {dt: context.seen_before(spark, fs, dt, batch_id) for dt in days}
+        with steps.step("judge and analyse"):
+            judged = judged_files(files, context, seen).cache()
+            analysed, cache = analysed_rows(spark, fs, context, files, judged)
+            # Cached: the commit's count, its rows and the cache's new run all read it once.
+            analysed = analysed.cache()
+            processed_at = datetime.now(UTC).isoformat(timespec="seconds")
+            rows, fresh = batch_rows(judged, analysed, context, processed_at)
+            n_fresh = fresh.count()
         results = []
-        with cache.adding(fresh, fresh.count()) as cache_writes:
+        with cache.adding(fresh, n_fresh) as cache_writes:
             for dt in days:
                 day = rows.where(F.col("dt") == dt)
                 counted = tally(day, ("path", "image_id"))
@@ -286,7 +291,7 @@ def publish_batch(spark: SparkSession, fs: LakeFileSystem, context: StreamContex
                     fs, context.settings, STAGE, dt, day,
                     output_columns=datasets.CONTRACT_COLUMNS,
                     schema_version=datasets.LIVE_SCHEMA_VERSION, counts=counted.counts(),
-                    input_fingerprint=counted.fingerprint, steps=Steps(STAGE.short, quiet=True),
+                    input_fingerprint=counted.fingerprint, steps=steps,
                     models=context.models, batch=batch_name(batch_id),
                     extra={"stream": {"query_id": query, "batch_id": batch_id},
                            "analysis_key": context.key,
@@ -373,3 +378,67 @@ def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 5.0
     finally:
         query.stop()
     return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lakesight stream image_features`` and ``spark-submit tasks/image_features/stream.py``:
+    one line per committed micro-batch (JSON with ``--json``) until stopped, or with
+    ``--once`` until what has arrived is published. Bad arguments: one line, exit code 2."""
+    import sys
+
+    from lakesight.cli import OneLineParser
+    from lakesight.config import ConfigError, load_settings
+    from lakesight.lake import StorageError
+
+    parser = OneLineParser(
+        prog="lakesight stream image_features", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--once",
+        action="store_true",
+        help="publish what has arrived, then stop (Trigger.AvailableNow)",
+    )
+    parser.add_argument(
+        "--trigger-s", type=float, default=5.0, help="seconds between micro-batches"
+    )
+    parser.add_argument(
+        "--max-files-per-batch",
+        type=int,
+        default=1000,
+        help="files per micro-batch at most (a backlog is split)",
+    )
+    parser.add_argument(
+        "--checkpoint", help="checkpoint URI (default <root>/_checkpoints/image_features_stream)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON line per batch")
+    args = parser.parse_args(argv)
+    if args.trigger_s <= 0 or args.max_files_per_batch < 1:
+        parser.error("--trigger-s must be > 0 and --max-files-per-batch >= 1")
+
+    def say(report: BatchReport) -> None:
+        print(json.dumps(report.to_dict()) if args.json else report.line(), flush=True)
+
+    try:
+        run_stream(
+            load_settings(),
+            once=args.once,
+            trigger_s=args.trigger_s,
+            max_files=args.max_files_per_batch,
+            checkpoint=args.checkpoint,
+            on_batch=say,
+        )
+    except (ConfigError, StageError) as err:
+        print(f"lakesight: error: {err}", file=sys.stderr)
+        return 2
+    except StorageError as err:
+        print(f"lakesight: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass  # stopped by its user: every committed batch stays, the checkpoint resumes
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -46,8 +46,8 @@ def dagbag():
 
 def test_there_are_dags():
     assert [p.stem for p in DAG_FILES] == [
-        "example_images_consumer", "house_similarity", "image_features", "listing_recs",
-        "radar_nowcast", "radar_nowcast_train",
+        "example_images_consumer", "house_similarity", "image_features",
+        "image_features_stream", "listing_recs", "radar_nowcast", "radar_nowcast_train",
     ]  # fmt: skip
 
 
@@ -205,6 +205,20 @@ def test_every_contract_is_the_asset_of_the_one_task_that_commits_it(dagbag):
     assert contract_asset("features/images").uri == "x-lakesight://features/images"
     with pytest.raises(ValueError, match="not a lakesight contract"):
         contract_asset("curated/images")
+
+
+def test_the_stream_catches_up_every_five_minutes_one_run_at_a_time(dagbag):
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    from lakesight_airflow.assets import contract_asset
+
+    dag = dagbag.dags["image_features_stream"]
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.summary == "*/5 * * * *"
+    assert dag.max_active_runs == 1  # two queries on one checkpoint would fight over it
+    (task,) = dag.tasks
+    assert (task.task_id, task.stage) == ("catch_up", "image_features.stream")
+    assert list(task.outlets) == [contract_asset("features/images_live")]
 
 
 def test_the_example_consumer_runs_once_per_published_day_of_features_images(dagbag):
