@@ -501,6 +501,7 @@ class KeyedCache:
         self.dataset_uri = dataset_uri
         self.key_uri = join(self.dataset_uri, f"key={key}")
         self.warnings: list[str] = []  # unreadable files left out by the last read
+        self.last_run: str | None = None  # the run this object committed last
 
     def committed_runs(self) -> list[str]:
         runs = [d for d in self.fs.list_dirs(self.key_uri) if d.startswith("run=")]
@@ -517,7 +518,11 @@ class KeyedCache:
         files = self.readable_files(spark, self.committed_runs())
         if not files:
             return None
-        rows = spark.read.option("ignoreCorruptFiles", "true").parquet(*files)
+        # A run merged away by compact() since it was listed is gone: its rows are in the
+        # merged run (or, if that was listed too late, are recomputed).
+        rows = spark.read.options(ignoreCorruptFiles="true", ignoreMissingFiles="true").parquet(
+            *files
+        )
         rows = rows.select(*self.columns)
         # Two runs may have computed the same new bytes side by side: keep one, always the same.
         first = rows.groupBy(self.columns[0]).agg(
@@ -590,3 +595,27 @@ class KeyedCache:
         self.fs.mkdirs(self.key_uri)
         self.fs.rename(self.staging_uri(run_id), final)
         self.fs.write_bytes(join(final, SUCCESS_MARKER), b"")
+        self.last_run = final
+
+    def ids(self, spark: SparkSession) -> set[str]:
+        """Every content id cached under the key (one job over the id column only)."""
+        files = self.readable_files(spark, self.committed_runs())
+        if not files:
+            return set()
+        reader = spark.read.options(ignoreCorruptFiles="true", ignoreMissingFiles="true")
+        ids = reader.parquet(*files).select(self.columns[0]).distinct().collect()
+        return {row[0] for row in ids}
+
+    def compact(self, spark: SparkSession, runs: Sequence[str]) -> str:
+        """Merge committed ``runs`` into one new run, then delete them: a writer that adds a
+        small run often (a stream, each micro-batch) keeps the number of runs, and so every
+        reader's listing and footer checks, small. The merged run is committed before any
+        run goes, so a reader sees each row at least once (:meth:`read` ignores a file
+        deleted after it listed it). Returns the merged run's URI."""
+        rows = spark.read.parquet(*self.readable_files(spark, runs)).select(*self.columns)
+        run_id = new_run_id()
+        write_parquet_side_by_side([(rows.coalesce(1), self.staging_uri(run_id))])
+        self.commit(run_id)
+        for run in runs:
+            self.fs.delete(run)
+        return self.last_run

@@ -160,8 +160,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from lakesight.image_features import model_bench
 
     steps = Steps(f"bench {args.target}", quiet=args.json)
-    repeats = args.repeats or (3 if args.target == "pipeline" else 5)
-    if args.target == "pipeline":
+    repeats = getattr(args, "repeats", None) or (3 if args.target == "pipeline" else 5)
+    if args.target == "stream":
+        from lakesight.image_features.stream_bench import bench_stream
+
+        result = bench_stream(args.rate, args.seconds, args.trigger_s, args.backlog,
+                              args.seen, args.workdir, steps)  # fmt: skip
+    elif args.target == "pipeline":
         from lakesight.image_features.bench import bench_pipeline
 
         result = bench_pipeline(args.images or 2000, repeats, steps, root=args.workdir)
@@ -263,10 +268,27 @@ def register(sub, groups: dict) -> None:
         q.add_argument("--json", action="store_true")
         q.set_defaults(func=cmd_bench, target=target)
 
-    p = sub.add_parser(
-        "stream",
-        help="publish images seconds after they arrive: features/images_live, exactly once",
+    q = groups["bench"].add_parser(
+        "stream", help="the stream: rename-to-commit latency, rate vs the daily stages, restarts"
     )
+    q.add_argument("--rate", type=float, default=20.0, help="images/s the uploader writes")
+    q.add_argument("--seconds", type=float, default=60.0, help="how long it uploads")
+    q.add_argument("--trigger-s", type=float, default=5.0, help="the stream's trigger")
+    q.add_argument("--backlog", type=int, default=1000, help="images for the rate comparison")
+    q.add_argument(
+        "--seen",
+        type=_sizes,
+        default=(200, 20000),
+        help="files seen before each restart is timed (default 200,20000)",
+    )
+    q.add_argument("--workdir", help="keep the scratch lakes here (default var/bench/stream)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_bench, target="stream")
+
+    p = sub.add_parser(
+        "stream", add_help=False,  # --help goes to the stream's own parser
+        help="publish images seconds after they arrive: features/images_live, exactly once",
+    )  # fmt: skip
     p.add_argument("pipeline", choices=["image_features"])
     p.set_defaults(func=cmd_stream, passthrough=True)
 

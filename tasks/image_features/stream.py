@@ -31,8 +31,10 @@ Run: ``lakesight stream image_features [--once] [--trigger-s 5] [--max-files-per
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import statistics
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -61,10 +63,13 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from lakesight.lake import LakeFileSystem
+    from lakesight.spark import KeyedCache
 
 STAGE = datasets.STREAM
 DAY_GLOB = "dt=[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"  # Hadoop glob of a day's folder
 IN_FLIGHT_SUFFIXES = (".tmp",)
+# A micro-batch adds a small cache run; this many runs of one level merge into one.
+COMPACT_RUNS = 32
 # The binaryFile source's fixed schema, which a streaming read must be given.
 BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"  # Spark itself hides _x, .x and x._COPYING_
 DAY_PATTERN = r"/raw/images/dt=(\d{4}-\d{2}-\d{2})/"  # the day a raw file belongs to
@@ -130,6 +135,11 @@ class StreamContext:
     policy: CropPolicy = field(default_factory=CropPolicy)
     # dt -> image_id -> (path, batch id) of the images already live that day
     live_ids: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
+    cached: set[str] | None = None  # the ids cached under the key (read at the first batch)
+    # The cache runs this stream wrote, by level: COMPACT_RUNS runs of one level are
+    # merged into one of the next, so runs grow geometrically and stay few.
+    runs: list[list[str]] = field(default_factory=list)
+    written: list[float] = field(default_factory=list)  # the last batch's files' mtimes (epoch s)
 
     @classmethod
     def start(cls, settings: Settings, policy: CropPolicy | None = None) -> StreamContext:
@@ -153,6 +163,24 @@ class StreamContext:
     def add(self, dt: str, image_id: str, path: str, batch_id: int) -> None:
         self.live_ids.setdefault(dt, {}).setdefault(image_id, (path, batch_id))
 
+    def cached_ids(self, spark: SparkSession, cache: KeyedCache) -> set[str]:
+        if self.cached is None:
+            self.cached = cache.ids(spark)
+        return self.cached
+
+    def added_run(self, spark: SparkSession, cache: KeyedCache, ids: set[str]) -> None:
+        """Record a batch's new cache run (``cache.last_run``) and its ids; merge runs a
+        level holds :data:`COMPACT_RUNS` of."""
+        self.cached_ids(spark, cache).update(ids)
+        run = cache.last_run
+        for level in itertools.count():
+            if len(self.runs) == level:
+                self.runs.append([])
+            self.runs[level].append(run)
+            if len(self.runs[level]) < COMPACT_RUNS:
+                return
+            run, self.runs[level] = cache.compact(spark, self.runs[level]), []
+
 
 def unread_batch(batch: pd.DataFrame, max_bytes: int) -> pd.DataFrame:
     """Files above the size limit, as :data:`datasets.VALIDATION_SCHEMA` rows quarantined
@@ -167,95 +195,105 @@ def unread_batch(batch: pd.DataFrame, max_bytes: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(datasets.VALIDATION_COLUMNS)).astype({"size": "int64"})
 
 
-def judged_files(files: DataFrame, context: StreamContext, seen: dict[str, dict[str, str]]):
-    """Ingest's judgement of the batch's files: :data:`datasets.VALIDATION_SCHEMA` rows plus
-    ``dt``. ``duplicate`` as the daily ingest gives it (the smallest path of the batch is
-    kept), and also for bytes already live that day."""
-    from pyspark.sql import functions as F
+def marked_copies(rows: list[dict], seen: dict[str, dict[str, str]]) -> list[dict]:
+    """``duplicate`` as the daily ingest gives it, on a batch's judged rows (``path``, ``dt``,
+    ``image_id``, ``reason``, ``detail``): of the accepted files of one day with the same
+    bytes the smallest path is kept, and bytes already live that day (``seen``: dt ->
+    image_id -> path, from other batches) are copies too."""
+    kept: dict[tuple[str, str], str] = {}
+    for row in sorted(rows, key=lambda r: r["path"]):
+        if row["reason"] is not None:
+            continue
+        key = (row["dt"], row["image_id"])
+        first = seen.get(row["dt"], {}).get(row["image_id"]) or kept.get(key)
+        if first is None:
+            kept[key] = row["path"]
+        else:
+            row["reason"], row["detail"] = "duplicate", f"same bytes as {first}"
+    return rows
 
-    from lakesight.spark import without_duplicates
+
+def judged_files(spark: SparkSession, files: DataFrame, context: StreamContext,
+                 seen: dict[str, dict[str, str]]) -> list[dict]:  # fmt: skip
+    """Ingest's judgement of the batch's files, in one Spark job: rows of
+    :data:`datasets.VALIDATION_SCHEMA` plus ``dt``, collected (a batch is small and its rows
+    hold no bytes), copies marked on the driver (:func:`marked_copies`)."""
+    from pyspark.sql import functions as F
 
     limits, max_bytes = (
         DecodeLimits.from_settings(context.settings),
         context.settings.max_file_bytes,
     )
     readable = F.col("length") <= max_bytes
-    validated = (
-        files.where(readable)
-        .select("path", "length", "content")
-        .mapInPandas(
-            lambda batches: (validate_batch(b, limits) for b in batches), datasets.VALIDATION_SCHEMA
-        )
-    )
-    unread = (
-        files.where(~readable)
-        .select("path", "length")
-        .mapInPandas(
-            lambda batches: (unread_batch(b, max_bytes) for b in batches),
-            datasets.VALIDATION_SCHEMA,
-        )
-    )
+    validated = files.where(readable).select("path", "length", "content").mapInPandas(
+        lambda batches: (validate_batch(b, limits) for b in batches), datasets.VALIDATION_SCHEMA
+    )  # fmt: skip
+    unread = files.where(~readable).select("path", "length").mapInPandas(
+        lambda batches: (unread_batch(b, max_bytes) for b in batches), datasets.VALIDATION_SCHEMA
+    )  # fmt: skip
     judged = validated.unionByName(unread).withColumn(
         "dt", F.regexp_extract("path", DAY_PATTERN, 1)
     )
-    judged = without_duplicates(judged, key=("dt", "image_id"))
-    earlier = [(dt, image_id, path) for dt, ids in seen.items() for image_id, path in ids.items()]
-    if not earlier:
-        return judged
-    live = judged.sparkSession.createDataFrame(earlier, "dt string, image_id string, _live string")
-    is_copy = F.col("_live").isNotNull() & F.col("reason").isNull()
-    return (
-        judged.join(live, ["dt", "image_id"], "left")
-        .withColumn("detail", F.when(is_copy, F.concat(F.lit("same bytes as "), "_live"))
-                    .otherwise(F.col("detail")))
-        .withColumn("reason", F.when(is_copy, F.lit("duplicate")).otherwise(F.col("reason")))
-        .drop("_live")
-    )  # fmt: skip
+    return marked_copies([row.asDict() for row in judged.collect()], seen)
+
+
+JUDGED_SCHEMA = f"{datasets.VALIDATION_SCHEMA}, dt string"
 
 
 def analysed_rows(spark: SparkSession, fs: LakeFileSystem, context: StreamContext,
-                  files: DataFrame, judged: DataFrame):  # fmt: skip
+                  files: DataFrame, judged: list[dict]):  # fmt: skip
     """The batch's accepted images analysed as the daily analyze does, through the same cache
     (reused from it, the rest computed now): :data:`datasets.ANALYSIS_SCHEMA` rows with
     ``processed_at`` and ``dt``, and the cache."""
     from pyspark.sql import functions as F
 
-    from lakesight.spark import ImageJob, cached_and_computed, hadoop_location_column, per_worker
+    from lakesight.lake import hadoop_location
+    from lakesight.spark import ImageJob, cached_and_computed, per_worker
 
     cache = analysis_cache(fs, context.settings, context.key)
-    index = judged.where(F.col("reason").isNull()).select("image_id", "path", "dt")
-    todo, reused = cache.split(spark, index.select("image_id", "path"))
+    accepted = [(r["image_id"], r["path"], r["dt"]) for r in judged if r["reason"] is None]
+    index = spark.createDataFrame(accepted, "image_id string, path string, dt string")
+    # Most images are new: the cache is read only when the batch holds bytes it knows.
+    hits = {image_id for image_id, _, _ in accepted} & context.cached_ids(spark, cache)
+    reused = cache.split(spark, index.where(F.col("image_id").isin(hits)))[1] if hits else None
+    todo = [(i, p, hadoop_location(p)) for i, p, _ in accepted if i not in hits]
     computed = None
-    if todo.cache().count():
+    if todo:
         job = ImageJob.for_models(context.settings, *(m["name"] for m in context.models))
-        # The batch's own bytes (persisted by the caller), joined on Hadoop's spelling.
+        # The batch's own bytes (persisted by the caller), joined on Hadoop's spelling; the
+        # batch's index is small (at most --max-files-per-batch rows), so it is broadcast.
+        wanted = spark.createDataFrame(todo, "image_id string, path string, _hadoop_path string")
         content = files.select(F.col("path").alias("_hadoop_path"), "content")
-        with_bytes = todo.withColumn("_hadoop_path", hadoop_location_column("path")).join(
-            content, "_hadoop_path"
-        )  # fmt: skip
-        computed = with_bytes.select("image_id", "path", "content").mapInPandas(
+        computed = content.join(F.broadcast(wanted), "_hadoop_path").select(
+            "image_id", "path", "content"
+        ).mapInPandas(
             per_worker(functools.partial(load_models, variant=context.variant),
                        functools.partial(analyze_batch, policy=context.policy), job, BATCH_ROWS),
             datasets.ANALYSIS_SCHEMA,
         ).withColumn("processed_at", F.lit(None).cast("timestamp"))  # fmt: skip
     schema = f"{datasets.ANALYSIS_SCHEMA}, processed_at timestamp"
     rows = cached_and_computed(spark, reused, computed, schema)
-    return rows.join(index.select("path", "dt"), "path"), cache
+    return rows.join(F.broadcast(index.select("path", "dt")), "path"), cache
 
 
-def batch_rows(judged: DataFrame, analysed: DataFrame, context: StreamContext, processed_at: str):
+def batch_rows(spark: SparkSession, judged: list[dict], analysed: DataFrame,
+               context: StreamContext, processed_at: str):  # fmt: skip
     """What a batch commits, one row per file: the contract's columns for published images,
-    ``reason``/``detail`` for rejected files (ingest's judgement or the analysis')."""
+    ``reason``/``detail`` for rejected files (ingest's judgement or the analysis'); and the
+    rows computed now, for the cache."""
     from pyspark.sql import functions as F
 
     stamped = datasets.stamped(analysed, None, context.models, processed_at)
     ok = F.col("reason").isNull()
     features = with_published_detections(stamped.where(ok), context.policy.min_score)
-    rejected = judged.where(~ok).select("path", "dt", "image_id", "size", "reason", "detail")
+    rejected = spark.createDataFrame([r for r in judged if r["reason"] is not None], JUDGED_SCHEMA)
     failed = stamped.where(~ok).select("path", "dt", "image_id", "reason", "detail")
-    return features.unionByName(rejected, allowMissingColumns=True).unionByName(
+    rows = features.unionByName(rejected, allowMissingColumns=True).unionByName(
         failed, allowMissingColumns=True
-    ), stamped.where(ok & (F.col("processed_at") == F.lit(processed_at).cast("timestamp")))
+    )  # fmt: skip
+    return rows, stamped.where(
+        ok & (F.col("processed_at") == F.lit(processed_at).cast("timestamp"))
+    )
 
 
 def publish_batch(spark: SparkSession, fs: LakeFileSystem, context: StreamContext,
@@ -264,45 +302,65 @@ def publish_batch(spark: SparkSession, fs: LakeFileSystem, context: StreamContex
     run after them); ``[]`` for a replay of a batch already committed."""
     from datetime import UTC, datetime
 
-    from pyspark.sql import functions as F
-
     steps = Steps(f"{STAGE.short} batch {batch_id}", quiet=True)
     files = arrived_files(files).persist()
     try:
         with steps.step("list days"):
-            days = sorted(r["dt"] for r in files.select("dt").distinct().collect())
+            arrived = files.select("dt", "modificationTime").collect()
+            context.written = [row["modificationTime"].timestamp() for row in arrived]
+            days = sorted({row["dt"] for row in arrived})
             if not days or replayed(fs, context.settings, days, batch_id, query):
                 return []
             seen = {dt: context.seen_before(spark, fs, dt, batch_id) for dt in days}
         with steps.step("judge and analyse"):
-            judged = judged_files(files, context, seen).cache()
+            judged = judged_files(spark, files, context, seen)
             analysed, cache = analysed_rows(spark, fs, context, files, judged)
             # Cached: the commit's count, its rows and the cache's new run all read it once.
             analysed = analysed.cache()
             processed_at = datetime.now(UTC).isoformat(timespec="seconds")
-            rows, fresh = batch_rows(judged, analysed, context, processed_at)
-            n_fresh = fresh.count()
-        results = []
-        with cache.adding(fresh, n_fresh) as cache_writes:
-            for dt in days:
-                day = rows.where(F.col("dt") == dt)
-                counted = tally(day, ("path", "image_id"))
-                results.append(commit_stage(
-                    fs, context.settings, STAGE, dt, day,
-                    output_columns=datasets.CONTRACT_COLUMNS,
-                    schema_version=datasets.LIVE_SCHEMA_VERSION, counts=counted.counts(),
-                    input_fingerprint=counted.fingerprint, steps=steps,
-                    models=context.models, batch=batch_name(batch_id),
-                    extra={"stream": {"query_id": query, "batch_id": batch_id},
-                           "analysis_key": context.key,
-                           "detection_threshold": context.policy.min_score},
-                    extra_writes=cache_writes if dt == days[0] else (),
-                ))  # fmt: skip
-        for row in rows.where(F.col("reason").isNull()).select("dt", "image_id", "path").collect():
-            context.add(row["dt"], row["image_id"], row["path"], batch_id)
+            published = analysed.select(
+                "dt", "image_id", "path", "reason", "processed_at"
+            ).collect()
+            rows, fresh = batch_rows(spark, judged, analysed, context, processed_at)
+        # Computed now: accepted, and no processed_at from the cache.
+        fresh_ids = {r["image_id"] for r in published
+                     if r["reason"] is None and r["processed_at"] is None}  # fmt: skip
+        with cache.adding(fresh, len(fresh_ids)) as cache_writes:
+            results = [commit_batch_day(fs, context, rows, dt, batch_id, query, steps,
+                                        cache_writes if dt == days[0] else ())
+                       for dt in days]  # fmt: skip
+        if fresh_ids:
+            context.added_run(spark, cache, fresh_ids)
+        for row in published:
+            if row["reason"] is None:
+                context.add(row["dt"], row["image_id"], row["path"], batch_id)
         return results
     finally:
         files.unpersist()
+
+
+def commit_batch_day(fs: LakeFileSystem, context: StreamContext, rows: DataFrame, dt: str,
+                     batch_id: int, query: str, steps: Steps, cache_writes) -> StageResult:  # fmt: skip
+    """Commit one day of a batch, ``dt=D/batch=B`` in the live output and its quarantine;
+    the manifest records the (query id, batch id) and when its files were written."""
+    from pyspark.sql import functions as F
+
+    day = rows.where(F.col("dt") == dt)
+    counted = tally(day, ("path", "image_id"))
+    stream = {
+        "query_id": query,
+        "batch_id": batch_id,
+        "first_written_at": min(context.written),
+        "last_written_at": max(context.written),
+    }
+    return commit_stage(
+        fs, context.settings, STAGE, dt, day, output_columns=datasets.CONTRACT_COLUMNS,
+        schema_version=datasets.LIVE_SCHEMA_VERSION, counts=counted.counts(),
+        input_fingerprint=counted.fingerprint, steps=steps, models=context.models,
+        batch=batch_name(batch_id), extra_writes=cache_writes,
+        extra={"stream": stream, "analysis_key": context.key,
+               "detection_threshold": context.policy.min_score},
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -316,6 +374,7 @@ class BatchReport:
     latency_p50_s: float  # from a file's last write (its rename) to its batch's commit
     lag_s: float  # the same for the batch's oldest file: how far the stream is behind
     replayed: bool = False
+    committed_at: float = 0.0  # epoch seconds
 
     def line(self) -> str:
         if self.replayed:
@@ -328,23 +387,40 @@ class BatchReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def report(batch_id: int, results: list[StageResult], written: list) -> BatchReport:
-    """The batch's line from its manifests and its files' modification times (ms)."""
+def report(batch_id: int, results: list[StageResult], written: list[float]) -> BatchReport:
+    """The batch's line from its manifests and its files' modification times (epoch s)."""
     now = time.time()
-    waits = [max(0.0, now - ms / 1000) for ms in written] or [0.0]
+    waits = [max(0.0, now - t) for t in written] or [0.0]
     counts = [r.manifest.counts for r in results]
     return BatchReport(
         batch_id, sum(c["in"] for c in counts), sum(c["out"] for c in counts),
         sum(c["quarantined"] for c in counts), round(statistics.median(waits), 3),
-        round(max(waits), 3), replayed=not results and bool(written),
+        round(max(waits), 3), replayed=not results and bool(written), committed_at=now,
     )  # fmt: skip
+
+
+def warm_workers(spark: SparkSession, context: StreamContext) -> None:
+    """Start the Python workers and load the models in each before the query starts, so the
+    first files to arrive do not wait for them (seconds on a small machine)."""
+    from lakesight.spark import ImageJob
+
+    job = ImageJob.for_models(context.settings, *(m["name"] for m in context.models))
+    variant, workers = context.variant, spark.sparkContext.defaultParallelism
+
+    def loaded(batches):
+        load_models(*job.models, registry=job.registry, variant=variant)
+        yield from batches
+
+    spark.range(workers, numPartitions=workers).mapInPandas(loaded, "id long").collect()
 
 
 def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 5.0,
                max_files: int = 1000, checkpoint: str | None = None,
-               on_batch=None, spark: SparkSession | None = None) -> list[BatchReport]:  # fmt: skip
-    """Run the stream until stopped (``once``: ``Trigger.AvailableNow``, what has arrived, then
-    stop). ``on_batch(report)`` sees every batch; the reports are returned."""
+               on_batch=None, spark: SparkSession | None = None,
+               stop: threading.Event | None = None) -> list[BatchReport]:  # fmt: skip
+    """Run the stream until stopped: by its user, by ``stop`` being set, or (``once``:
+    ``Trigger.AvailableNow``) once what has arrived is published. ``on_batch(report)`` sees
+    every batch; the reports are returned."""
     from lakesight.spark import get_spark
     from lakesight.stage import stage_filesystem
 
@@ -354,12 +430,11 @@ def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 5.0
     raw = datasets.RAW_IMAGES.uri(settings)
     fs.mkdirs(raw)
     context, reports = StreamContext.start(settings), []
+    warm_workers(spark, context)
 
     def each_batch(files: DataFrame, batch_id: int) -> None:
-        written = [r["modificationTime"] for r in files.select("modificationTime").collect()]
-        written = [t.timestamp() * 1000 for t in written]
         results = publish_batch(spark, fs, context, files, batch_id, query_id(fs, checkpoint))
-        reports.append(report(batch_id, results, written))
+        reports.append(report(batch_id, results, context.written))
         if on_batch is not None:
             on_batch(reports[-1])
 
@@ -374,7 +449,9 @@ def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 5.0
     trigger = {"availableNow": True} if once else {"processingTime": f"{trigger_s} seconds"}
     query = writer.trigger(**trigger).start()
     try:
-        query.awaitTermination()
+        while not query.awaitTermination(0.5):
+            if stop is not None and stop.is_set():
+                break
     finally:
         query.stop()
     return reports

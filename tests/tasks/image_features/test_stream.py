@@ -182,3 +182,45 @@ def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(spark, settin
         for b in committed_batches(fs, settings, DT)
     ]
     assert batches == list(range(len(batches)))
+
+
+def test_marked_copies_keep_the_smallest_path_and_what_is_already_live():
+    from lakesight.image_features.stream import marked_copies
+
+    def row(path, image_id, reason=None):
+        return {"path": path, "dt": DT, "image_id": image_id, "reason": reason, "detail": None}
+
+    rows = marked_copies(
+        [row("b.jpg", "x"), row("a.jpg", "x"), row("c.jpg", "y"), row("d.jpg", "z", "corrupt"),
+         row("e.jpg", "z", "corrupt"), row("f.jpg", "w")],
+        seen={DT: {"y": "earlier.jpg"}},
+    )  # fmt: skip
+    judged = {r["path"]: (r["reason"], r["detail"]) for r in rows}
+    assert judged == {
+        "a.jpg": (None, None), "b.jpg": ("duplicate", "same bytes as a.jpg"),
+        "c.jpg": ("duplicate", "same bytes as earlier.jpg"),
+        "d.jpg": ("corrupt", None), "e.jpg": ("corrupt", None),  # a copy keeps its own reason
+        "f.jpg": (None, None),
+    }  # fmt: skip
+
+
+def test_the_streams_small_cache_runs_are_merged_and_the_daily_run_still_reuses_them(
+    spark, settings, monkeypatch
+):
+    from lakesight.image_features import stream
+    from lakesight.image_features.cache import analysis_cache
+
+    monkeypatch.setattr(stream, "COMPACT_RUNS", 2)
+    write_images_partition(LocalFileSystem(), settings, DT, n=5, bad=0, seed=36)
+    reports = run_stream(settings, once=True, max_files=1, spark=spark)
+    assert [r.images for r in reports] == [1] * 5
+
+    # 5 one-image runs: 1+1 -> a level-1 run, twice; two level-1 runs -> a level-2 run; + 1.
+    context = StreamContext.start(settings)
+    cache = analysis_cache(HadoopFileSystem(spark), settings, context.key)
+    runs = cache.committed_runs()
+    assert len(runs) == 2
+    assert len(cache.ids(spark)) == 5
+    ingest.run(spark, settings, DT)
+    analysed = analyze.run(spark, settings, DT)
+    assert (analysed.manifest.counts["reused"], analysed.manifest.counts["computed"]) == (5, 0)
