@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lakesight.config import Settings
 
@@ -304,6 +305,9 @@ class Catalogues:
 
     def __post_init__(self) -> None:
         self._image_days: dict[str, ImageDay] = {}
+        # features/images_live: the days the daily run has not sealed yet, each of all its
+        # committed micro-batches (DayVersion.run_id names them), checked every live tick.
+        self._live_days: dict[str, ImageDay] = {}
         self._listing_days: dict[str, tuple[DayVersion, pd.DataFrame]] = {}
         self._synthetic: ImageDay | None = None
         self._failing: dict[str, str] = {}
@@ -406,19 +410,14 @@ class Catalogues:
         if {dt: d.version for dt, d in loaded.items()} != served:
             self._image_days = loaded
             changed = True
+        changed |= self._load_live(images)
         if self.synthetic and self._synthetic is None:
             real = next(iter(self._image_days.values()), None)
             bits, dim = (real.bits, real.embeddings.shape[1]) if real else (64, 256)
             self._synthetic = synthetic_images(self.synthetic, bits, dim)
             changed = True
         if changed:
-            days = [*self._image_days.values(), *([self._synthetic] if self._synthetic else [])]
-            self.images = ImageCatalogue(days, self.searchers)  # the swap: one assignment
-            # Keep the days as views of what is served, not as second copies.
-            views = {day.version.dt: day for day in self.images.day_views()}
-            self._synthetic = views.pop(SYNTHETIC_DAY, None)
-            # (an empty day is not in the catalogue: it stays as it was loaded)
-            self._image_days = {dt: views.get(dt, day) for dt, day in self._image_days.items()}
+            self._swap_images()
 
         def read_listings(version: DayVersion) -> tuple[DayVersion, pd.DataFrame]:
             table = self._read(LISTINGS, version, INDEX_COLUMNS)
@@ -436,6 +435,75 @@ class Catalogues:
         self.refreshes += 1
         self.refreshed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         return changed
+
+    def _swap_images(self) -> None:
+        """Build the next image catalogue from the loaded days (daily, live, synthetic) and
+        swap it in with one assignment."""
+        days = [*self._image_days.values(), *self._live_days.values(),
+                *([self._synthetic] if self._synthetic else [])]  # fmt: skip
+        self.images = ImageCatalogue(days, self.searchers)
+        # Keep the days as views of what is served, not as second copies.
+        views = {(day.version.dt, day.version.run_id): day for day in self.images.day_views()}
+        self._synthetic = next((v for (dt, _), v in views.items() if dt == SYNTHETIC_DAY), None)
+        # (an empty day is not in the catalogue: it stays as it was loaded)
+        for loaded in (self._image_days, self._live_days):
+            loaded.update({key: views.get((day.version.dt, day.version.run_id), day)
+                           for key, day in loaded.items()})  # fmt: skip
+
+    def _load_live(self, daily: dict[str, DayVersion]) -> bool:
+        """Load the live days (``features/images_live``) whose batches changed; a day the
+        daily run has published is served from there. Returns whether anything changed."""
+        from lakesight.image_features.datasets import LIVE
+        from lakesight.image_features.live import committed_batches
+        from lakesight.lake import filesystem_for, read_manifest, read_partition_arrow
+
+        fs = filesystem_for(LIVE.uri(self.settings), self.settings)
+        days = sorted(d[3:] for d in fs.list_dirs(LIVE.uri(self.settings)) if d.startswith("dt="))
+        wanted = {}
+        for dt in days:
+            if dt in daily or (self.first and dt < self.first) or (self.last and dt > self.last):
+                continue
+            batches = committed_batches(fs, self.settings, dt)
+            if batches:
+                wanted[dt] = (DayVersion(dt, "live:" + ",".join(b.rsplit("=", 1)[1] for b in batches),
+                                         ()), batches)  # fmt: skip
+        live = {}
+        for dt, (version, batches) in wanted.items():
+            old = self._live_days.get(dt)
+            if old is not None and old.version.run_id == version.run_id:
+                live[dt] = old
+                continue
+            try:
+                models = tuple(m["name"] for m in read_manifest(fs, batches[-1]).models)
+                tables = [read_partition_arrow(fs, b, IMAGE_COLUMNS) for b in batches]
+                table = pa.concat_tables([t for t in tables if t is not None])
+                live[dt] = image_day_from_table(DayVersion(dt, version.run_id, models), table)
+            except Exception as err:  # a batch being retired by the seal, a corrupt file
+                self._unreadable("images_live", dt, "data", err)
+                if old is not None:
+                    live[dt] = old
+        served = self.images.models
+        for dt, day in list(live.items()):
+            if served and day.version.models != served:
+                self.skipped[f"images_live/{dt}"] = "models differ from the served days'"
+                del live[dt]
+        changed = {dt: d.version for dt, d in live.items()} != {
+            dt: d.version for dt, d in self._live_days.items()
+        }
+        self._live_days = live
+        return changed
+
+    def refresh_live(self) -> bool:
+        """The fast tick: only the live days; swap in a new catalogue if a batch came or went."""
+        from lakesight.image_features.datasets import FEATURES as IMAGES
+        from lakesight.lake import filesystem_for, list_partitions
+
+        daily = set(list_partitions(filesystem_for(IMAGES.uri(self.settings), self.settings),
+                                    IMAGES.uri(self.settings)))  # fmt: skip
+        if not self._load_live(dict.fromkeys(daily)):
+            return False
+        self._swap_images()
+        return True
 
     def _refresh_recommendations(self) -> bool:
         """Load the newest committed recommendations day if it is not the one served."""
@@ -460,10 +528,19 @@ class Catalogues:
         return True
 
     # ------------------------------------------------------------------ background refresh
-    def start(self, interval_s: float) -> None:
+    def start(self, interval_s: float, live_interval_s: float | None = None) -> None:
+        """Refresh every ``interval_s``; between, every ``live_interval_s`` (default: the
+        same), only the live days, whose listing is small and changes every few seconds."""
+        live_s = min(interval_s, live_interval_s or interval_s)
+
         def loop() -> None:
-            while not self._stop.wait(interval_s):
+            next_full = time.monotonic() + interval_s
+            while not self._stop.wait(live_s):
                 try:
+                    if time.monotonic() < next_full:
+                        self.refresh_live()
+                        continue
+                    next_full = time.monotonic() + interval_s
                     if self.refresh():
                         log.info("catalogue refreshed: %d images, %d listings",
                                  len(self.images), len(self.listings))  # fmt: skip
@@ -490,7 +567,9 @@ class Catalogues:
             "unreadable": unreadable,
             "images": {
                 "images": len(images),
-                "days": [d.dt for d in real],
+                "days": [d.dt for d in real if not d.run_id.startswith("live:")],
+                # features/images_live: days not sealed yet -> their committed batches
+                "live": {d.dt: d.run_id.count(",") + 1 for d in real if d.run_id.startswith("live:")},
                 "synthetic": sum(size for day, size in zip(images.days, images.day_sizes,
                                                            strict=True) if day.dt == SYNTHETIC_DAY),
                 "code_bits": images.bits,

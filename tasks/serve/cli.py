@@ -79,7 +79,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     last = validate_dt(args.last, "--to") if args.last else None
     if first and last and first > last:
         raise ConfigError(f"--from {first} is after --to {last}")
-    for name, value in (("--refresh-s", args.refresh_s), ("--max-upload-mb", args.max_upload_mb)):
+    for name, value in (("--refresh-s", args.refresh_s), ("--live-refresh-s", args.live_refresh_s),
+                        ("--max-upload-mb", args.max_upload_mb)):  # fmt: skip
         if value <= 0:
             raise ConfigError(f"{name}: expected a positive number, got {value}")
     if args.synthetic < 0:
@@ -99,9 +100,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"{health['listings']['listings']:,} listings of {len(health['listings']['days'])} days; "
         f"serving on http://{args.host}:{args.port} (API docs: /docs; "
         f"{'Bearer token required' if token else 'open: loopback, no token'}), "
-        f"looking for new days every {args.refresh_s:g}s"
+        f"looking for new days every {args.refresh_s:g}s, new live batches every "
+        f"{args.live_refresh_s:g}s"
     )
-    catalogues.start(args.refresh_s)
+    catalogues.start(args.refresh_s, args.live_refresh_s)
     app = create_app(catalogues, max_upload_bytes=int(args.max_upload_mb * 2**20), token=token)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return 0
@@ -173,6 +175,8 @@ def register(sub, groups) -> None:
     p.add_argument("--descriptor", metavar="NAME[@V]", help="... and this descriptor")
     p.add_argument("--refresh-s", type=float, default=30.0,
                    help="how often to look for newly committed days")  # fmt: skip
+    p.add_argument("--live-refresh-s", type=float, default=1.0,
+                   help="how often to look for new live batches (features/images_live)")  # fmt: skip
     p.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload accepted")
     p.add_argument("--synthetic", type=int, default=0,
                    help="add N random codes to the image index (load tests)")  # fmt: skip

@@ -3,6 +3,7 @@ once across replays, restarts and a SIGKILL, bad files quarantined, sealed by th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -224,3 +225,35 @@ def test_the_streams_small_cache_runs_are_merged_and_the_daily_run_still_reuses_
     ingest.run(spark, settings, DT)
     analysed = analyze.run(spark, settings, DT)
     assert (analysed.manifest.counts["reused"], analysed.manifest.counts["computed"]) == (5, 0)
+
+
+def test_the_service_serves_live_batches_within_one_live_refresh_until_the_day_is_sealed(
+    spark, settings
+):
+    from lakesight.serve.catalogue import Catalogues
+
+    fs = LocalFileSystem()
+    write_images_partition(fs, settings, DT, n=4, bad=0, seed=37)
+    run_stream(settings, once=True, spark=spark)
+    catalogues = Catalogues(settings)
+    health = catalogues.health()["images"]
+    assert (health["images"], health["days"], health["live"]) == (4, [], {DT: 1})
+
+    # A new upload: committed by the stream, served after one live tick (no full refresh).
+    (fresh,) = new_images(settings, 1, seed=38)
+    (raw_day(settings, DT) / "late.jpg").write_bytes(fresh)
+    run_stream(settings, once=True, spark=spark)
+    assert catalogues.refresh_live() is True
+    image_id = hashlib.sha256(fresh).hexdigest()
+    assert len(catalogues.images.positions_of(image_id)) == 1
+    assert catalogues.health()["images"]["live"] == {DT: 2}
+    assert catalogues.refresh_live() is False  # nothing new: the catalogue stays as it is
+
+    # The daily run seals the day: the same images, now served from features/images.
+    ingest.run(spark, settings, DT)
+    analyze.run(spark, settings, DT)
+    publish.run(spark, settings, DT)
+    assert catalogues.refresh() is True
+    health = catalogues.health()["images"]
+    assert (health["images"], health["days"], health["live"]) == (5, [DT], {})
+    assert len(catalogues.images.positions_of(image_id)) == 1
