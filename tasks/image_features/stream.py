@@ -414,13 +414,27 @@ def warm_workers(spark: SparkSession, context: StreamContext) -> None:
     spark.range(workers, numPartitions=workers).mapInPandas(loaded, "id long").collect()
 
 
+def watched_days(fs: LakeFileSystem, settings: Settings, days_back: int) -> list[str]:
+    """The days the source lists at every trigger: the newest ``days_back + 1`` day folders
+    under ``raw/images`` (today and yesterday, by default). The file source lists every file
+    its path matches at every trigger and remembers each in its log (SPARK-30462), so a
+    glob over the whole raw zone would grow both with the lake's history."""
+    import re
+
+    names = fs.list_dirs(datasets.RAW_IMAGES.uri(settings))
+    days = sorted(n[3:] for n in names if re.fullmatch(r"dt=\d{4}-\d{2}-\d{2}", n))
+    return days[-(days_back + 1) :]
+
+
 def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 5.0,
-               max_files: int = 1000, checkpoint: str | None = None,
+               max_files: int = 1000, days_back: int = 1, checkpoint: str | None = None,
                on_batch=None, spark: SparkSession | None = None,
                stop: threading.Event | None = None) -> list[BatchReport]:  # fmt: skip
     """Run the stream until stopped: by its user, by ``stop`` being set, or (``once``:
-    ``Trigger.AvailableNow``) once what has arrived is published. ``on_batch(report)`` sees
-    every batch; the reports are returned."""
+    ``Trigger.AvailableNow``) once what has arrived is published. It reads the newest
+    ``days_back + 1`` days (:func:`watched_days`) and restarts its query, from the same
+    checkpoint, when a new day appears. ``on_batch(report)`` sees every batch; the reports
+    are returned."""
     from lakesight.spark import get_spark
     from lakesight.stage import stage_filesystem
 
@@ -438,22 +452,29 @@ def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 5.0
         if on_batch is not None:
             on_batch(reports[-1])
 
-    source = (
-        spark.readStream.format("binaryFile")
-        .schema(BINARY_FILE_SCHEMA)
-        .option("recursiveFileLookup", "true")
-        .option("maxFilesPerTrigger", str(max_files))
-        .load(join(raw, DAY_GLOB))
-    )
-    writer = source.writeStream.foreachBatch(each_batch).option("checkpointLocation", checkpoint)
     trigger = {"availableNow": True} if once else {"processingTime": f"{trigger_s} seconds"}
-    query = writer.trigger(**trigger).start()
-    try:
-        while not query.awaitTermination(0.5):
-            if stop is not None and stop.is_set():
-                break
-    finally:
-        query.stop()
+    while stop is None or not stop.is_set():
+        days = watched_days(fs, settings, days_back)
+        pattern = "dt={" + ",".join(days) + "}" if days else DAY_GLOB
+        source = (
+            spark.readStream.format("binaryFile").schema(BINARY_FILE_SCHEMA)
+            .option("recursiveFileLookup", "true").option("maxFilesPerTrigger", str(max_files))
+            .load(join(raw, pattern))
+        )  # fmt: skip
+        writer = source.writeStream.foreachBatch(each_batch).option(
+            "checkpointLocation", checkpoint
+        )
+        query = writer.trigger(**trigger).start()
+        try:
+            while not query.awaitTermination(0.5):
+                if (stop is not None and stop.is_set()) or watched_days(
+                    fs, settings, days_back
+                ) != days:
+                    break  # stopped, or a new day: the query restarts reading it
+            else:
+                return reports  # --once: all that had arrived is published
+        finally:
+            query.stop()
     return reports
 
 
@@ -462,6 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     one line per committed micro-batch (JSON with ``--json``) until stopped, or with
     ``--once`` until what has arrived is published. Bad arguments: one line, exit code 2."""
     import sys
+
+    from pyspark.errors import StreamingQueryException
 
     from lakesight.cli import OneLineParser
     from lakesight.config import ConfigError, load_settings
@@ -484,13 +507,15 @@ def main(argv: list[str] | None = None) -> int:
         default=1000,
         help="files per micro-batch at most (a backlog is split)",
     )
+    parser.add_argument("--days-back", type=int, default=1,
+                        help="days before the newest raw day to watch too (default 1)")  # fmt: skip
     parser.add_argument(
         "--checkpoint", help="checkpoint URI (default <root>/_checkpoints/image_features_stream)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON line per batch")
     args = parser.parse_args(argv)
-    if args.trigger_s <= 0 or args.max_files_per_batch < 1:
-        parser.error("--trigger-s must be > 0 and --max-files-per-batch >= 1")
+    if args.trigger_s <= 0 or args.max_files_per_batch < 1 or args.days_back < 0:
+        parser.error("--trigger-s must be > 0, --max-files-per-batch >= 1, --days-back >= 0")
 
     def say(report: BatchReport) -> None:
         print(json.dumps(report.to_dict()) if args.json else report.line(), flush=True)
@@ -501,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             once=args.once,
             trigger_s=args.trigger_s,
             max_files=args.max_files_per_batch,
+            days_back=args.days_back,
             checkpoint=args.checkpoint,
             on_batch=say,
         )
@@ -509,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except StorageError as err:
         print(f"lakesight: error: {err}", file=sys.stderr)
+        return 1
+    except StreamingQueryException as err:  # a batch failed: its cause, in one line
+        cause = next((line for line in str(err).splitlines() if "Error" in line), str(err))
+        print(f"lakesight: error: stream stopped: {cause.strip()[:300]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass  # stopped by its user: every committed batch stays, the checkpoint resumes

@@ -101,8 +101,41 @@ def overview(settings: Settings, days: int = 7) -> list[dict]:
                 if manifest is None:
                     continue
                 rows.append({"stage": stage, "dt": dt, "manifest": manifest})
-        out.append({"pipeline": pipeline, "partitions": rows})
+        entry = {"pipeline": pipeline, "partitions": rows}
+        if pipeline == "image_features":
+            entry["stream"] = stream_status(settings)
+        out.append(entry)
     return out
+
+
+def stream_status(settings: Settings, batches: int = 20) -> dict | None:
+    """The stream at a glance (``features/images_live``): its last committed batch, the lag
+    of that batch (commit minus its oldest file's write) and the files per second over the
+    last ``batches`` batches. None when no live batch is committed (nothing streamed, or
+    every streamed day sealed). Reads at most ``batches`` manifests."""
+    from datetime import datetime
+
+    from lakesight.image_features.datasets import LIVE
+    from lakesight.lake import join
+
+    fs = filesystem_for(LIVE.uri(settings), settings)
+    days = sorted(d[3:] for d in fs.list_dirs(LIVE.uri(settings)) if d.startswith("dt="))
+    for dt in reversed(days):
+        day = LIVE.partition(settings, dt)
+        names = sorted(n for n in fs.list_dirs(day) if n.startswith("batch="))
+        manifests = [m for n in names[-batches:] if (m := read_manifest(fs, join(day, n)))]
+        if manifests:
+            break
+    else:
+        return None
+    last, stream = manifests[-1], manifests[-1].extra.get("stream", {})
+    committed = [datetime.fromisoformat(m.created_at).timestamp() for m in manifests]
+    span = committed[-1] - committed[0]
+    rate = sum(m.counts["in"] for m in manifests[1:]) / span if span > 0 else None
+    return {"dt": dt, "batch": stream.get("batch_id"), "batches_live": len(names),
+            "committed_at": last.created_at, "counts": last.counts,
+            "lag_s": round(committed[-1] - stream.get("first_written_at", committed[-1]), 1),
+            "files_per_s": None if rate is None else round(rate, 1)}  # fmt: skip
 
 
 def partition(settings: Settings, dataset_name: str, dt: str, page: int) -> dict:
@@ -154,8 +187,27 @@ def overview_html(base: str, pipelines: list[dict]) -> str:
             if rows
             else "<p class='muted'>nothing committed yet</p>"
         )
+        if "stream" in entry:
+            table += stream_html(base, entry["stream"])
         sections.append(f"<section id='{escape(entry['pipeline'])}'><h2>{escape(entry['pipeline'])}</h2>{table}</section>")  # fmt: skip
     return layout(base, "lakesight: what the pipelines produced", "".join(sections))
+
+
+def stream_html(base: str, status: dict | None) -> str:
+    """The stream's line under image_features: last batch, lag, rate."""
+    if status is None:
+        return (
+            "<p id='stream' class='muted'>stream: no live batch (nothing streamed, or sealed)</p>"
+        )
+    rate = "-" if status["files_per_s"] is None else f"{status['files_per_s']} files/s"
+    return (
+        "<table id='stream'><tr><th>stream</th><th>last batch</th><th>committed</th>"
+        "<th>counts</th><th>lag</th><th>rate</th><th>live batches</th></tr>"
+        f"<tr><td>features/images_live</td><td>dt={escape(status['dt'])} batch {status['batch']}</td>"
+        f"<td>{escape(status['committed_at'])}</td><td class='counts'>{counts_text(status['counts'])}</td>"
+        f"<td class='lag'>{status['lag_s']}s</td><td class='rate'>{rate}</td>"
+        f"<td>{status['batches_live']}</td></tr></table>"
+    )  # fmt: skip
 
 
 def partition_html(base: str, data: dict, page: int, pages: int) -> str:

@@ -257,3 +257,33 @@ def test_the_service_serves_live_batches_within_one_live_refresh_until_the_day_i
     health = catalogues.health()["images"]
     assert (health["images"], health["days"], health["live"]) == (5, [DT], {})
     assert len(catalogues.images.positions_of(image_id)) == 1
+
+
+def test_the_stream_watches_the_newest_days_and_moves_on_to_a_new_one(spark, settings):
+    fs, next_day = LocalFileSystem(), "2026-07-12"
+    write_images_partition(fs, settings, DT, n=2, bad=0, seed=39)
+    assert [r.images for r in run_stream(settings, once=True, days_back=0, spark=spark)] == [2]
+    # The next day appears: the query restarts from the same checkpoint on its folder only.
+    (fresh,) = new_images(settings, 1, seed=40)
+    (raw_day(settings, DT) / "late.jpg").write_bytes(fresh)  # a late file of a day left behind
+    write_images_partition(fs, settings, next_day, n=3, bad=0, seed=41)
+    reports = run_stream(settings, once=True, days_back=0, spark=spark)
+    assert [(r.batch_id, r.images) for r in reports] == [(1, 3)]
+    assert live_table(fs, settings, next_day).num_rows == 3
+    # The late file is the daily run's: it reads the whole day.
+    assert live_table(fs, settings, DT).num_rows == 2
+
+
+def test_the_explorer_overview_shows_the_streams_last_batch_lag_and_rate(spark, settings):
+    from lakesight_airflow.explorer.overview import stream_html, stream_status
+
+    assert stream_status(settings) is None
+    write_images_partition(LocalFileSystem(), settings, DT, n=6, bad=1, seed=42)
+    reports = run_stream(settings, once=True, max_files=3, spark=spark)
+    status = stream_status(settings)
+    assert (status["dt"], status["batch"], status["batches_live"]) == (DT, 1, 2)
+    assert status["counts"] == {"in": 3, "out": 3 - reports[-1].quarantined,
+                                "quarantined": reports[-1].quarantined}  # fmt: skip
+    assert status["lag_s"] >= 0
+    page = stream_html("/lakesight", status)
+    assert f"dt={DT} batch 1" in page and "class='lag'" in page
