@@ -226,6 +226,19 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             "lakesight: error: LAKESIGHT_ROOT: cannot reach",
         ),
         (["bench", "serve", "--users", "0"], {}, "lakesight: error: --users:"),
+        (["serve", "--live-refresh-s", "0"], {}, "lakesight: error: --live-refresh-s:"),
+        (["bench", "stream", "--rate", "0"], {}, "lakesight: error: --rate:"),
+        (
+            ["stream", "image_features", "--trigger-s", "0"],
+            {},
+            "lakesight: error: stream image_features: --trigger-s must be > 0",
+        ),
+        (
+            ["stream", "image_features", "--max-files-per-batch", "many"],
+            {},
+            "lakesight: error: stream image_features: argument --max-files-per-batch",
+        ),
+        (["stream", "nowcasts"], {}, "lakesight: error: stream: argument pipeline"),
     ],
 )
 def test_bad_settings_fail_fast_with_one_line(args, env, starts):

@@ -162,7 +162,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     steps = Steps(f"bench {args.target}", quiet=args.json)
     repeats = getattr(args, "repeats", None) or (3 if args.target == "pipeline" else 5)
     if args.target == "stream":
+        from lakesight.config import ConfigError
         from lakesight.image_features.stream_bench import bench_stream
+
+        for name in ("rate", "seconds", "trigger_s", "backlog"):
+            if getattr(args, name) <= 0:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag}: expected a positive number, got {getattr(args, name)}")
 
         result = bench_stream(args.rate, args.seconds, args.trigger_s, args.backlog,
                               args.seen, args.workdir, steps)  # fmt: skip
@@ -273,7 +279,7 @@ def register(sub, groups: dict) -> None:
     )
     q.add_argument("--rate", type=float, default=20.0, help="images/s the uploader writes")
     q.add_argument("--seconds", type=float, default=60.0, help="how long it uploads")
-    q.add_argument("--trigger-s", type=float, default=5.0, help="the stream's trigger")
+    q.add_argument("--trigger-s", type=float, default=2.0, help="the stream's trigger")
     q.add_argument("--backlog", type=int, default=1000, help="images for the rate comparison")
     q.add_argument(
         "--seen",

@@ -426,7 +426,7 @@ def watched_days(fs: LakeFileSystem, settings: Settings, days_back: int) -> list
     return days[-(days_back + 1) :]
 
 
-def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 5.0,
+def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 2.0,
                max_files: int = 1000, days_back: int = 1, checkpoint: str | None = None,
                on_batch=None, spark: SparkSession | None = None,
                stop: threading.Event | None = None) -> list[BatchReport]:  # fmt: skip
@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         help="publish what has arrived, then stop (Trigger.AvailableNow)",
     )
     parser.add_argument(
-        "--trigger-s", type=float, default=5.0, help="seconds between micro-batches"
+        "--trigger-s", type=float, default=2.0, help="seconds between micro-batches"
     )
     parser.add_argument(
         "--max-files-per-batch",

@@ -287,3 +287,24 @@ def test_the_explorer_overview_shows_the_streams_last_batch_lag_and_rate(spark, 
     assert status["lag_s"] >= 0
     page = stream_html("/lakesight", status)
     assert f"dt={DT} batch 1" in page and "class='lag'" in page
+
+
+def test_bench_stream_measures_latency_rate_and_restarts(tmp_path):
+    """A smoke run of `lakesight bench stream`: every upload committed and found by the
+    service's catalogue, both paths' rates, restart times and checkpoint sizes."""
+    out = tmp_path / "bench.json"
+    command = ["bench", "stream", "--rate", "5", "--seconds", "3", "--trigger-s", "1",
+               "--backlog", "8", "--seen", "5,20", "--workdir", str(tmp_path / "lake"), "--json"]  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "lakesight.cli", *command],
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out.write_text(result.stdout)
+    figures = json.loads(result.stdout)
+    latency = figures["latency"]
+    assert latency["files"] == latency["committed"] == latency["answered"] == 15
+    assert 0 < latency["commit_p50_s"] <= latency["commit_p95_s"] <= latency["commit_max_s"]
+    assert latency["commit_p50_s"] <= latency["service_p50_s"]
+    sustained = figures["sustained"]
+    assert sustained["published"] == 8 and sustained["stream_vs_daily"] > 0
+    assert set(figures["restart"]) == {"5", "20"}
+    assert figures["restart"]["20"]["checkpoint_kb"] > figures["restart"]["5"]["checkpoint_kb"]
