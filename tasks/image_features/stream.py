@@ -66,7 +66,6 @@ if TYPE_CHECKING:
     from lakesight.spark import KeyedCache
 
 STAGE = datasets.STREAM
-DAY_GLOB = "dt=[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"  # Hadoop glob of a day's folder
 IN_FLIGHT_SUFFIXES = (".tmp",)
 # A micro-batch adds a small cache run; this many runs of one level merge into one.
 COMPACT_RUNS = 32
@@ -81,6 +80,7 @@ def batch_name(batch_id: int) -> str:
 
 
 def checkpoint_uri(settings: Settings) -> str:
+    """The stream's checkpoints: one per raw day it watches, ``<this>/dt=D``."""
     return join(settings.root, *datasets.STREAM_CHECKPOINT)
 
 
@@ -113,7 +113,7 @@ def replayed(fs: LakeFileSystem, settings: Settings, days: list[str], batch_id: 
 
 def arrived_files(files: DataFrame) -> DataFrame:
     """The micro-batch's records: in-flight names dropped, each file's ``dt`` from its day's
-    folder (the source reads only ``dt=YYYY-MM-DD`` folders: :data:`DAY_GLOB`)."""
+    folder (each query reads one ``dt=YYYY-MM-DD`` folder: :func:`watched_days`)."""
     from pyspark.sql import functions as F
 
     in_flight = F.lit(False)
@@ -426,54 +426,70 @@ def watched_days(fs: LakeFileSystem, settings: Settings, days_back: int) -> list
     return days[-(days_back + 1) :]
 
 
+def start_day_query(spark: SparkSession, settings: Settings, day: str, checkpoint: str,
+                    max_files: int, trigger: dict, each_batch):  # fmt: skip
+    """The query over one raw day, ``raw/images/dt=D/**``, with its own checkpoint,
+    ``<checkpoint>/dt=D``: the file source's log then holds one day's files, and a restart
+    reads only the watched days' logs, however long the stream has run."""
+    day_checkpoint = join(checkpoint, f"dt={day}")
+    source = (
+        spark.readStream.format("binaryFile").schema(BINARY_FILE_SCHEMA)
+        .option("recursiveFileLookup", "true").option("maxFilesPerTrigger", str(max_files))
+        .load(datasets.RAW_IMAGES.partition(settings, day))
+    )  # fmt: skip
+    writer = source.writeStream.foreachBatch(
+        lambda files, batch_id: each_batch(files, batch_id, day_checkpoint)
+    )  # fmt: skip
+    return writer.option("checkpointLocation", day_checkpoint).trigger(**trigger).start()
+
+
 def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 2.0,
                max_files: int = 1000, days_back: int = 1, checkpoint: str | None = None,
                on_batch=None, spark: SparkSession | None = None,
                stop: threading.Event | None = None) -> list[BatchReport]:  # fmt: skip
     """Run the stream until stopped: by its user, by ``stop`` being set, or (``once``:
-    ``Trigger.AvailableNow``) once what has arrived is published. It reads the newest
-    ``days_back + 1`` days (:func:`watched_days`) and restarts its query, from the same
-    checkpoint, when a new day appears. ``on_batch(report)`` sees every batch; the reports
-    are returned."""
+    ``Trigger.AvailableNow``) once what has arrived is published. One query per watched day
+    (the newest ``days_back + 1``, :func:`watched_days`); a new day gets its query, a day
+    that leaves the window loses its own. ``on_batch(report)`` sees every batch; the
+    reports are returned."""
     from lakesight.spark import get_spark
     from lakesight.stage import stage_filesystem
 
     spark = spark or get_spark("lakesight-image_features-stream", settings)
     fs = stage_filesystem(spark, settings)
     checkpoint = checkpoint or checkpoint_uri(settings)
-    raw = datasets.RAW_IMAGES.uri(settings)
-    fs.mkdirs(raw)
-    context, reports = StreamContext.start(settings), []
+    fs.mkdirs(datasets.RAW_IMAGES.uri(settings))
+    context, reports, one_at_a_time = StreamContext.start(settings), [], threading.Lock()
     warm_workers(spark, context)
 
-    def each_batch(files: DataFrame, batch_id: int) -> None:
-        results = publish_batch(spark, fs, context, files, batch_id, query_id(fs, checkpoint))
-        reports.append(report(batch_id, results, context.written))
-        if on_batch is not None:
-            on_batch(reports[-1])
+    def each_batch(files: DataFrame, batch_id: int, day_checkpoint: str) -> None:
+        with one_at_a_time:  # the day queries share the context (cache runs, live ids)
+            query = query_id(fs, day_checkpoint)
+            results = publish_batch(spark, fs, context, files, batch_id, query)
+            reports.append(report(batch_id, results, context.written))
+            if on_batch is not None:
+                on_batch(reports[-1])
 
     trigger = {"availableNow": True} if once else {"processingTime": f"{trigger_s} seconds"}
-    while stop is None or not stop.is_set():
-        days = watched_days(fs, settings, days_back)
-        pattern = "dt={" + ",".join(days) + "}" if days else DAY_GLOB
-        source = (
-            spark.readStream.format("binaryFile").schema(BINARY_FILE_SCHEMA)
-            .option("recursiveFileLookup", "true").option("maxFilesPerTrigger", str(max_files))
-            .load(join(raw, pattern))
-        )  # fmt: skip
-        writer = source.writeStream.foreachBatch(each_batch).option(
-            "checkpointLocation", checkpoint
-        )
-        query = writer.trigger(**trigger).start()
-        try:
-            while not query.awaitTermination(0.5):
-                if (stop is not None and stop.is_set()) or watched_days(
-                    fs, settings, days_back
-                ) != days:
-                    break  # stopped, or a new day: the query restarts reading it
-            else:
-                return reports  # --once: all that had arrived is published
-        finally:
+    queries: dict = {}
+    try:
+        while stop is None or not stop.is_set():
+            days = watched_days(fs, settings, days_back)
+            for day in [d for d in queries if d not in days]:
+                queries.pop(day).stop()
+            for day in [d for d in days if d not in queries]:
+                queries[day] = start_day_query(spark, settings, day, checkpoint, max_files,
+                                               trigger, each_batch)  # fmt: skip
+            if once:
+                for query in queries.values():
+                    query.awaitTermination()  # raises if a batch failed
+                return reports
+            if not queries:  # no raw day yet
+                time.sleep(0.5)
+            for query in queries.values():
+                query.awaitTermination(0.5 / len(queries))  # raises if a batch failed
+    finally:
+        for query in queries.values():
             query.stop()
     return reports
 

@@ -166,32 +166,59 @@ def sustained(spark, settings, fs, images: int, steps: Steps) -> dict:
             "stream_vs_daily": round(daily_s / stream_s, 3)}  # fmt: skip
 
 
-def restart(spark, settings, fs, seen: tuple[int, ...], steps: Steps) -> dict:
-    """Time a ``--once`` run that finds nothing new after ``seen`` files, and the checkpoint."""
-    import dataclasses
+def notes(folder: Path, start: int, stop: int) -> None:
+    """Small files that are not images: each is a record (quarantined), none needs a model."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, stop):
+        (folder / f"note_{i:06d}.txt").write_bytes(f"not an image {i}\n".encode())
 
+
+def restarted(spark, lake) -> dict:
+    """Median of 3 ``--once`` runs that find nothing new, and the checkpoints' size."""
     from lakesight.image_features.stream import checkpoint_uri, run_stream
+
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        assert run_stream(lake, once=True, spark=spark) == []
+        timings.append(time.perf_counter() - started)
+    checkpoint = Path(uri_path(checkpoint_uri(lake)))
+    size = sum(p.stat().st_size for p in checkpoint.rglob("*") if p.is_file())
+    return {
+        "restart_s": round(statistics.median(timings), 2),
+        "checkpoint_kb": round(size / 1024, 1),
+    }
+
+
+def restart(spark, settings, fs, seen: tuple[int, ...], steps: Steps) -> dict:
+    """The restart after ``seen`` files of one day, and after the last of them spread over
+    ten days (the stream watches the newest two, each with its own checkpoint)."""
+    import dataclasses
+    from datetime import date, timedelta
+
+    from lakesight.image_features.stream import run_stream
 
     lake = dataclasses.replace(settings, root=f"{settings.root}/restart")
     folder = Path(uri_path(lake.partition_uri("raw", "images", DAY)), "notes")
-    folder.mkdir(parents=True, exist_ok=True)
     out, written = {}, 0
     for total in seen:
-        # Small files that are not images: each is a record (quarantined), none needs a model.
-        for i in range(written, total):
-            (folder / f"note_{i:06d}.txt").write_bytes(f"not an image {i}\n".encode())
+        notes(folder, written, total)
         written = total
         with steps.step(f"stream {total} files"):
             run_stream(lake, once=True, max_files=5000, spark=spark)
-        timings = []
-        for _ in range(3):
-            started = time.perf_counter()
-            assert run_stream(lake, once=True, spark=spark) == []
-            timings.append(time.perf_counter() - started)
-        checkpoint = Path(uri_path(checkpoint_uri(lake)))
-        size = sum(p.stat().st_size for p in checkpoint.rglob("*") if p.is_file())
-        out[str(total)] = {"restart_s": round(statistics.median(timings), 2),
-                           "checkpoint_kb": round(size / 1024, 1)}  # fmt: skip
+        out[str(total)] = restarted(spark, lake)
+    days = dataclasses.replace(settings, root=f"{settings.root}/restart_days")
+    per_day = seen[-1] // 10
+    with steps.step(f"stream {per_day * 10} files over 10 days"):
+        for k in range(10):
+            dt = (date.fromisoformat(DAY) + timedelta(days=k)).isoformat()
+            notes(
+                Path(uri_path(days.partition_uri("raw", "images", dt))),
+                k * per_day,
+                (k + 1) * per_day,
+            )
+            run_stream(days, once=True, max_files=5000, days_back=0, spark=spark)
+    out[f"{per_day * 10} over 10 days"] = restarted(spark, days)
     return out
 
 
