@@ -400,18 +400,39 @@ def report(batch_id: int, results: list[StageResult], written: list[float]) -> B
 
 
 def warm_workers(spark: SparkSession, context: StreamContext) -> None:
-    """Start the Python workers and load the models in each before the query starts, so the
-    first files to arrive do not wait for them (seconds on a small machine)."""
+    """Before the query starts, run one generated image through a batch's own functions in
+    every Python worker: the workers start, the models load and run once (their first run
+    allocates), so the first files to arrive do not wait seconds for all that."""
+    import hashlib
+    import io
+
+    import numpy as np
+    from PIL import Image
+
     from lakesight.spark import ImageJob
 
     job = ImageJob.for_models(context.settings, *(m["name"] for m in context.models))
-    variant, workers = context.variant, spark.sparkContext.defaultParallelism
+    variant, workers, policy = (
+        context.variant,
+        spark.sparkContext.defaultParallelism,
+        context.policy,
+    )
+    limits = DecodeLimits.from_settings(context.settings)
+    image = io.BytesIO()
+    noise = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(image, "JPEG")
+    content = image.getvalue()
 
-    def loaded(batches):
-        load_models(*job.models, registry=job.registry, variant=variant)
+    def warmed(batches):
+        models = load_models(*job.models, registry=job.registry, variant=variant)
+        sample = pd.DataFrame({"path": ["file:/warm-up.jpg"], "length": [len(content)],
+                               "content": [content],
+                               "image_id": [hashlib.sha256(content).hexdigest()]})  # fmt: skip
+        validate_batch(sample, limits)
+        analyze_batch(sample, models, job, policy)
         yield from batches
 
-    spark.range(workers, numPartitions=workers).mapInPandas(loaded, "id long").collect()
+    spark.range(workers, numPartitions=workers).mapInPandas(warmed, "id long").collect()
 
 
 def watched_days(fs: LakeFileSystem, settings: Settings, days_back: int) -> list[str]:

@@ -309,3 +309,22 @@ def test_bench_stream_measures_latency_rate_and_restarts(tmp_path):
     assert sustained["published"] == 8 and sustained["stream_vs_daily"] > 0
     assert set(figures["restart"]) == {"5", "20", "20 over 10 days"}
     assert figures["restart"]["20"]["checkpoint_kb"] > figures["restart"]["5"]["checkpoint_kb"]
+
+
+def test_a_file_overwritten_in_place_is_never_streamed_again_and_the_seal_reports_it(
+    spark, settings
+):
+    fs = LocalFileSystem()
+    write_images_partition(fs, settings, DT, n=3, bad=0, seed=43)
+    run_stream(settings, once=True, spark=spark)
+    # An uploader rewrites a file under the same name: the file source knows it by name only.
+    target = sorted(p for p in raw_day(settings, DT).rglob("*") if p.is_file())[0]
+    (other,) = new_images(settings, 1, seed=44)
+    target.write_bytes(other)
+    assert run_stream(settings, once=True, spark=spark) == []
+
+    ingest.run(spark, settings, DT)
+    analyze.run(spark, settings, DT)
+    sealed = publish.run(spark, settings, DT).manifest.extra["sealed"]
+    assert sealed == {"batches": 1, "rows": 3, "identical": 2, "missing": 0, "overwritten": 1,
+                      "differing": 0}  # fmt: skip
