@@ -367,6 +367,7 @@ def commit_batch_day(fs: LakeFileSystem, context: StreamContext, rows: DataFrame
 class BatchReport:
     """One committed micro-batch, as ``lakesight stream`` prints it."""
 
+    dt: str  # the raw day of the query (one query per watched day)
     batch_id: int
     files: int
     images: int
@@ -378,8 +379,8 @@ class BatchReport:
 
     def line(self) -> str:
         if self.replayed:
-            return f"batch {self.batch_id}: already committed by this query (replay), skipped"
-        return (f"batch {self.batch_id}: {self.files} files, {self.images} images, "
+            return f"dt={self.dt} batch {self.batch_id}: already committed (replay), skipped"
+        return (f"dt={self.dt} batch {self.batch_id}: {self.files} files, {self.images} images, "
                 f"{self.quarantined} quarantined, latency {self.latency_p50_s:.1f}s, "
                 f"lag {self.lag_s:.1f}s")  # fmt: skip
 
@@ -387,13 +388,13 @@ class BatchReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def report(batch_id: int, results: list[StageResult], written: list[float]) -> BatchReport:
+def report(dt: str, batch_id: int, results: list[StageResult], written: list[float]) -> BatchReport:
     """The batch's line from its manifests and its files' modification times (epoch s)."""
     now = time.time()
     waits = [max(0.0, now - t) for t in written] or [0.0]
     counts = [r.manifest.counts for r in results]
     return BatchReport(
-        batch_id, sum(c["in"] for c in counts), sum(c["out"] for c in counts),
+        dt, batch_id, sum(c["in"] for c in counts), sum(c["out"] for c in counts),
         sum(c["quarantined"] for c in counts), round(statistics.median(waits), 3),
         round(max(waits), 3), replayed=not results and bool(written), committed_at=now,
     )  # fmt: skip
@@ -459,7 +460,7 @@ def start_day_query(spark: SparkSession, settings: Settings, day: str, checkpoin
         .load(datasets.RAW_IMAGES.partition(settings, day))
     )  # fmt: skip
     writer = source.writeStream.foreachBatch(
-        lambda files, batch_id: each_batch(files, batch_id, day_checkpoint)
+        lambda files, batch_id: each_batch(files, batch_id, day, day_checkpoint)
     )  # fmt: skip
     return writer.option("checkpointLocation", day_checkpoint).trigger(**trigger).start()
 
@@ -483,11 +484,11 @@ def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 2.0
     context, reports, one_at_a_time = StreamContext.start(settings), [], threading.Lock()
     warm_workers(spark, context)
 
-    def each_batch(files: DataFrame, batch_id: int, day_checkpoint: str) -> None:
+    def each_batch(files: DataFrame, batch_id: int, day: str, day_checkpoint: str) -> None:
         with one_at_a_time:  # the day queries share the context (cache runs, live ids)
             query = query_id(fs, day_checkpoint)
             results = publish_batch(spark, fs, context, files, batch_id, query)
-            reports.append(report(batch_id, results, context.written))
+            reports.append(report(day, batch_id, results, context.written))
             if on_batch is not None:
                 on_batch(reports[-1])
 

@@ -328,3 +328,28 @@ def test_a_file_overwritten_in_place_is_never_streamed_again_and_the_seal_report
     sealed = publish.run(spark, settings, DT).manifest.extra["sealed"]
     assert sealed == {"batches": 1, "rows": 3, "identical": 2, "missing": 0, "overwritten": 1,
                       "differing": 0}  # fmt: skip
+
+
+def test_a_running_stream_starts_a_query_for_a_new_day_and_drops_the_old_one(settings, lake_root):
+    """The long-running mode, as users start it: when the next day's folder appears, it gets
+    a query (and a checkpoint) of its own, and its files are published within seconds."""
+    fs, next_day = LocalFileSystem(), "2026-07-12"
+    write_images_partition(fs, settings, DT, n=2, bad=0, seed=45)
+    command = [sys.executable, "-m", "lakesight.cli", "stream", "image_features", "--json",
+               "--trigger-s", "0.5", "--days-back", "0"]  # fmt: skip
+    stream = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "LAKESIGHT_ROOT": lake_root}, start_new_session=True,
+    )  # fmt: skip
+    try:
+        first = json.loads(stream.stdout.readline())
+        write_images_partition(fs, settings, next_day, n=3, bad=0, seed=46)
+        second = json.loads(stream.stdout.readline())
+    finally:
+        os.killpg(stream.pid, signal.SIGTERM)
+        stream.wait(timeout=60)
+    assert (first["dt"], first["batch_id"], first["images"]) == (DT, 0, 2)
+    assert (second["dt"], second["batch_id"], second["images"]) == (next_day, 0, 3)
+    assert live_table(fs, settings, next_day).num_rows == 3
+    checkpoints = Path(uri_path(settings.root), "_checkpoints", "image_features_stream")
+    assert sorted(p.name for p in checkpoints.iterdir()) == [f"dt={DT}", f"dt={next_day}"]
