@@ -59,6 +59,17 @@ def new_images(settings, n: int, seed: int) -> list[bytes]:
     return data
 
 
+def started_stream(lake_root: str, *options: str) -> subprocess.Popen:
+    """``lakesight stream image_features --json`` as users start it, in a session of its own
+    (so a test can signal it with its JVM), a micro-batch every 0.5 s."""
+    command = [sys.executable, "-m", "lakesight.cli", "stream", "image_features", "--json",
+               "--trigger-s", "0.5", *options]  # fmt: skip
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "LAKESIGHT_ROOT": lake_root}, start_new_session=True,
+    )  # fmt: skip
+
+
 def test_stream_publishes_the_daily_rows_and_the_daily_run_seals_them(spark, settings):
     fs = LocalFileSystem()
     write_images_partition(fs, settings, DT, n=14, bad=8, seed=31)
@@ -152,12 +163,7 @@ def test_restart_takes_only_new_files_skips_in_flight_ones_and_judges_copies(spa
 def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(spark, settings, lake_root):
     fs = LocalFileSystem()
     write_images_partition(fs, settings, DT, n=12, bad=2, seed=35)
-    command = [sys.executable, "-m", "lakesight.cli", "stream", "image_features", "--json",
-               "--max-files-per-batch", "2", "--trigger-s", "0.5"]  # fmt: skip
-    stream = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "LAKESIGHT_ROOT": lake_root}, start_new_session=True,
-    )  # fmt: skip
+    stream = started_stream(lake_root, "--max-files-per-batch", "2")
     try:
         first = json.loads(stream.stdout.readline())  # a batch committed: the stream is running
         # Kill it mid-commit of a later batch: once its rows are staged, before they are in place.
@@ -335,12 +341,7 @@ def test_a_running_stream_starts_a_query_for_a_new_day_and_drops_the_old_one(set
     a query (and a checkpoint) of its own, and its files are published within seconds."""
     fs, next_day = LocalFileSystem(), "2026-07-12"
     write_images_partition(fs, settings, DT, n=2, bad=0, seed=45)
-    command = [sys.executable, "-m", "lakesight.cli", "stream", "image_features", "--json",
-               "--trigger-s", "0.5", "--days-back", "0"]  # fmt: skip
-    stream = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "LAKESIGHT_ROOT": lake_root}, start_new_session=True,
-    )  # fmt: skip
+    stream = started_stream(lake_root, "--days-back", "0")
     try:
         first = json.loads(stream.stdout.readline())
         write_images_partition(fs, settings, next_day, n=3, bad=0, seed=46)
