@@ -71,20 +71,33 @@ def published_day(fs: LakeFileSystem, settings, contract: str, dt: str) -> dict[
     }
 
 
-def live_batches(fs: LakeFileSystem, settings, contract: str) -> dict[tuple[str, str], dict]:
-    """The committed micro-batches of a live contract (``zone/name/dt=D/batch=B``), keyed
-    ``(dt, batch)``, each with its counts and stream ids: what a stream task announces."""
-    from lakesight.lake import join, read_manifest
+def live_batch_keys(fs: LakeFileSystem, settings, contract: str) -> set[tuple[str, str]]:
+    """``(dt, batch)`` of every committed micro-batch of a live contract
+    (``zone/name/dt=D/batch=B`` with its ``_SUCCESS``): a listing, no manifest read."""
+    from lakesight.lake import join
 
     zone, name = contract.split("/")
-    batches = {}
+    keys = set()
     days = [d[3:] for d in fs.list_dirs(settings.dataset_uri(zone, name)) if d.startswith("dt=")]
     for dt in days:  # a live day has no commit of its own, only its batches'
         day = settings.partition_uri(zone, name, dt)
-        for batch in (d for d in fs.list_dirs(day) if d.startswith("batch=")):
-            manifest = read_manifest(fs, join(day, batch))
-            if manifest is not None:
-                counts = {k: manifest.counts[k] for k in ("in", "out", "quarantined")}
-                batches[(dt, batch)] = {"dt": dt, "batch": batch, "counts": counts,
-                                        "stream": manifest.extra.get("stream", {})}  # fmt: skip
+        keys |= {(dt, b) for b in fs.list_dirs(day)
+                 if b.startswith("batch=") and fs.exists(join(day, b, "_SUCCESS"))}  # fmt: skip
+    return keys
+
+
+def live_batches(fs: LakeFileSystem, settings, contract: str,
+                 keys: set[tuple[str, str]]) -> list[dict]:  # fmt: skip
+    """What a stream task announces of the batches ``keys``: each one's day, name, counts and
+    stream ids, from its manifest."""
+    from lakesight.lake import join, read_manifest
+
+    zone, name = contract.split("/")
+    batches = []
+    for dt, batch in sorted(keys):
+        manifest = read_manifest(fs, join(settings.partition_uri(zone, name, dt), batch))
+        if manifest is not None:  # retired by a seal since it was listed
+            counts = {k: manifest.counts[k] for k in ("in", "out", "quarantined")}
+            batches.append({"dt": dt, "batch": batch, "counts": counts,
+                            "stream": manifest.extra.get("stream", {})})  # fmt: skip
     return batches

@@ -157,23 +157,21 @@ class LakesightStreamOperator(LakesightStageOperator):
     def execute(self, context: Context) -> None:
         import importlib
 
-        before = self._live_batches()
-        application = importlib.import_module(f"lakesight.{self.pipeline}.stream").__file__
-        self._submit(context, application, ["--once", "--json"])
-        if self.publishes is not None:
-            self._announce_batches(context, before)
-
-    def _live_batches(self) -> dict[tuple[str, str], dict]:
-        from lakesight_airflow.assets import live_batches
+        from lakesight_airflow.assets import live_batch_keys
         from lakesight_airflow.hooks import LakeFileSystemHook
 
         hook = LakeFileSystemHook()
-        return live_batches(hook.get_filesystem(), hook.settings, self.publishes)
+        fs, settings = hook.get_filesystem(), hook.settings
+        before = live_batch_keys(fs, settings, self.publishes)
+        application = importlib.import_module(f"lakesight.{self.pipeline}.stream").__file__
+        self._submit(context, application, ["--once", "--json"])
+        new = live_batch_keys(fs, settings, self.publishes) - before
+        self._announce_batches(context, fs, settings, new)
 
-    def _announce_batches(self, context: Context, before: dict) -> None:
-        from lakesight_airflow.assets import contract_asset
+    def _announce_batches(self, context: Context, fs, settings, keys: set) -> None:
+        from lakesight_airflow.assets import contract_asset, live_batches
 
-        new = [batch for key, batch in self._live_batches().items() if key not in before]
+        new = live_batches(fs, settings, self.publishes, keys)
         if not new:
             self.log.info("No new batch of %s", self.publishes)
             return

@@ -94,18 +94,19 @@ CONTRACT_COLUMNS = (
 )  # fmt: skip
 
 
-def stamped(result, dt: str | None, models: list[dict], processed_at: str):
+def stamped(result, dt: str, models: list[dict], processed_at: str):
     """Add the per-row provenance publish passes on: ``models``, ``processed_at`` (when a row
-    was computed, unless it already says so) and ``dt`` (None: the rows already have theirs,
-    as a stream's batch of several days does)."""
+    was computed, unless it already says so) and ``dt``."""
     from pyspark.sql import functions as F
 
     when = F.lit(processed_at).cast("timestamp")
     if "processed_at" in result.columns:
         when = F.coalesce(F.col("processed_at"), when)
-    result = result.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
-    result = result.withColumn("processed_at", when)
-    return result if dt is None else result.withColumn("dt", F.lit(dt))
+    return (
+        result.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
+        .withColumn("processed_at", when)
+        .withColumn("dt", F.lit(dt))
+    )
 
 
 # --------------------------------------------------------------------------- stages

@@ -6,13 +6,13 @@ batch functions inside ``foreachBatch``: ingest's content-based judgement
 (:func:`.ingest.validate_batch`), analyze's cached analysis (:func:`.analyze.analyze_batch`
 under the same analysis key, so the daily run reuses every live result and gets identical
 values) and publish's contract (:func:`.publish.with_published_detections`). Each batch
-commits, per day it touched, ``features/images_live/dt=D/batch=B`` and
+commits, for the day its query reads, ``features/images_live/dt=D/batch=B`` and
 ``quarantine/images_live/dt=D/batch=B`` with a manifest (``in = out + quarantined``).
 
 Exactly once. Spark's source log replays a batch that did not finish with the same id and
 the same files. ``foreachBatch`` is at-least-once, so the commit is idempotent on (query
 id, batch id), recorded in the batch's manifest as Delta records ``txnAppId``/``txnVersion``:
-a replayed batch whose days are all committed by this query is skipped; one cut short is
+a replayed batch already committed by this query is skipped; one cut short is
 redone and replaces its own directory, never adds a second copy. A batch directory
 committed by *another* query (the checkpoint was replaced) stops the stream with one line
 rather than mix two queries' batch numbers.
@@ -66,12 +66,11 @@ if TYPE_CHECKING:
     from lakesight.spark import KeyedCache
 
 STAGE = datasets.STREAM
-IN_FLIGHT_SUFFIXES = (".tmp",)
+IN_FLIGHT_SUFFIXES = (".tmp",)  # Spark itself hides _x, .x and x._COPYING_
 # A micro-batch adds a small cache run; this many runs of one level merge into one.
 COMPACT_RUNS = 32
 # The binaryFile source's fixed schema, which a streaming read must be given.
-BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"  # Spark itself hides _x, .x and x._COPYING_
-DAY_PATTERN = r"/raw/images/dt=(\d{4}-\d{2}-\d{2})/"  # the day a raw file belongs to
+BINARY_FILE_SCHEMA = "path string, modificationTime timestamp, length long, content binary"
 
 
 def batch_name(batch_id: int) -> str:
@@ -90,36 +89,29 @@ def query_id(fs: LakeFileSystem, checkpoint: str) -> str:
     return json.loads(fs.read_bytes(join(checkpoint, "metadata")).decode().splitlines()[0])["id"]
 
 
-def replayed(fs: LakeFileSystem, settings: Settings, days: list[str], batch_id: int,
-             query: str) -> bool:  # fmt: skip
-    """Whether every day of batch ``batch_id`` is committed by this query: a replay to skip.
-    A day committed under this batch number by another query is an error (one line)."""
-    done = 0
-    for dt in days:
-        manifest = read_manifest(
-            fs, join(STAGE.output.partition(settings, dt), batch_name(batch_id))
+def replayed(fs: LakeFileSystem, settings: Settings, dt: str, batch_id: int, query: str) -> bool:
+    """Whether batch ``batch_id`` of day ``dt`` is committed by this query: a replay to skip.
+    One committed under this number by another query is an error (one line)."""
+    manifest = read_manifest(fs, join(STAGE.output.partition(settings, dt), batch_name(batch_id)))
+    if manifest is None:
+        return False
+    owner = manifest.extra.get("stream", {}).get("query_id")
+    if owner != query:
+        raise StageError(
+            f"{STAGE.output}/dt={dt}/{batch_name(batch_id)} was committed by stream query "
+            f"{owner}, this checkpoint is query {query}: retire the live batches first"
         )
-        if manifest is None:
-            continue
-        owner = manifest.extra.get("stream", {}).get("query_id")
-        if owner != query:
-            raise StageError(
-                f"{STAGE.output}/dt={dt}/{batch_name(batch_id)} was committed by stream query "
-                f"{owner}, this checkpoint is query {query}: retire the live batches first"
-            )
-        done += 1
-    return bool(days) and done == len(days)
+    return True
 
 
 def arrived_files(files: DataFrame) -> DataFrame:
-    """The micro-batch's records: in-flight names dropped, each file's ``dt`` from its day's
-    folder (each query reads one ``dt=YYYY-MM-DD`` folder: :func:`watched_days`)."""
+    """The micro-batch's records: in-flight names dropped."""
     from pyspark.sql import functions as F
 
     in_flight = F.lit(False)
     for suffix in IN_FLIGHT_SUFFIXES:
         in_flight = in_flight | F.col("path").endswith(suffix)
-    return files.where(~in_flight).withColumn("dt", F.regexp_extract("path", DAY_PATTERN, 1))
+    return files.where(~in_flight)
 
 
 @dataclass
@@ -195,29 +187,28 @@ def unread_batch(batch: pd.DataFrame, max_bytes: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(datasets.VALIDATION_COLUMNS)).astype({"size": "int64"})
 
 
-def marked_copies(rows: list[dict], seen: dict[str, dict[str, str]]) -> list[dict]:
-    """``duplicate`` as the daily ingest gives it, on a batch's judged rows (``path``, ``dt``,
-    ``image_id``, ``reason``, ``detail``): of the accepted files of one day with the same
-    bytes the smallest path is kept, and bytes already live that day (``seen``: dt ->
-    image_id -> path, from other batches) are copies too."""
-    kept: dict[tuple[str, str], str] = {}
+def marked_copies(rows: list[dict], seen: dict[str, str]) -> list[dict]:
+    """``duplicate`` as the daily ingest gives it, on a batch's judged rows (``path``,
+    ``image_id``, ``reason``, ``detail``): of the accepted files with the same bytes the
+    smallest path is kept, and bytes already live that day (``seen``: image_id -> path, from
+    other batches) are copies too."""
+    kept: dict[str, str] = {}
     for row in sorted(rows, key=lambda r: r["path"]):
         if row["reason"] is not None:
             continue
-        key = (row["dt"], row["image_id"])
-        first = seen.get(row["dt"], {}).get(row["image_id"]) or kept.get(key)
+        first = seen.get(row["image_id"]) or kept.get(row["image_id"])
         if first is None:
-            kept[key] = row["path"]
+            kept[row["image_id"]] = row["path"]
         else:
             row["reason"], row["detail"] = "duplicate", f"same bytes as {first}"
     return rows
 
 
 def judged_files(spark: SparkSession, files: DataFrame, context: StreamContext,
-                 seen: dict[str, dict[str, str]]) -> list[dict]:  # fmt: skip
+                 seen: dict[str, str]) -> list[dict]:  # fmt: skip
     """Ingest's judgement of the batch's files, in one Spark job: rows of
-    :data:`datasets.VALIDATION_SCHEMA` plus ``dt``, collected (a batch is small and its rows
-    hold no bytes), copies marked on the driver (:func:`marked_copies`)."""
+    :data:`datasets.VALIDATION_SCHEMA`, collected (a batch is small and its rows hold no
+    bytes), copies marked on the driver (:func:`marked_copies`)."""
     from pyspark.sql import functions as F
 
     limits, max_bytes = (
@@ -231,32 +222,31 @@ def judged_files(spark: SparkSession, files: DataFrame, context: StreamContext,
     unread = files.where(~readable).select("path", "length").mapInPandas(
         lambda batches: (unread_batch(b, max_bytes) for b in batches), datasets.VALIDATION_SCHEMA
     )  # fmt: skip
-    judged = validated.unionByName(unread).withColumn(
-        "dt", F.regexp_extract("path", DAY_PATTERN, 1)
-    )
+    judged = validated.unionByName(unread)
     return marked_copies([row.asDict() for row in judged.collect()], seen)
-
-
-JUDGED_SCHEMA = f"{datasets.VALIDATION_SCHEMA}, dt string"
 
 
 def analysed_rows(spark: SparkSession, fs: LakeFileSystem, context: StreamContext,
                   files: DataFrame, judged: list[dict]):  # fmt: skip
     """The batch's accepted images analysed as the daily analyze does, through the same cache
     (reused from it, the rest computed now): :data:`datasets.ANALYSIS_SCHEMA` rows with
-    ``processed_at`` and ``dt``, and the cache."""
+    ``processed_at``, and the cache."""
     from pyspark.sql import functions as F
 
     from lakesight.lake import hadoop_location
     from lakesight.spark import ImageJob, cached_and_computed, per_worker
 
     cache = analysis_cache(fs, context.settings, context.key)
-    accepted = [(r["image_id"], r["path"], r["dt"]) for r in judged if r["reason"] is None]
-    index = spark.createDataFrame(accepted, "image_id string, path string, dt string")
+    accepted = [(r["image_id"], r["path"]) for r in judged if r["reason"] is None]
     # Most images are new: the cache is read only when the batch holds bytes it knows.
-    hits = {image_id for image_id, _, _ in accepted} & context.cached_ids(spark, cache)
-    reused = cache.split(spark, index.where(F.col("image_id").isin(hits)))[1] if hits else None
-    todo = [(i, p, hadoop_location(p)) for i, p, _ in accepted if i not in hits]
+    hits = {image_id for image_id, _ in accepted} & context.cached_ids(spark, cache)
+    reused = None
+    if hits:
+        index = spark.createDataFrame(
+            [a for a in accepted if a[0] in hits], "image_id string, path string"
+        )
+        reused = cache.split(spark, index)[1]
+    todo = [(i, p, hadoop_location(p)) for i, p in accepted if i not in hits]
     computed = None
     if todo:
         job = ImageJob.for_models(context.settings, *(m["name"] for m in context.models))
@@ -272,22 +262,23 @@ def analysed_rows(spark: SparkSession, fs: LakeFileSystem, context: StreamContex
             datasets.ANALYSIS_SCHEMA,
         ).withColumn("processed_at", F.lit(None).cast("timestamp"))  # fmt: skip
     schema = f"{datasets.ANALYSIS_SCHEMA}, processed_at timestamp"
-    rows = cached_and_computed(spark, reused, computed, schema)
-    return rows.join(F.broadcast(index.select("path", "dt")), "path"), cache
+    return cached_and_computed(spark, reused, computed, schema), cache
 
 
-def batch_rows(spark: SparkSession, judged: list[dict], analysed: DataFrame,
+def batch_rows(spark: SparkSession, judged: list[dict], analysed: DataFrame, dt: str,
                context: StreamContext, processed_at: str):  # fmt: skip
     """What a batch commits, one row per file: the contract's columns for published images,
     ``reason``/``detail`` for rejected files (ingest's judgement or the analysis'); and the
     rows computed now, for the cache."""
     from pyspark.sql import functions as F
 
-    stamped = datasets.stamped(analysed, None, context.models, processed_at)
+    stamped = datasets.stamped(analysed, dt, context.models, processed_at)
     ok = F.col("reason").isNull()
     features = with_published_detections(stamped.where(ok), context.policy.min_score)
-    rejected = spark.createDataFrame([r for r in judged if r["reason"] is not None], JUDGED_SCHEMA)
-    failed = stamped.where(~ok).select("path", "dt", "image_id", "reason", "detail")
+    rejected = spark.createDataFrame(
+        [r for r in judged if r["reason"] is not None], datasets.VALIDATION_SCHEMA
+    )
+    failed = stamped.where(~ok).select("path", "image_id", "reason", "detail")
     rows = features.unionByName(rejected, allowMissingColumns=True).unionByName(
         failed, allowMissingColumns=True
     )  # fmt: skip
@@ -297,64 +288,52 @@ def batch_rows(spark: SparkSession, judged: list[dict], analysed: DataFrame,
 
 
 def publish_batch(spark: SparkSession, fs: LakeFileSystem, context: StreamContext,
-                  files: DataFrame, batch_id: int, query: str) -> list[StageResult]:  # fmt: skip
-    """One micro-batch, judged, analysed and committed per day it touched (the cache's new
-    run after them); ``[]`` for a replay of a batch already committed."""
+                  files: DataFrame, dt: str, batch_id: int, query: str) -> list[StageResult]:  # fmt: skip
+    """One micro-batch of day ``dt`` (a query reads one day), judged, analysed and committed
+    (the cache's new run after it): ``[result]``, or ``[]`` for a replay of a batch already
+    committed or a batch of in-flight files only."""
     from datetime import UTC, datetime
 
-    steps = Steps(f"{STAGE.short} batch {batch_id}", quiet=True)
+    steps = Steps(f"{STAGE.short} dt={dt} batch {batch_id}", quiet=True)
     files = arrived_files(files).persist()
     try:
-        with steps.step("list days"):
-            arrived = files.select("dt", "modificationTime").collect()
-            context.written = [row["modificationTime"].timestamp() for row in arrived]
-            days = sorted({row["dt"] for row in arrived})
-            if not days or replayed(fs, context.settings, days, batch_id, query):
+        with steps.step("list files"):
+            context.written = [r[0].timestamp() for r in files.select("modificationTime").collect()]
+            if not context.written or replayed(fs, context.settings, dt, batch_id, query):
                 return []
-            seen = {dt: context.seen_before(spark, fs, dt, batch_id) for dt in days}
+            seen = context.seen_before(spark, fs, dt, batch_id)
         with steps.step("judge and analyse"):
             judged = judged_files(spark, files, context, seen)
             analysed, cache = analysed_rows(spark, fs, context, files, judged)
             # Cached: the commit's count, its rows and the cache's new run all read it once.
             analysed = analysed.cache()
             processed_at = datetime.now(UTC).isoformat(timespec="seconds")
-            published = analysed.select(
-                "dt", "image_id", "path", "reason", "processed_at"
-            ).collect()
-            rows, fresh = batch_rows(spark, judged, analysed, context, processed_at)
+            published = analysed.select("image_id", "path", "reason", "processed_at").collect()
+            rows, fresh = batch_rows(spark, judged, analysed, dt, context, processed_at)
         # Computed now: accepted, and no processed_at from the cache.
         fresh_ids = {r["image_id"] for r in published
                      if r["reason"] is None and r["processed_at"] is None}  # fmt: skip
         with cache.adding(fresh, len(fresh_ids)) as cache_writes:
-            results = [commit_batch_day(fs, context, rows, dt, batch_id, query, steps,
-                                        cache_writes if dt == days[0] else ())
-                       for dt in days]  # fmt: skip
+            result = commit_batch(fs, context, rows, dt, batch_id, query, steps, cache_writes)
         if fresh_ids:
             context.added_run(spark, cache, fresh_ids)
         for row in published:
             if row["reason"] is None:
-                context.add(row["dt"], row["image_id"], row["path"], batch_id)
-        return results
+                context.add(dt, row["image_id"], row["path"], batch_id)
+        return [result]
     finally:
         files.unpersist()
 
 
-def commit_batch_day(fs: LakeFileSystem, context: StreamContext, rows: DataFrame, dt: str,
-                     batch_id: int, query: str, steps: Steps, cache_writes) -> StageResult:  # fmt: skip
-    """Commit one day of a batch, ``dt=D/batch=B`` in the live output and its quarantine;
-    the manifest records the (query id, batch id) and when its files were written."""
-    from pyspark.sql import functions as F
-
-    day = rows.where(F.col("dt") == dt)
-    counted = tally(day, ("path", "image_id"))
-    stream = {
-        "query_id": query,
-        "batch_id": batch_id,
-        "first_written_at": min(context.written),
-        "last_written_at": max(context.written),
-    }
+def commit_batch(fs: LakeFileSystem, context: StreamContext, rows: DataFrame, dt: str,
+                 batch_id: int, query: str, steps: Steps, cache_writes) -> StageResult:  # fmt: skip
+    """Commit a batch, ``dt=D/batch=B`` in the live output and its quarantine; the manifest
+    records the (query id, batch id) and when its files were written."""
+    counted = tally(rows, ("path", "image_id"))
+    stream = {"query_id": query, "batch_id": batch_id,
+              "first_written_at": min(context.written), "last_written_at": max(context.written)}  # fmt: skip
     return commit_stage(
-        fs, context.settings, STAGE, dt, day, output_columns=datasets.CONTRACT_COLUMNS,
+        fs, context.settings, STAGE, dt, rows, output_columns=datasets.CONTRACT_COLUMNS,
         schema_version=datasets.LIVE_SCHEMA_VERSION, counts=counted.counts(),
         input_fingerprint=counted.fingerprint, steps=steps, models=context.models,
         batch=batch_name(batch_id), extra_writes=cache_writes,
@@ -487,7 +466,7 @@ def run_stream(settings: Settings, *, once: bool = False, trigger_s: float = 2.0
     def each_batch(files: DataFrame, batch_id: int, day: str, day_checkpoint: str) -> None:
         with one_at_a_time:  # the day queries share the context (cache runs, live ids)
             query = query_id(fs, day_checkpoint)
-            results = publish_batch(spark, fs, context, files, batch_id, query)
+            results = publish_batch(spark, fs, context, files, day, batch_id, query)
             reports.append(report(day, batch_id, results, context.written))
             if on_batch is not None:
                 on_batch(reports[-1])

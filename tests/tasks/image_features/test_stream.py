@@ -114,22 +114,22 @@ def test_a_replayed_batch_is_skipped_a_cut_short_one_redone_and_another_query_re
     files = files.load(settings.partition_uri("raw", "images", DT))
     context, fs = StreamContext.start(settings), HadoopFileSystem(spark)  # as the stream's
 
-    first = publish_batch(spark, fs, context, files, 7, "query-a")
+    first = publish_batch(spark, fs, context, files, DT, 7, "query-a")
     assert [r.manifest.counts["out"] for r in first] == [4]
     batch = f"{datasets.LIVE.partition(settings, DT)}/{batch_name(7)}"
     # Replayed by Spark after a crash between our commit and its own: nothing is rewritten.
-    assert publish_batch(spark, fs, context, files, 7, "query-a") == []
+    assert publish_batch(spark, fs, context, files, DT, 7, "query-a") == []
     assert read_manifest(fs, batch).run_id == first[0].manifest.run_id
 
     # Cut short before its _SUCCESS: the replay redoes it in place, one copy of each row.
     Path(uri_path(batch), "_SUCCESS").unlink()
-    redone = publish_batch(spark, fs, context, files, 7, "query-a")
+    redone = publish_batch(spark, fs, context, files, DT, 7, "query-a")
     assert redone[0].manifest.run_id != first[0].manifest.run_id
     assert live_table(fs, settings, DT).num_rows == 4
 
     # A new checkpoint numbers its batches from 0 again: it may not overwrite another query's.
     with pytest.raises(StageError, match="committed by stream query query-a"):
-        publish_batch(spark, fs, context, files, 7, "query-b")
+        publish_batch(spark, fs, context, files, DT, 7, "query-b")
 
 
 def test_restart_takes_only_new_files_skips_in_flight_ones_and_judges_copies(spark, settings):
@@ -195,12 +195,12 @@ def test_marked_copies_keep_the_smallest_path_and_what_is_already_live():
     from lakesight.image_features.stream import marked_copies
 
     def row(path, image_id, reason=None):
-        return {"path": path, "dt": DT, "image_id": image_id, "reason": reason, "detail": None}
+        return {"path": path, "image_id": image_id, "reason": reason, "detail": None}
 
     rows = marked_copies(
         [row("b.jpg", "x"), row("a.jpg", "x"), row("c.jpg", "y"), row("d.jpg", "z", "corrupt"),
          row("e.jpg", "z", "corrupt"), row("f.jpg", "w")],
-        seen={DT: {"y": "earlier.jpg"}},
+        seen={"y": "earlier.jpg"},
     )  # fmt: skip
     judged = {r["path"]: (r["reason"], r["detail"]) for r in rows}
     assert judged == {
