@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from lakesight.config import Settings
-from lakesight.lake import resolve_partition
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets
 from lakesight.radar_nowcast.frames import merged_into_day
@@ -108,53 +107,96 @@ def observed_day(spark: SparkSession, frames_uri: str) -> ObservedDay:
     return ObservedDay({r[0]: r[2] for r in rows}, {r[1]: r[2] for r in rows})
 
 
-def score_against(batches, frames) -> Iterator[pd.DataFrame]:
-    """:func:`score_batch` over ``mapInPandas`` batches of forecasts whose frame
-    (``_valid_us``) is in the broadcast ``frames``."""
+def score_against(batches, frames, drawn) -> Iterator[pd.DataFrame]:
+    """:func:`score_batch` over ``mapInPandas`` batches of forecasts: those flagged
+    ``_score``, against their frame (``_valid_us``) in the broadcast ``frames``. Those
+    flagged ``_draw`` (the issue the pictures draw) go to the accumulator ``drawn``."""
     by_micros = frames.value
     for batch in batches:
+        to_draw = batch[batch["_draw"]]
+        if len(to_draw):
+            drawn.add({(r.model, int(r.lead_min)): (int(r.height), int(r.width), r.pixels)
+                       for r in to_draw.itertuples(index=False)})  # fmt: skip
+        batch = batch[batch["_score"]].drop(columns=["_score", "_draw"])
         observed = [by_micros[us] for us in batch["_valid_us"]]
         yield score_batch(batch.drop(columns="_valid_us").assign(observed=observed))
 
 
+class DrawnIssue:
+    """The pixels of the issue the pictures draw, ``{(model, lead_min): (height, width,
+    pixels)}``, gathered while the scoring job passes them: a second scan of the day's
+    forecasts for one issue would cost as much as the scoring's own (Spark writes
+    timestamps as INT96, which have no statistics to skip row groups by). Merging is a
+    union, so a task that runs twice adds nothing. (Spark needs only ``zero`` and
+    ``addInPlace`` of an ``AccumulatorParam``.)"""
+
+    def zero(self, value):
+        return {}
+
+    def addInPlace(self, value1, value2):
+        value1.update(value2)
+        return value1
+
+
+@dataclasses.dataclass(frozen=True)
+class DayForecasts:
+    """What the day's forecasts say before any pixel is read, in one job over three small
+    columns: their leads, how many are pending, and the issue the pictures draw (the
+    latest whose every lead is observed, :func:`last_verified_issue`)."""
+
+    leads_min: list[int]
+    pending: int
+    drawn: object  # datetime, or None when no issue is verified yet
+
+
+def day_forecasts(forecasts: DataFrame, in_interval, latest_us: int | None, latest) -> DayForecasts:
+    from pyspark.sql import functions as F
+
+    pending = in_interval & (F.col("_valid_us") > F.lit(latest_us)) if latest_us else in_interval
+    issues = forecasts.groupBy("issued_at", "lead_min").agg(
+        F.sum(pending.cast("int")).alias("pending")
+    ).collect()  # fmt: skip
+    leads = sorted({r["lead_min"] for r in issues})
+    cutoff = last_verified_issue(latest, leads)
+    verified = [r["issued_at"] for r in issues if cutoff is not None and r["issued_at"] <= cutoff]
+    return DayForecasts(leads, sum(r["pending"] for r in issues), max(verified, default=None))
+
+
 def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts_uri: str,
-                 observed: ObservedDay, interval: Interval) -> tuple[DataFrame, DataFrame]:  # fmt: skip
+                 observed: ObservedDay, interval: Interval):  # fmt: skip
     """The forecasts valid in ``interval`` scored against the frames ``observed`` then: (score
-    rows, and a ``not_observed`` row for each forecast whose frame is missing; the forecasts
-    still pending, valid after the latest frame)."""
+    rows, and a ``not_observed`` row for each forecast whose frame is missing; the day's
+    :class:`DayForecasts`; the accumulator of the drawn issue's pixels, :class:`DrawnIssue`,
+    filled when the score rows are computed)."""
     from pyspark.sql import functions as F
 
     start, end = day_time(dt, interval.start), day_time(dt, interval.end)
-    forecasts = (
-        spark.read.parquet(forecasts_uri)
-        .where(
-            (F.col("valid_at") >= F.lit(start).cast("timestamp"))
-            & (F.col("valid_at") < F.lit(end).cast("timestamp"))
-        )
-        .withColumn("_valid_us", F.unix_micros("valid_at"))
+    forecasts = spark.read.parquet(forecasts_uri).withColumn("_valid_us", F.unix_micros("valid_at"))
+    in_interval = (F.col("valid_at") >= F.lit(start).cast("timestamp")) & (
+        F.col("valid_at") < F.lit(end).cast("timestamp")
     )
     latest_us = max(observed.by_micros, default=None)
-    if latest_us is None:
-        pending, verifiable = forecasts, forecasts.limit(0)
-    else:
-        pending = forecasts.where(F.col("_valid_us") > latest_us)
-        verifiable = forecasts.where(F.col("_valid_us") <= latest_us)
+    day = day_forecasts(forecasts, in_interval, latest_us, observed.latest)
+    verifiable = in_interval & (F.col("_valid_us") <= F.lit(latest_us if latest_us else -1))
     is_observed = F.col("_valid_us").isin(list(observed.by_micros))
+    to_draw = F.col("issued_at") == F.lit(day.drawn) if day.drawn else F.lit(False)
     frames = spark.sparkContext.broadcast(observed.by_micros)
-    scored = verifiable.where(is_observed).mapInPandas(
-        functools.partial(score_against, frames=frames), datasets.SCORE_RESULT_SCHEMA
+    drawn = spark.sparkContext.accumulator({}, DrawnIssue())
+    flagged = forecasts.withColumn("_score", verifiable & is_observed).withColumn("_draw", to_draw)
+    scored = flagged.where(F.col("_score") | F.col("_draw")).mapInPandas(
+        functools.partial(score_against, frames=frames, drawn=drawn), datasets.SCORE_RESULT_SCHEMA
     )
     raw_frame = F.format_string(
         "%s/%s.png", F.lit(datasets.RAW_RADAR.partition(settings, dt)),
         F.date_format("valid_at", "HHmm"),
     )  # fmt: skip
-    unobserved = verifiable.where(~is_observed).select(
+    unobserved = forecasts.where(verifiable & ~is_observed).select(
         "issued_at", "lead_min", "valid_at", "model", raw_frame.alias("path"),
         F.lit("not_observed").alias("reason"),
         F.lit("no curated frame at the valid time").alias("detail"),
     )  # fmt: skip
     fresh = scored.unionByName(unobserved, allowMissingColumns=True).withColumn("dt", F.lit(dt))
-    return fresh.select(*datasets.SCORE_RESULT_COLUMNS), pending
+    return fresh.select(*datasets.SCORE_RESULT_COLUMNS), day, drawn
 
 
 @merges_into_day
@@ -169,29 +211,28 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     _, frames_uri, _ = committed_input(spark, settings, datasets.INGEST, dt)
     with steps.step("pair and score"):
         observed = observed_day(spark, frames_uri)
-        fresh, pending = scored_pairs(spark, settings, dt, forecasts_uri, observed, interval)
+        fresh, day, drawn = scored_pairs(spark, settings, dt, forecasts_uri, observed, interval)
         result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
                                  time_column="valid_at", interval=interval)  # fmt: skip
         # A forecast is its error row (null threshold), or its one quarantine row.
         forecast_rows = F.col("reason").isNotNull() | F.col("threshold").isNull()
         counted = tally(result, ("issued_at", "model", "lead_min", "threshold"),
                         forecasts=F.sum(forecast_rows.cast("int")))  # fmt: skip
-        n_pending = pending.count()
     with steps.step("summarise"):
         summary = day_summary(result)
     with steps.step("pictures"):
-        pictured = write_pictures(spark, fs, settings, dt, result, summary,
-                                  counted.fingerprint, observed)  # fmt: skip
+        pictured = write_pictures(fs, settings, dt, day.drawn, drawn_issue(drawn.value),
+                                  observed, summary, counted.fingerprint)  # fmt: skip
     n_in = int(counted.values["forecasts"] or 0)
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=datasets.SCORE_COLUMNS,
         schema_version=datasets.SCORES_SCHEMA_VERSION,
         counts={"in": n_in, "out": n_in - counted.quarantined, "quarantined": counted.quarantined,
-                "pending": n_pending},
+                "pending": day.pending},
         input_fingerprint=counted.fingerprint, steps=steps, models=issued.models,
         quarantine_columns=("issued_at", "lead_min", "valid_at", "model"),
         extra={"input": forecasts_uri, "observed": frames_uri, "interval": interval.to_dict(),
-               "pending": n_pending, "summary": summary, "pictured_issue": pictured},
+               "pending": day.pending, "summary": summary, "pictured_issue": pictured},
         more_outputs={"pictures": datasets.PICTURES.partition(settings, dt)},
     )  # fmt: skip
 
@@ -210,29 +251,16 @@ def day_summary(result: DataFrame) -> dict:
     return summarise(scores)
 
 
-def write_pictures(spark, fs, settings: Settings, dt: str, result: DataFrame, summary: dict,
-                   fingerprint: str, observed: ObservedDay) -> str | None:  # fmt: skip
-    """Commit ``pictures/radar_nowcast/dt=D`` (:func:`picture_files`) for the day
-    ``observed``; returns the issue time drawn, if any.
+def drawn_issue(pixels: dict) -> pd.DataFrame:
+    """The :class:`DrawnIssue` accumulator's value as :func:`picture_files` takes it."""
+    rows = [(model, lead, *rest) for (model, lead), rest in sorted(pixels.items())]
+    return pd.DataFrame(rows, columns=["model", "lead_min", "height", "width", "pixels"])
 
-    The issue drawn is the latest whose every lead is verified. Every forecast issued by
-    then is verifiable, so it is in the day's ``result`` (scored or quarantined, cached):
-    its time is found there, and only that issue's pixels are read from the forecasts."""
-    from pyspark.sql import functions as F
 
-    leads = summary.get("leads_min") or []
-    cutoff = last_verified_issue(observed.latest, leads)
-    drawn = None
-    if cutoff is not None:
-        drawn = result.where(F.col("issued_at") <= F.lit(cutoff)).agg(F.max("issued_at"))
-        drawn = drawn.first()[0]
-    issue = pd.DataFrame()
-    if drawn is not None:
-        forecasts = spark.read.parquet(
-            resolve_partition(fs, datasets.FORECASTS.partition(settings, dt))
-        )
-        issue = forecasts.where(F.col("issued_at") == F.lit(drawn))
-        issue = issue.select("model", "lead_min", "height", "width", "pixels").toPandas()
+def write_pictures(fs, settings: Settings, dt: str, drawn, issue: pd.DataFrame,
+                   observed: ObservedDay, summary: dict, fingerprint: str) -> str | None:  # fmt: skip
+    """Commit ``pictures/radar_nowcast/dt=D`` (:func:`picture_files`) of the issue ``drawn``
+    (``issue``: its forecasts) and the day ``observed``; returns the issue time drawn."""
     files = picture_files(drawn, issue, observed.at, summary, settings.radar_cadence_min)
     commit_pictures(
         fs, settings, datasets.PICTURES, dt, stage=STAGE.name, files=files,

@@ -139,6 +139,30 @@ def test_the_bench_baseline_scores_what_the_verify_stage_commits(
     )
 
 
+def test_an_interval_run_draws_the_latest_fully_verified_issue(spark, settings, odd_day):
+    """The pictures draw the latest issue whose every lead is observed, with its pixels as
+    the forecast stage wrote them, also when a run scores only a later interval: its pixels
+    come from the scoring job (outside the interval too), not from a second scan."""
+    run_day(spark, settings)
+    rescored = verify.run(spark, settings, DT, steps=QUIET, interval=Interval(90, 120))
+    # The last frame is 01:54 and the leads reach 60 min, so the cutoff is 00:54; its
+    # window lacks 00:48, as do 00:48 and the issues between: the latest issue is 00:42.
+    assert rescored.manifest.extra["pictured_issue"] == "2026-05-20T00:42:00"
+    forecasts = table(settings, datasets.FORECASTS)
+    issue = forecasts[forecasts["issued_at"] == pd.Timestamp("2026-05-20 00:42")]
+    assert sorted(issue["valid_at"].dt.strftime("%H:%M").unique())[-1] == "01:42"
+    frames = table(settings, datasets.FRAMES)
+    observed = {
+        t.to_pydatetime(): p for t, p in zip(frames["frame_time"], frames["pixels"], strict=True)
+    }
+    expected = verify.picture_files(
+        pd.Timestamp("2026-05-20 00:42").to_pydatetime(), issue, observed,
+        rescored.manifest.extra["summary"], settings.radar_cadence_min,
+    )  # fmt: skip
+    pictures = Path(uri_path(datasets.PICTURES.partition(settings, DT)))
+    assert (pictures / "panels.png").read_bytes() == expected["panels.png"]
+
+
 def test_reruns_are_idempotent_and_an_interval_replaces_only_itself(spark, settings, odd_day):
     run_day(spark, settings)
     before = {d: table(settings, d) for d in (datasets.FRAMES, datasets.FORECASTS, datasets.SCORES)}
