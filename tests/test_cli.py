@@ -185,6 +185,8 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             "lakesight: error: LAKESIGHT_RADAR_CADENCE_MIN:",
         ),
         (["eval", "nowcast", "--days", "0"], {}, "lakesight: error: --days:"),
+        (["eval", "houses", "--tune-steps", "0"], {}, "lakesight: error: --tune-steps:"),
+        (["eval", "houses", "--tune-steps", "5", "--record"], {}, "lakesight: error: --record:"),
         (["houses", "similar", "--photo", "/nonexistent.jpg"], {}, "lakesight: error: --photo:"),
         (["houses", "similar", "--photo", __file__], {}, "lakesight: error: --photo:"),
         (["houses", "similar", "--photo", "x.jpg", "-k", "0"], {}, "lakesight: error: -k:"),

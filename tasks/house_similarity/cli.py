@@ -110,6 +110,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--sizes: expected numbers like 50,200, got {args.sizes!r}") from None
     if not sizes or min(sizes) < 2 or options.get("listings", 10) < 10:
         raise ConfigError("--sizes/--listings: expected sizes >= 2 and >= 10 listings")
+    if args.tune_steps is not None:
+        if args.tune_steps < 1:
+            raise ConfigError(f"--tune-steps: expected at least 1, got {args.tune_steps}")
+        if args.record:
+            raise ConfigError(
+                "--record: a card keeps figures of the full schedule, not --tune-steps"
+            )
+        options["tune_steps"] = args.tune_steps
     steps = Steps("eval houses", quiet=args.json)
     with stdout_to_stderr():
         result = eval_houses(steps, sizes=sizes, **options)
@@ -184,6 +192,10 @@ def register(sub, groups: dict) -> None:
     q.add_argument(
         "--listings", type=int, help="held-out listings ranked for precision@10 (default 240)"
     )
+    q.add_argument(
+        "--tune-steps", type=int,
+        help="optimiser steps of each fine-tuned head compared (default: the shipped schedule)",
+    )  # fmt: skip
     q.add_argument("--record", action="store_true", help="write the metrics into the heads' card")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)

@@ -25,6 +25,7 @@ look at, tag, write), each with its breakdown; and the in-process query latency 
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 
@@ -111,8 +112,9 @@ def precision_at_10(backbone, heads, steps: Steps, *, listings: int = INDEX_LIST
 
 
 def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[int, ...] = (50, 200),
-                listings: int = INDEX_LISTINGS) -> dict:  # fmt: skip
-    """Every figure of ``lakesight eval houses --json``."""
+                listings: int = INDEX_LISTINGS, tune_steps: int | None = None) -> dict:  # fmt: skip
+    """Every figure of ``lakesight eval houses --json``. ``tune_steps``: optimiser steps of
+    each fine-tuned head compared (a smoke run's), instead of the shipped heads' schedule."""
     from lakesight.config import load_settings
     from lakesight.models.tagging.backbone import load_backbone
     from lakesight.models.tagging.heads import HEADS, fit_head_arrays, load_heads
@@ -122,6 +124,9 @@ def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[i
 
     backbone, heads = load_backbone(), load_heads()
     tunable = TunableBackbone.available(heads.backbone) if heads.needs_photos else None
+    schedule = TuneConfig()
+    if tune_steps is not None:
+        schedule = TuneConfig(epochs=0, min_steps=tune_steps, warmup=max(1, tune_steps // 5))
     with steps.step("start spark"):
         spark = get_spark("lakesight-eval-houses", load_settings())
     result = {"backbone": backbone.name, "heads": heads.name, "eval_seed": EVAL_SEED,
@@ -143,12 +148,11 @@ def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[i
                 # learnt and once from nothing: a fine-tuned head against the same network
                 # from random weights, a head over features against one over raw pixels.
                 if shipped.needs_photos:
-                    transfer = fine_tune(tunable, images, labels, classes).probabilities(
-                        test_images
-                    )
-                    scratch = fine_tune(
-                        tunable, images, labels, classes, TuneConfig(pretrained=False)
-                    ).probabilities(test_images)
+                    transfer = fine_tune(tunable, images, labels, classes, schedule)
+                    scratch = fine_tune(tunable, images, labels, classes,
+                                        dataclasses.replace(schedule, pretrained=False))  # fmt: skip
+                    transfer = transfer.probabilities(test_images)
+                    scratch = scratch.probabilities(test_images)
                 else:
                     transfer = fit_head_arrays(spark, backbone.embed(list(images)), labels,
                                                classes, hidden=shipped.hidden)  # fmt: skip
@@ -164,6 +168,7 @@ def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[i
     result["precision_at_10"] = precision_at_10(backbone, heads, steps, listings=listings)
     result["index_listings"] = listings
     result["test_photos_per_class"] = per_class
+    result["tune_steps"] = tune_steps  # None: the shipped schedule
     return result
 
 
