@@ -141,10 +141,9 @@ class DrawnIssue:
 @dataclasses.dataclass(frozen=True)
 class DayForecasts:
     """What the day's forecasts say before any pixel is read, in one job over three small
-    columns: their leads, how many are pending, and the issue the pictures draw (the
-    latest whose every lead is observed, :func:`last_verified_issue`)."""
+    columns: how many are pending, and the issue the pictures draw (the latest whose every
+    lead is observed, :func:`last_verified_issue`)."""
 
-    leads_min: list[int]
     pending: int
     drawn: object  # datetime, or None when no issue is verified yet
 
@@ -159,7 +158,7 @@ def day_forecasts(forecasts: DataFrame, in_interval, latest_us: int | None, late
     leads = sorted({r["lead_min"] for r in issues})
     cutoff = last_verified_issue(latest, leads)
     verified = [r["issued_at"] for r in issues if cutoff is not None and r["issued_at"] <= cutoff]
-    return DayForecasts(leads, sum(r["pending"] for r in issues), max(verified, default=None))
+    return DayForecasts(sum(r["pending"] for r in issues), max(verified, default=None))
 
 
 def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts_uri: str,
