@@ -264,8 +264,13 @@ class AdvectionNowcaster:
     def leads_min(self) -> list[int]:
         return [self.cadence_min * (k + 1) for k in range(self.outputs)]
 
-    def predict(self, windows: np.ndarray, batch: int = 1) -> np.ndarray:
-        """Input windows (B, T_in, H, W) uint8 → forecasts (B, T_out, H, W) uint8."""
+    def predict(self, windows: np.ndarray, batch: int = 1, *, corrected: bool = True) -> np.ndarray:
+        """Input windows (B, T_in, H, W) uint8 → forecasts (B, T_out, H, W) uint8.
+
+        ``corrected=False`` leaves the network out: the last frame advected along the
+        model's own motion, what the correction starts from (the eval scores both, so the
+        correction's worth is measured on every family).
+        """
         b, t, h, w = windows.shape
         if t != self.inputs:
             raise ValueError(f"{self.name} takes {self.inputs} frames, got {t}")
@@ -274,7 +279,7 @@ class AdvectionNowcaster:
             if not window[-1].any():
                 continue
             moving = moving_frame_inputs(window, self.outputs, method=self.motion)
-            correction = self.run(moving)[0][:, 0]
+            correction = self.run(moving)[0][:, 0] if corrected else 0.0
             forecast = np.clip(moving[:, 0] + correction, 0.0, 1.0) * np.float32(255.0)
             out[i] = np.rint(forecast).astype(np.uint8)
         return out

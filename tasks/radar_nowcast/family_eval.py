@@ -6,6 +6,9 @@ window and hour of observations lie inside the day, forecasts are issued by:
 
 - the pipeline's own models, through :func:`.forecast.issue_forecasts` (the trained
   nowcaster, persistence, flow), exactly as the forecast stage issues them;
+- for an advection-residual nowcaster, also its forecast without the learned correction
+  (:data:`UNCORRECTED`: the last frame moved along the model's own motion), so the
+  correction's worth on weather it never saw is measured, not assumed;
 - pysteps, the peer, run in the same command: Lucas–Kanade motion (``motion.LK``) on
   the last 3 frames in dBR (``dB_transform``, 0.1 mm/h threshold), then semi-Lagrangian
   extrapolation (``nowcasts.extrapolation``) of the last rain-rate field, the setup of
@@ -48,6 +51,7 @@ from lakesight.radar_nowcast.verification import (
 
 EVAL_START = "2026-06-01"
 PEER = "pysteps_lk"
+UNCORRECTED = "advection_uncorrected"
 BASELINES = ("persistence", "flow", PEER)
 
 
@@ -90,6 +94,8 @@ def score_day(frames: dict[int, np.ndarray], issues: list[int], nowcaster, caden
     )
     forecasts = issue_forecasts(windows, nowcaster)
     forecasts[PEER] = pysteps_lk(windows, leads)
+    if hasattr(nowcaster, "motion"):  # an advection-residual model
+        forecasts[UNCORRECTED] = nowcaster.predict(windows, corrected=False)
     scores, fss_rows = [], []
     for model, by_issue in forecasts.items():
         for b, issued in enumerate(issues):

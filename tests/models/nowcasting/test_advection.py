@@ -69,6 +69,16 @@ def test_an_untrained_model_is_exactly_the_flow_baseline():
     assert correction.shape == (4, 1, 50, 77) and not correction.any()
 
 
+def test_the_shipped_model_uncorrected_is_its_advection_alone(shipped):
+    """``corrected=False`` is channel 0 of the moving frame, rounded: no network."""
+    size = 96
+    frames = np.stack([blob(size, 30 + 2 * t, 40 + t, 9, 180) for t in range(5)])
+    moving = moving_frame_inputs(frames, 10, method=shipped.motion)
+    uncorrected = shipped.predict(frames[None], corrected=False)[0]
+    assert np.array_equal(uncorrected, np.rint(moving[:, 0] * 255).astype(np.uint8))
+    assert not np.array_equal(uncorrected, shipped.predict(frames[None])[0])
+
+
 def test_shipped_model_keeps_a_translating_cell_where_it_goes(shipped):
     """The learned correction changes intensity (growth, decay, the hedge of a long lead),
     not position: the forecast cell is where the translation puts it."""

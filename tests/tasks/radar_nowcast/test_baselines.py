@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lakesight.radar_nowcast.baselines import flow_extrapolation, persistence
+from lakesight.radar_nowcast.baselines import departure_points, flow_extrapolation, persistence
 
 pytestmark = pytest.mark.unit
 
@@ -52,6 +52,23 @@ def interior_mse(forecast: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def translation() -> tuple[np.ndarray, np.ndarray]:
     sequence = translated_sequence((128, 128), INPUT_FRAMES + LEADS)
     return sequence[:INPUT_FRAMES], sequence[INPUT_FRAMES:]
+
+
+def test_departure_points_follow_a_rotation_around_its_circle():
+    """A solid-body rotation of 6 degrees per step: after 10 steps (60 degrees) a point
+    40 px from the centre left from 40 px away, 60 degrees back. The midpoint scheme
+    stays on the circle to a tenth of a pixel; a first-order step (the motion where the
+    trajectory is) drifts outwards, to 42.2 px here, and misplaces rain on a veering wind."""
+    size, centre, turn = 129, 64.0, np.deg2rad(6.0)
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
+    flow = np.dstack([-(rows - centre) * turn, (cols - centre) * turn]).astype(np.float32)
+    *_, departure = departure_points(flow, 10)
+    x, y = departure[64, 104]  # 40 px right of the centre
+    angle = -10 * turn
+    assert np.hypot(x - centre, y - centre) == pytest.approx(40.0, abs=0.1)
+    assert (x, y) == pytest.approx(
+        (centre + 40 * np.cos(angle), centre + 40 * np.sin(angle)), abs=0.5
+    )
 
 
 def test_persistence_repeats_last_frame():

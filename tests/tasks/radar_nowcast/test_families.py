@@ -137,8 +137,9 @@ def test_eval_nowcast_by_family_prints_one_json_line_with_the_peer(tmp_path: Pat
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, done.stdout[:500]  # pysteps' import chatter went to stderr
     result = json.loads(lines[0])["families"]["spectral"]
-    models = set(result["csi"]) - {"persistence", "flow", "pysteps_lk"}
+    models = set(result["csi"]) - {"persistence", "flow", "pysteps_lk", "advection_uncorrected"}
     assert len(models) == 1 and models.pop().startswith("advection_radar@")
+    assert result["issues"]["advection_uncorrected"] == 3  # the model without its correction
     assert set(result["fss"]["flow"]) == {"5mm/8px", "5mm/16px", "10mm/8px", "10mm/16px"}
     assert result["issues"]["pysteps_lk"] == 3 and len(result["mse"]["flow"]) == 10
     assert "all" in result["targets"]
