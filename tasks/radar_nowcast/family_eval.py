@@ -86,6 +86,7 @@ def issue_minutes(cadence: int, inputs: int, leads: int, every: int) -> list[int
 
 def score_day(frames: dict[int, np.ndarray], issues: list[int], nowcaster, cadence: int) -> tuple:
     """(scores rows, FSS rows) of every model's forecasts at ``issues`` of one day."""
+    from lakesight.models.nowcasting.advection import AdvectionNowcaster
     from lakesight.radar_nowcast.forecast import issue_forecasts
 
     leads = nowcaster.outputs
@@ -94,7 +95,7 @@ def score_day(frames: dict[int, np.ndarray], issues: list[int], nowcaster, caden
     )
     forecasts = issue_forecasts(windows, nowcaster)
     forecasts[PEER] = pysteps_lk(windows, leads)
-    if hasattr(nowcaster, "motion"):  # an advection-residual model
+    if isinstance(nowcaster, AdvectionNowcaster):
         forecasts[UNCORRECTED] = nowcaster.predict(windows, corrected=False)
     scores, fss_rows = [], []
     for model, by_issue in forecasts.items():
