@@ -677,11 +677,15 @@ class HadoopFileSystem:
     """Any Hadoop file system (file, hdfs, webhdfs, s3a, ...) through the Spark driver's JVM."""
 
     def __init__(self, spark: SparkSession) -> None:
-        self._jvm = spark.sparkContext._jvm
+        jvm = spark.sparkContext._jvm
         self._conf = spark.sparkContext._jsc.hadoopConfiguration()
+        # Each dotted step of ``jvm.org.apache...`` is a round trip to the JVM (0.8 ms for a
+        # class), and a stage's commit makes about a hundred file system calls.
+        self._path_class = jvm.org.apache.hadoop.fs.Path
+        self._io_utils = jvm.org.apache.commons.io.IOUtils
 
     def _fs_path(self, uri: str):
-        path = self._jvm.org.apache.hadoop.fs.Path(uri)
+        path = self._path_class(uri)
         return path.getFileSystem(self._conf), path
 
     def exists(self, uri: str) -> bool:
@@ -692,17 +696,16 @@ class HadoopFileSystem:
         fs, path = self._fs_path(uri)
         if not fs.exists(path):
             return []
-        entries = []
-        iterator = fs.listFiles(path, True)
-        while iterator.hasNext():
-            status = iterator.next()
-            entries.append(
-                FileEntry(
-                    status.getPath().toString(),
-                    int(status.getLen()),
-                    status.getModificationTime() / 1000,
-                )
-            )
+        # Directory by directory: ``listFiles`` also looks up every file's block locations,
+        # which made a lease directory's listing 5-10 times slower than this.
+        entries, directories = [], [path]
+        while directories:
+            for status in fs.listStatus(directories.pop()):
+                if status.isDirectory():
+                    directories.append(status.getPath())
+                    continue
+                entries.append(FileEntry(status.getPath().toString(), int(status.getLen()),
+                                         status.getModificationTime() / 1000))  # fmt: skip
         return sorted(entries, key=lambda e: e.uri)
 
     def list_dirs(self, uri: str) -> list[str]:
@@ -763,7 +766,7 @@ class HadoopFileSystem:
         stream = fs.open(path)
         try:
             # py4j hands a Java byte[] back as Python bytes in one transfer.
-            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+            return bytes(self._io_utils.toByteArray(stream))
         finally:
             stream.close()
 
