@@ -36,6 +36,7 @@ discovery, so neither staging, trash nor leases are ever read as data.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -99,6 +100,10 @@ class LakeFileSystem(Protocol):
 
     def write_bytes(self, uri: str, data: bytes) -> None: ...
     def read_bytes(self, uri: str) -> bytes: ...
+    def read_range(self, uri: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of ``uri`` from ``offset`` (within the file), never fewer."""
+        ...
+
     def create_exclusive(self, uri: str, data: bytes) -> bool:
         """Create a file holding ``data`` only if nothing is there: True if this call
         created it, False if it existed. Atomic against other writers (leases rely on it)."""
@@ -265,6 +270,14 @@ class LocalFileSystem:
 
     def read_bytes(self, uri: str) -> bytes:
         return self._path(uri).read_bytes()
+
+    def read_range(self, uri: str, offset: int, length: int) -> bytes:
+        with self._path(uri).open("rb") as file:
+            file.seek(offset)
+            data = file.read(length)
+        if len(data) != length:
+            raise StorageError(f"read {uri}: {len(data)} of {length} bytes at {offset}")
+        return data
 
     def create_exclusive(self, uri: str, data: bytes) -> bool:
         path = self._path(uri)
@@ -608,15 +621,23 @@ class WebHdfsFileSystem:
         self.client.write(self._path(uri), data=data, overwrite=True)
 
     def read_bytes(self, uri: str) -> bytes:
+        return self._read(uri)
+
+    def read_range(self, uri: str, offset: int, length: int) -> bytes:
+        return self._read(uri, offset, length)
+
+    def _read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:
         path = self._path(uri)
         for attempt in range(1, self.policy.attempts + 1):
             try:
-                with self.client.read(path) as reader:
+                with self.client.read(path, offset=offset, length=length) as reader:
                     announced = reader.headers.get("Content-Length")
                     data = reader.read()
-                if announced is None or len(data) == int(announced):
+                if (announced is None or len(data) == int(announced)) and (
+                    length is None or len(data) == length
+                ):
                     return data
-                cause = f"answer cut short ({len(data)} of {announced} bytes)"
+                cause = f"answer cut short ({len(data)} of {length or announced} bytes)"
             except WebHdfsError:
                 raise  # the request itself was retried already
             except Exception as err:
@@ -767,6 +788,15 @@ class HadoopFileSystem:
         try:
             # py4j hands a Java byte[] back as Python bytes in one transfer.
             return bytes(self._io_utils.toByteArray(stream))
+        finally:
+            stream.close()
+
+    def read_range(self, uri: str, offset: int, length: int) -> bytes:
+        fs, path = self._fs_path(uri)
+        stream = fs.open(path)
+        try:
+            stream.seek(offset)
+            return bytes(self._io_utils.toByteArray(stream, length))  # fails if short
         finally:
             stream.close()
 
@@ -933,8 +963,6 @@ def read_partition_arrow(fs: LakeFileSystem, partition_uri: str, columns: list[s
     """A partition's Parquet files as one pyarrow Table, read with plain pyarrow (no Spark):
     what a consumer or a query does. Hidden and staging files are not part of it; a
     partition without data files gives None."""
-    import io
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -957,6 +985,67 @@ def read_partition_table(fs: LakeFileSystem, partition_uri: str, columns: list[s
 
     table = read_partition_arrow(fs, partition_uri, columns)
     return table.to_pandas() if table is not None else pd.DataFrame(columns=columns or [])
+
+
+class RangedFile(io.RawIOBase):
+    """A lake file as a read-only, seekable file whose every read is one ranged read
+    through the lake's client (any :class:`LakeFileSystem`, none of which needs Spark): so
+    pyarrow reads a Parquet file's footer and then only the column chunks asked for."""
+
+    def __init__(self, fs: LakeFileSystem, uri: str) -> None:
+        super().__init__()
+        listed = fs.list_files(uri)
+        if len(listed) != 1:
+            raise StorageError(f"read {uri}: not a file")
+        self._fs, self._uri, self._size, self._position = fs, uri, listed[0].size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = max(0, self._size - self._position)
+        wanted = left if size is None or size < 0 else min(size, left)
+        if wanted == 0:
+            return b""
+        data = self._fs.read_range(self._uri, self._position, wanted)
+        self._position += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+
+def read_parquet_slice(fs: LakeFileSystem, uri: str, part: int, parts: int,
+                       columns: list[str] | None = None):  # fmt: skip
+    """Rows ``[n * part / parts, n * (part + 1) / parts)`` of the Parquet file ``uri`` (of n
+    rows), as pyarrow Tables of at most a row group each: what a Python worker reads of a
+    file that ``parts`` workers share, through the lake's client with ranged reads. A row
+    group the cut falls in is read by both its workers, so their shares stay equal."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(RangedFile(fs, uri))
+    rows = parquet.metadata.num_rows
+    low, high = rows * part // parts, rows * (part + 1) // parts
+    first = 0
+    for group in range(parquet.metadata.num_row_groups):
+        size = parquet.metadata.row_group(group).num_rows
+        start, stop = max(low, first), min(high, first + size)
+        if start < stop:
+            yield parquet.read_row_group(group, columns=columns).slice(start - first, stop - start)
+        first += size
 
 
 def recover_partition(fs: LakeFileSystem, dataset_uri: str, dt: str,

@@ -247,24 +247,42 @@ def parquet_write_options(schema) -> dict[str, str]:
     return options
 
 
-def write_parquet_side_by_side(writes) -> None:
-    """Write several ``(DataFrame, uri)`` pairs as concurrent Spark jobs.
-
-    The outputs of a stage are small next to its compute and come from one
-    cached result; one after the other, each write is mostly job start-up and
-    file commits. Spark schedules jobs from several threads side by side.
-    """
+def side_by_side(*calls: Callable[[], object]) -> list:
+    """Each call's result, the calls made from threads of their own: Spark schedules the
+    jobs of several threads side by side, so small jobs that do not need each other's
+    results pay their start-up once instead of one after the other."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=len(writes)) as pool:
-        futures = [
-            pool.submit(
-                df.write.mode("overwrite").options(**parquet_write_options(df.schema)).parquet, uri
-            )
-            for df, uri in writes
-        ]
-        for future in futures:
-            future.result()  # re-raises the first failure
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]  # re-raises the first failure
+
+
+def write_parquet_side_by_side(writes) -> None:
+    """Write several ``(DataFrame, uri)`` pairs as concurrent Spark jobs (:func:`side_by_side`):
+    the outputs of a stage are small next to its compute and come from one cached result;
+    one after the other, each write is mostly job start-up and file commits."""
+
+    def write(df, uri):
+        return lambda: (
+            df.write.mode("overwrite").options(**parquet_write_options(df.schema)).parquet(uri)
+        )
+
+    side_by_side(*(write(df, uri) for df, uri in writes))
+
+
+def worker_read_slices(spark: SparkSession, files: Sequence[str]) -> tuple[DataFrame, list]:
+    """For a Python job whose workers read Parquet files themselves
+    (:func:`lakesight.lake.read_parquet_slice`) instead of being handed Spark's decoded rows:
+    each file cut into one slice per core, ``(uri, part, parts)``, and a DataFrame of the
+    slices' indices (``id``), one per partition, for ``mapInPandas`` to run over.
+
+    Wide binary columns (a day's forecast pixels) cost more to decode in the JVM and pass
+    through Arrow than to read in the worker with pyarrow: 0.9 s against 0.25 s for a
+    day at 128 px on 2 cores."""
+    parts = spark.sparkContext.defaultParallelism
+    slices = [(uri, part, parts) for uri in files for part in range(parts)]
+    return spark.range(len(slices), numPartitions=max(1, len(slices))), slices
 
 
 def without_duplicates(validated: DataFrame, key: Sequence[str], *, reason: str = "duplicate",

@@ -5,7 +5,10 @@ the contingency counts at 0.5, 2, 5, 10 and 30 mm/h and the rain-rate error sums
 of the contract (:mod:`.verification` has the row layout). The counts are computed
 per forecast in the Python workers, against the day's frames broadcast to them once,
 and summed per model and lead on the driver for the day's summary (CSI, POD, FAR, MSE,
-MAE by lead), which the manifest keeps.
+MAE by lead), which the manifest keeps. The workers read the forecasts' Parquet files
+themselves, a share of each file's rows apiece, through the lake's own client
+(:func:`lakesight.spark.worker_read_slices`): decoding a day's pixels in the JVM and
+passing them through Arrow cost more than the scoring at the sample's 128 px.
 
 - A forecast valid after the day's latest observed frame is *pending*: not yet
   verifiable, counted in the manifest (``extra.pending``), scored by a later run.
@@ -72,13 +75,30 @@ def score_batch(batch: pd.DataFrame) -> pd.DataFrame:
             "model": pair.model,
         }
         rows.extend({**key, **row} for row in score_rows(forecast, observed))
-    out = pd.DataFrame(rows, columns=list(schema_columns(datasets.SCORE_RESULT_SCHEMA)))
+    return as_score_result(pd.DataFrame(rows, columns=SCORE_RESULT))
+
+
+def not_observed_rows(forecasts: pd.DataFrame, raw_partition: str) -> pd.DataFrame:
+    """The quarantine rows of ``forecasts`` whose valid time has no curated frame; their
+    ``path`` is where the raw frame would be."""
+    rows = forecasts[["issued_at", "lead_min", "valid_at", "model"]].reindex(columns=SCORE_RESULT)
+    rows["path"] = [f"{raw_partition}/{valid:%H%M}.png" for valid in forecasts["valid_at"]]
+    rows["reason"], rows["detail"] = "not_observed", "no curated frame at the valid time"
+    return as_score_result(rows, with_reasons=False)
+
+
+def as_score_result(rows: pd.DataFrame, with_reasons: bool = True) -> pd.DataFrame:
     # Arrow needs nullable integers and null strings, not the NaN floats pandas fills in.
     for column in (*COUNT_COLUMNS, "n_pixels"):
-        out[column] = out[column].astype("Int64")
-    for column in ("path", "reason", "detail"):
-        out[column] = pd.Series([None] * len(out), dtype=object)
-    return out
+        rows[column] = rows[column].astype("Int64")
+    for column in ("path", "reason", "detail") if with_reasons else ():
+        rows[column] = pd.Series([None] * len(rows), dtype=object, index=rows.index)
+    return rows
+
+
+SCORE_RESULT = list(schema_columns(datasets.SCORE_RESULT_SCHEMA))
+# What the scoring workers read of the day's forecasts.
+FORECAST_READ = ["issued_at", "lead_min", "valid_at", "model", "height", "width", "pixels"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,28 +127,95 @@ def observed_day(spark: SparkSession, frames_uri: str) -> ObservedDay:
     return ObservedDay({r[0]: r[2] for r in rows}, {r[1]: r[2] for r in rows})
 
 
-def score_against(batches, frames, drawn) -> Iterator[pd.DataFrame]:
-    """:func:`score_batch` over ``mapInPandas`` batches of forecasts: those flagged
-    ``_score``, against their frame (``_valid_us``) in the broadcast ``frames``. Those
-    flagged ``_draw`` (the issue the pictures draw) go to the accumulator ``drawn``."""
-    by_micros = frames.value
+def forecast_issues(spark: SparkSession, forecasts_uri: str) -> list[tuple]:
+    """The day's ``(issued_at, lead_min)``, read from two small columns, no pixels."""
+    issued = spark.read.parquet(forecasts_uri).select("issued_at", "lead_min").distinct()
+    return [tuple(row) for row in issued.collect()]
+
+
+def drawn_issue_time(issues: list[tuple], latest_frame):
+    """The issue the pictures draw: the latest whose every lead is observed
+    (:func:`last_verified_issue`), or None."""
+    cutoff = last_verified_issue(latest_frame, sorted({lead for _, lead in issues}))
+    return max((t for t, _ in issues if cutoff is not None and t <= cutoff), default=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringWindow:
+    """How the workers sort a forecast by its valid time (epoch microseconds): inside the
+    run's interval ``[start_us, end_us)`` it is *verifiable* at or before the day's latest
+    frame ``latest_us`` (None: no frame yet) and *pending* after it; outside, it is left
+    as committed. ``drawn_us``: the issue the pictures draw; ``raw_partition``: where the
+    raw frames are, for a ``not_observed`` row's path."""
+
+    start_us: int
+    end_us: int
+    latest_us: int | None
+    drawn_us: int | None
+    raw_partition: str
+
+    def sort(self, valid_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(verifiable, pending) masks of ``valid_us``."""
+        in_interval = (valid_us >= self.start_us) & (valid_us < self.end_us)
+        if self.latest_us is None:
+            return np.zeros_like(in_interval), in_interval
+        return in_interval & (valid_us <= self.latest_us), in_interval & (valid_us > self.latest_us)
+
+
+def epoch_micros(times: pd.Series) -> np.ndarray:
+    return ((times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)).to_numpy(np.int64)
+
+
+def score_forecasts(forecasts: pd.DataFrame, observed: dict[int, bytes], window: ScoringWindow,
+                    drawn, pending) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """The score rows of the verifiable ``forecasts`` whose frame was ``observed``, and the
+    ``not_observed`` rows of those whose frame is missing. The pixels of the drawn issue go
+    to the accumulator ``drawn``, the keys of pending forecasts to ``pending`` (both
+    :class:`UnionOfDicts`)."""
+    valid_us = epoch_micros(forecasts["valid_at"])
+    verifiable, is_pending = window.sort(valid_us)
+    is_observed = np.isin(valid_us, np.fromiter(observed, np.int64, len(observed)))
+    if is_pending.any():
+        keys = forecasts.loc[is_pending, ["issued_at", "lead_min", "model"]]
+        pending.add(dict.fromkeys(keys.itertuples(index=False, name=None)))
+    to_draw = epoch_micros(forecasts["issued_at"]) == window.drawn_us
+    if to_draw.any():
+        drawn.add({(r.model, int(r.lead_min)): (int(r.height), int(r.width), r.pixels)
+                   for r in forecasts[to_draw].itertuples(index=False)})  # fmt: skip
+    scored = verifiable & is_observed
+    yield score_batch(forecasts[scored].assign(observed=[observed[us] for us in valid_us[scored]]))
+    if (verifiable & ~is_observed).any():
+        yield not_observed_rows(forecasts[verifiable & ~is_observed], window.raw_partition)
+
+
+def score_slices(batches, slices, settings: Settings, frames, window: ScoringWindow, drawn,
+                 pending) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """:func:`score_forecasts` over the forecast files' slices (``slices``, indexed by the
+    ``id`` of each ``mapInPandas`` batch), each read by its worker with pyarrow
+    (:func:`lakesight.lake.read_parquet_slice`) against the broadcast ``frames``."""
+    import pyarrow as pa
+
+    from lakesight.lake import filesystem_for, read_parquet_slice
+
+    observed = frames.value
     for batch in batches:
-        to_draw = batch[batch["_draw"]]
-        if len(to_draw):
-            drawn.add({(r.model, int(r.lead_min)): (int(r.height), int(r.width), r.pixels)
-                       for r in to_draw.itertuples(index=False)})  # fmt: skip
-        batch = batch[batch["_score"]].drop(columns=["_score", "_draw"])
-        observed = [by_micros[us] for us in batch["_valid_us"]]
-        yield score_batch(batch.drop(columns="_valid_us").assign(observed=observed))
+        for uri, part, parts in (slices[i] for i in batch["id"]):
+            fs = filesystem_for(uri, settings)
+            for table in read_parquet_slice(fs, uri, part, parts, FORECAST_READ):
+                # Spark writes INT96 timestamps, which pyarrow reads as naive UTC.
+                for name in ("issued_at", "valid_at"):
+                    utc = table.column(name).cast(pa.timestamp("us", tz="UTC"))
+                    table = table.set_column(table.schema.get_field_index(name), name, utc)
+                yield from score_forecasts(table.to_pandas(), observed, window, drawn, pending)
 
 
-class DrawnIssue:
-    """The pixels of the issue the pictures draw, ``{(model, lead_min): (height, width,
-    pixels)}``, gathered while the scoring job passes them: a second scan of the day's
-    forecasts for one issue would cost as much as the scoring's own (Spark writes
-    timestamps as INT96, which have no statistics to skip row groups by). Merging is a
-    union, so a task that runs twice adds nothing. (Spark needs only ``zero`` and
-    ``addInPlace`` of an ``AccumulatorParam``.)"""
+class UnionOfDicts:
+    """An accumulator of dicts merged as a union, so a task that runs twice adds nothing:
+    the pixels of the issue the pictures draw, ``{(model, lead_min): (height, width,
+    pixels)}``, gathered while the scoring job passes them (a second scan of the day's
+    forecasts for one issue would cost as much as the scoring's own), and the keys of the
+    pending forecasts. (Spark needs only ``zero`` and ``addInPlace`` of an
+    ``AccumulatorParam``.)"""
 
     def zero(self, value):
         return {}
@@ -140,62 +227,47 @@ class DrawnIssue:
 
 @dataclasses.dataclass(frozen=True)
 class DayForecasts:
-    """What the day's forecasts say before any pixel is read, in one job over three small
-    columns: how many are pending, and the issue the pictures draw (the latest whose every
-    lead is observed, :func:`last_verified_issue`)."""
+    """The scoring's by-products: how many forecasts are pending, the issue the pictures
+    draw (a datetime, or None when no issue is verified yet) and its pixels
+    (:func:`drawn_issue`)."""
 
     pending: int
-    drawn: object  # datetime, or None when no issue is verified yet
-
-
-def day_forecasts(forecasts: DataFrame, in_interval, latest_us: int | None, latest) -> DayForecasts:
-    from pyspark.sql import functions as F
-
-    pending = in_interval & (F.col("_valid_us") > F.lit(latest_us)) if latest_us else in_interval
-    issues = forecasts.groupBy("issued_at", "lead_min").agg(
-        F.sum(pending.cast("int")).alias("pending")
-    ).collect()  # fmt: skip
-    leads = sorted({r["lead_min"] for r in issues})
-    cutoff = last_verified_issue(latest, leads)
-    verified = [r["issued_at"] for r in issues if cutoff is not None and r["issued_at"] <= cutoff]
-    return DayForecasts(sum(r["pending"] for r in issues), max(verified, default=None))
+    drawn: object
+    drawn_pixels: pd.DataFrame
 
 
 def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts_uri: str,
-                 observed: ObservedDay, interval: Interval):  # fmt: skip
-    """The forecasts valid in ``interval`` scored against the frames ``observed`` then: (score
-    rows, and a ``not_observed`` row for each forecast whose frame is missing; the day's
-    :class:`DayForecasts`; the accumulator of the drawn issue's pixels, :class:`DrawnIssue`,
-    filled when the score rows are computed)."""
+                 observed: ObservedDay, issues: list[tuple], interval: Interval):  # fmt: skip
+    """The forecasts valid in ``interval`` scored against the frames ``observed`` then (score
+    rows, and a ``not_observed`` row for each forecast whose frame is missing), and a
+    callable giving the :class:`DayForecasts` once the score rows are computed."""
     from pyspark.sql import functions as F
 
-    start, end = day_time(dt, interval.start), day_time(dt, interval.end)
-    forecasts = spark.read.parquet(forecasts_uri).withColumn("_valid_us", F.unix_micros("valid_at"))
-    in_interval = (F.col("valid_at") >= F.lit(start).cast("timestamp")) & (
-        F.col("valid_at") < F.lit(end).cast("timestamp")
-    )
-    latest_us = max(observed.by_micros, default=None)
-    day = day_forecasts(forecasts, in_interval, latest_us, observed.latest)
-    verifiable = in_interval & (F.col("_valid_us") <= F.lit(latest_us if latest_us else -1))
-    is_observed = F.col("_valid_us").isin(list(observed.by_micros))
-    to_draw = F.col("issued_at") == F.lit(day.drawn) if day.drawn else F.lit(False)
+    from lakesight.spark import worker_read_slices
+
+    drawn_at = drawn_issue_time(issues, observed.latest)
+    window = ScoringWindow(
+        micros(day_time(dt, interval.start)), micros(day_time(dt, interval.end)),
+        max(observed.by_micros, default=None), micros(drawn_at) if drawn_at else None,
+        datasets.RAW_RADAR.partition(settings, dt),
+    )  # fmt: skip
+    files = spark.read.parquet(forecasts_uri).inputFiles()
+    ids, slices = worker_read_slices(spark, sorted(files))
     frames = spark.sparkContext.broadcast(observed.by_micros)
-    drawn = spark.sparkContext.accumulator({}, DrawnIssue())
-    flagged = forecasts.withColumn("_score", verifiable & is_observed).withColumn("_draw", to_draw)
-    scored = flagged.where(F.col("_score") | F.col("_draw")).mapInPandas(
-        functools.partial(score_against, frames=frames, drawn=drawn), datasets.SCORE_RESULT_SCHEMA
-    )
-    raw_frame = F.format_string(
-        "%s/%s.png", F.lit(datasets.RAW_RADAR.partition(settings, dt)),
-        F.date_format("valid_at", "HHmm"),
+    drawn, pending = (spark.sparkContext.accumulator({}, UnionOfDicts()) for _ in range(2))
+    scored = ids.mapInPandas(
+        functools.partial(score_slices, slices=slices, settings=settings, frames=frames,
+                          window=window, drawn=drawn, pending=pending),
+        datasets.SCORE_RESULT_SCHEMA,
     )  # fmt: skip
-    unobserved = forecasts.where(verifiable & ~is_observed).select(
-        "issued_at", "lead_min", "valid_at", "model", raw_frame.alias("path"),
-        F.lit("not_observed").alias("reason"),
-        F.lit("no curated frame at the valid time").alias("detail"),
-    )  # fmt: skip
-    fresh = scored.unionByName(unobserved, allowMissingColumns=True).withColumn("dt", F.lit(dt))
-    return fresh.select(*datasets.SCORE_RESULT_COLUMNS), day, drawn
+    fresh = scored.withColumn("dt", F.lit(dt)).select(*datasets.SCORE_RESULT_COLUMNS)
+    return fresh, lambda: DayForecasts(len(pending.value), drawn_at, drawn_issue(drawn.value))
+
+
+def micros(moment) -> int:
+    """Epoch microseconds of a datetime: an aware one, or a naive one as PySpark collects
+    timestamps (in the local time zone, which ``timestamp()`` assumes too)."""
+    return round(moment.timestamp() * 1_000_000)
 
 
 @merges_into_day
@@ -205,23 +277,28 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     """Score the day's verifiable forecasts (or those valid in ``interval``); commit atomically."""
     from pyspark.sql import functions as F
 
+    from lakesight.spark import side_by_side
+
     steps = steps or Steps(STAGE.short)
     fs, forecasts_uri, issued = committed_input(spark, settings, datasets.FORECAST, dt)
     _, frames_uri, _ = committed_input(spark, settings, datasets.INGEST, dt)
     with steps.step("pair and score"):
-        observed = observed_day(spark, frames_uri)
-        fresh, day, drawn = scored_pairs(spark, settings, dt, forecasts_uri, observed, interval)
+        observed, issues = side_by_side(lambda: observed_day(spark, frames_uri),
+                                        lambda: forecast_issues(spark, forecasts_uri))  # fmt: skip
+        fresh, day_forecasts = scored_pairs(spark, settings, dt, forecasts_uri, observed, issues,
+                                            interval)  # fmt: skip
         result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
                                  time_column="valid_at", interval=interval)  # fmt: skip
         # A forecast is its error row (null threshold), or its one quarantine row.
         forecast_rows = F.col("reason").isNotNull() | F.col("threshold").isNull()
         counted = tally(result, ("issued_at", "model", "lead_min", "threshold"),
                         forecasts=F.sum(forecast_rows.cast("int")))  # fmt: skip
+        day = day_forecasts()  # filled by the scoring job, which the tally ran
     with steps.step("summarise"):
         summary = day_summary(result)
     with steps.step("pictures"):
-        pictured = write_pictures(fs, settings, dt, day.drawn, drawn_issue(drawn.value),
-                                  observed, summary, counted.fingerprint)  # fmt: skip
+        pictured = write_pictures(fs, settings, dt, day.drawn, day.drawn_pixels, observed,
+                                  summary, counted.fingerprint)  # fmt: skip
     n_in = int(counted.values["forecasts"] or 0)
     return commit_stage(
         fs, settings, STAGE, dt, result, output_columns=datasets.SCORE_COLUMNS,

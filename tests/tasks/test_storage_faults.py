@@ -78,6 +78,16 @@ def test_a_truncated_body_is_read_again_never_returned(webhdfs_server, fs_base):
     assert (fault.fired, fault.seen) == (1, 2)
 
 
+def test_a_truncated_ranged_read_is_read_again_never_returned(webhdfs_server, fs_base):
+    # A Python worker reading a row group asks for its byte range only.
+    fs, base = fs_base
+    data = b"0123456789" * 1000
+    fs.write_bytes(join(base, "f.bin"), data)
+    with webhdfs_server.faults(Fault("truncate", op="OPEN", times=1)) as (fault,):
+        assert fs.read_range(join(base, "f.bin"), 1234, 5000) == data[1234:6234]
+    assert (fault.fired, fault.seen) == (1, 2)
+
+
 def test_a_truncated_listing_is_retried(webhdfs_server, fs_base):
     fs, base = fs_base
     for name in ("dt=2026-03-01", "dt=2026-03-02"):

@@ -91,6 +91,10 @@ def test_the_day_runs_through_and_every_record_is_accounted_for(spark, settings,
     assert v["in"] == v["out"] + v["quarantined"] and v["quarantined"] > 0 and v["pending"] > 0
     unobserved = table(settings, datasets.QUARANTINED_VERIFICATION)
     assert set(unobserved["valid_at"].dt.strftime("%H:%M")) == {"00:48", "01:06"}
+    assert {p.rsplit("/", 1)[1] for p in unobserved["path"]} == {"0048.png", "0106.png"}
+    # Pending: every forecast valid after the last frame (01:54), to be scored by a later run.
+    assert v["pending"] == (rows["valid_at"].dt.strftime("%H:%M") > "01:54").sum()
+    assert v["in"] + v["pending"] == len(rows)
     scores = table(settings, datasets.SCORES)
     counted = scores[scores["threshold"].notna()]
     assert (
