@@ -206,3 +206,46 @@ def test_summarise_empty_and_malformed():
     assert empty["models"] == [] and empty["csi"] == {} and empty["leads_min"] == []
     with pytest.raises(ValueError, match="sum_abs_error"):
         summarise(score_table().drop(columns="sum_abs_error"))
+
+
+class Gathered:
+    """A stand-in for a Spark accumulator of :class:`verify.UnionOfDicts`: what ``add`` gets."""
+
+    def __init__(self) -> None:
+        self.value: dict = {}
+
+    def add(self, value: dict) -> None:
+        self.value.update(value)
+
+
+def test_a_worker_sorts_each_forecast_by_its_valid_time():
+    """Scored when its frame was observed, ``not_observed`` when the frame is missing,
+    pending after the latest frame, untouched outside the run's interval; the drawn issue's
+    pixels and the pending keys are gathered."""
+    from lakesight.radar_nowcast.verify import ScoringWindow, micros, score_forecasts
+
+    at = [pd.Timestamp(f"2026-01-02 {hhmm}", tz="UTC") for hhmm in ("00:06", "00:12", "00:18",
+                                                                   "00:24", "00:30")]  # fmt: skip
+    issued = pd.Timestamp("2026-01-02 00:00", tz="UTC")
+    pixels = np.full((4, 3), 200, np.uint8).tobytes()
+    forecasts = pd.DataFrame({
+        "issued_at": [issued] * 5, "lead_min": [6, 12, 18, 24, 30], "valid_at": at,
+        "model": "flow", "height": 4, "width": 3, "pixels": [pixels] * 5,
+    })  # fmt: skip
+    # Frames at 00:06 and 00:18 (00:12 is missing); the run's interval ends before 00:30.
+    observed = {micros(at[0]): pixels, micros(at[2]): bytes(12)}
+    window = ScoringWindow(micros(at[0]), micros(at[4]), micros(at[2]), micros(issued), "raw/d")
+    drawn, pending = Gathered(), Gathered()
+    rows = pd.concat(list(score_forecasts(forecasts, observed, window, drawn, pending)))
+
+    scored = rows[rows["reason"].isna()]
+    assert sorted(set(scored["lead_min"])) == [6, 18]
+    hits = scored.dropna(subset=["threshold"]).set_index(["lead_min", "threshold"])["hits"]
+    assert hits[(6, 0.5)] == 12 and hits[(18, 0.5)] == 0  # observed there: rain, then none
+    quarantined = rows[rows["reason"].notna()]
+    assert quarantined[["lead_min", "reason", "path"]].values.tolist() == [
+        [12, "not_observed", "raw/d/0012.png"]
+    ]
+    assert list(pending.value) == [(issued, 24, "flow")]  # 00:30 is outside the interval
+    assert sorted(drawn.value) == [("flow", lead) for lead in (6, 12, 18, 24, 30)]
+    assert drawn.value[("flow", 6)] == (4, 3, pixels)
