@@ -127,9 +127,9 @@ def observed_day(spark: SparkSession, frames_uri: str) -> ObservedDay:
     return ObservedDay({r[0]: r[2] for r in rows}, {r[1]: r[2] for r in rows})
 
 
-def forecast_issues(spark: SparkSession, forecasts_uri: str) -> list[tuple]:
+def forecast_issues(forecasts: DataFrame) -> list[tuple]:
     """The day's ``(issued_at, lead_min)``, read from two small columns, no pixels."""
-    issued = spark.read.parquet(forecasts_uri).select("issued_at", "lead_min").distinct()
+    issued = forecasts.select("issued_at", "lead_min").distinct()
     return [tuple(row) for row in issued.collect()]
 
 
@@ -236,9 +236,9 @@ class DayForecasts:
     drawn_pixels: pd.DataFrame
 
 
-def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts_uri: str,
+def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts: DataFrame,
                  observed: ObservedDay, issues: list[tuple], interval: Interval):  # fmt: skip
-    """The forecasts valid in ``interval`` scored against the frames ``observed`` then (score
+    """The ``forecasts`` valid in ``interval`` scored against the frames ``observed`` then (score
     rows, and a ``not_observed`` row for each forecast whose frame is missing), and a
     callable giving the :class:`DayForecasts` once the score rows are computed."""
     from pyspark.sql import functions as F
@@ -251,7 +251,7 @@ def scored_pairs(spark: SparkSession, settings: Settings, dt: str, forecasts_uri
         max(observed.by_micros, default=None), micros(drawn_at) if drawn_at else None,
         datasets.RAW_RADAR.partition(settings, dt),
     )  # fmt: skip
-    files = spark.read.parquet(forecasts_uri).inputFiles()
+    files = forecasts.inputFiles()  # read by the workers themselves, not by Spark
     ids, slices = worker_read_slices(spark, sorted(files))
     frames = spark.sparkContext.broadcast(observed.by_micros)
     drawn, pending = (spark.sparkContext.accumulator({}, UnionOfDicts()) for _ in range(2))
@@ -283,9 +283,10 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     fs, forecasts_uri, issued = committed_input(spark, settings, datasets.FORECAST, dt)
     _, frames_uri, _ = committed_input(spark, settings, datasets.INGEST, dt)
     with steps.step("pair and score"):
+        forecasts = spark.read.parquet(forecasts_uri)  # listed once, for both uses
         observed, issues = side_by_side(lambda: observed_day(spark, frames_uri),
-                                        lambda: forecast_issues(spark, forecasts_uri))  # fmt: skip
-        fresh, day_forecasts = scored_pairs(spark, settings, dt, forecasts_uri, observed, issues,
+                                        lambda: forecast_issues(forecasts))  # fmt: skip
+        fresh, day_forecasts = scored_pairs(spark, settings, dt, forecasts, observed, issues,
                                             interval)  # fmt: skip
         result = merged_into_day(spark, fs, settings, STAGE, dt, fresh,
                                  time_column="valid_at", interval=interval)  # fmt: skip
