@@ -99,7 +99,10 @@ class LakeFileSystem(Protocol):
         ...
 
     def write_bytes(self, uri: str, data: bytes) -> None: ...
-    def read_bytes(self, uri: str) -> bytes: ...
+    def read_bytes(self, uri: str) -> bytes:
+        """The whole file; ``FileNotFoundError`` when ``uri`` is missing, on every file system."""
+        ...
+
     def read_range(self, uri: str, offset: int, length: int) -> bytes:
         """``length`` bytes of ``uri`` from ``offset`` (within the file), never fewer."""
         ...
@@ -627,6 +630,8 @@ class WebHdfsFileSystem:
         return self._read(uri, offset, length)
 
     def _read(self, uri: str, offset: int = 0, length: int | None = None) -> bytes:
+        from hdfs.util import HdfsError
+
         path = self._path(uri)
         for attempt in range(1, self.policy.attempts + 1):
             try:
@@ -640,6 +645,10 @@ class WebHdfsFileSystem:
                 cause = f"answer cut short ({len(data)} of {length or announced} bytes)"
             except WebHdfsError:
                 raise  # the request itself was retried already
+            except HdfsError as err:
+                if err.exception == "FileNotFoundException":
+                    raise FileNotFoundError(f"webhdfs OPEN {path}: no such file") from err
+                raise
             except Exception as err:
                 cause = _transient_cause(err, self.policy.timeout_s)
                 if cause is None:
@@ -783,8 +792,15 @@ class HadoopFileSystem:
         return True
 
     def read_bytes(self, uri: str) -> bytes:
+        from py4j.protocol import Py4JJavaError
+
         fs, path = self._fs_path(uri)
-        stream = fs.open(path)
+        try:
+            stream = fs.open(path)
+        except Py4JJavaError as err:
+            if "FileNotFoundException" in str(err.java_exception.getClass().getName()):
+                raise FileNotFoundError(f"open {uri}: no such file") from err
+            raise
         try:
             # py4j hands a Java byte[] back as Python bytes in one transfer.
             return bytes(self._io_utils.toByteArray(stream))

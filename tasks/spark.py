@@ -397,35 +397,52 @@ def per_worker(load: Callable[..., object], batch_fn: Callable, job: ImageJob, r
     return apply
 
 
-def with_file_bytes(spark: SparkSession, uri: str, index):
-    """``index`` rows (with ``path``) joined to the bytes (``content``) of their files under ``uri``."""
-
-    raw = (
-        spark.read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        .load(uri)
-        .select("path", "content")
-    )
-    # binaryFile spells paths as Hadoop does (unencoded); the index holds published URIs
-    # (lake.path_uri): join on the index's path in Hadoop's spelling. No broadcast hint: a
-    # day's index goes to the driver only while it is under Spark's broadcast threshold,
-    # above it the join sorts and merges, so the driver's memory does not grow with a day.
-    spelled = index.withColumn("_hadoop_path", hadoop_location_column("path"))
-    return (
-        raw.withColumnRenamed("path", "_hadoop_path")
-        .join(spelled, "_hadoop_path", "inner")
-        .drop("_hadoop_path")
-    )
+# Files a worker reads before handing them on: a slice of a model's batch, so reading and
+# inference alternate and a worker holds at most this many photos' bytes.
+READ_ROWS = 64
 
 
-def hadoop_location_column(column: str):
-    """:func:`lakesight.lake.hadoop_location` as a Spark expression (a Python UDF here would
-    feed the stage's own ``mapInPandas`` and deadlock Spark 4's Arrow runners): ``file:///p``
-    becomes ``file:/p`` and the path is percent-decoded. ``path_uri`` encodes ``+``, so the
-    form-decoding of ``+`` as a space never applies."""
-    from pyspark.sql import functions as F
+def map_files(index: DataFrame, settings: Settings, apply: Callable, schema: str) -> DataFrame:
+    """``apply`` (a ``mapInPandas`` function, such as :func:`per_worker`'s) over ``index``
+    rows (with ``path``, a published URI), each row given its file's bytes as ``content``.
 
-    return F.url_decode(F.regexp_replace(F.col(column), "^file://", "file:"))
+    Each Python worker reads its rows' files itself, through the lake's own client
+    (:func:`lakesight.lake.filesystem_for`, on HDFS the ``LAKESIGHT_WEBHDFS_URL`` every
+    worker needs), :data:`READ_ROWS` files at a time as ``apply`` asks for them; the index
+    is first spread round robin over the cores, one task each. Spark's own binaryFile scan,
+    joined to the index by path, decoded every file in the JVM and passed it through Arrow:
+    a day of 2,649 photos took 3.96 s to embed that way against 3.02 s read by the workers
+    (``bench houses``), and the scan read every file of the day, quarantined ones too.
+    A row whose file is gone is left out, as that join left it out: the stages count their
+    rows against the index and name what is missing."""
+    parts = index.sparkSession.sparkContext.defaultParallelism
+
+    def read_then_apply(batches):
+        from lakesight.lake import filesystem_for
+
+        fs = filesystem_for(settings.root, settings)  # the day's raw files are under the root
+        return apply(with_contents(batch, fs) for batch in _slices(batches, READ_ROWS))
+
+    return index.repartition(parts).mapInPandas(read_then_apply, schema)
+
+
+def _slices(batches, rows: int):
+    for batch in batches:
+        for start in range(0, len(batch), rows):
+            yield batch.iloc[start : start + rows]
+
+
+def with_contents(batch, fs: LakeFileSystem):
+    """``batch`` (rows with ``path``) with each file's bytes as ``content``, read through
+    ``fs``; rows whose file is missing are left out."""
+    contents = []
+    for path in batch["path"]:
+        try:
+            contents.append(fs.read_bytes(path))
+        except FileNotFoundError:
+            contents.append(None)
+    found = [content is not None for content in contents]
+    return batch.assign(content=contents)[found]
 
 
 def code_sources(code: Sequence[str]) -> dict[str, str]:

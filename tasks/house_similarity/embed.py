@@ -38,8 +38,8 @@ from lakesight.spark import (
     check_content_id,
     code_fingerprint,
     code_sources,
+    map_files,
     per_worker,
-    with_file_bytes,
 )
 from lakesight.stage import (
     StageError,
@@ -119,7 +119,14 @@ def photo_index(spark: SparkSession, listings_uri: str) -> DataFrame:
     )
 
 
-def embeddings(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame | None,
+def embed_photos(index: DataFrame, settings: Settings, job: ImageJob) -> DataFrame:
+    """:data:`datasets.EMBED_SCHEMA` rows of ``index``'s photos, each read and embedded by a
+    Python worker (:func:`lakesight.spark.map_files`)."""
+    embed = per_worker(load_backbone_model, embed_batch, job, BATCH_ROWS)
+    return map_files(index, settings, embed, datasets.EMBED_SCHEMA)
+
+
+def embeddings(spark: SparkSession, settings: Settings, todo: DataFrame | None,
                reused: DataFrame | None, job: ImageJob, processed_at: str) -> DataFrame:  # fmt: skip
     """The day's rows: cached embeddings for ``reused``, computed ones for ``todo`` (None
     when nothing is left to compute: then no photo byte is read)."""
@@ -127,10 +134,9 @@ def embeddings(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame
 
     computed = None
     if todo is not None:
-        files = with_file_bytes(spark, datasets.RAW_LISTINGS.partition(settings, dt), todo)
-        computed = files.mapInPandas(
-            per_worker(load_backbone_model, embed_batch, job, BATCH_ROWS), datasets.EMBED_SCHEMA
-        ).withColumn("processed_at", F.lit(processed_at).cast("timestamp"))
+        computed = embed_photos(todo, settings, job).withColumn(
+            "processed_at", F.lit(processed_at).cast("timestamp")
+        )
     schema = f"{datasets.EMBED_SCHEMA}, processed_at timestamp"
     return cached_and_computed(spark, reused, computed, schema)
 
@@ -156,7 +162,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         todo, reused = cache.split(spark, index)
         n_todo = todo.cache().count()
     with steps.step("embed"):
-        rows = embeddings(spark, settings, dt, todo if n_todo else None, reused, job, processed_at)
+        rows = embeddings(spark, settings, todo if n_todo else None, reused, job, processed_at)
         result = (
             rows.withColumn("models", F.array(*[F.lit(m["name"]) for m in models]))
             .withColumn("dt", F.lit(dt))

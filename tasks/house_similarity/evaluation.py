@@ -15,8 +15,8 @@ heads, nor the small training sets below ever saw):
   (:class:`.similar.ListingIndex`); a result is relevant when its house has the
   query's style and storey count.
 
-**bench**: ``embed_vs_bare``, the embed stage's Spark job on ``local[2]`` (photo bytes
-read by Spark, the backbone in each Python worker) against one process embedding the
+**bench**: ``embed_vs_bare``, the embed stage's Spark job on ``local[2]`` (each Python
+worker reads its photos and runs the backbone: :func:`.embed.embed_photos`) against one process embedding the
 same photos in a loop; ``publish_vs_bare``, the whole publish stage against one process
 doing its work with its own functions (read the embeddings and the photos the tuned heads
 look at, tag, write), each with its breakdown; and the in-process query latency over
@@ -285,12 +285,12 @@ def bench_houses(
     from pyspark.sql import functions as F
 
     from lakesight.house_similarity import datasets, embed, ingest
-    from lakesight.house_similarity.embed import embed_batch, load_backbone_model, photo_index
+    from lakesight.house_similarity.embed import embed_photos, photo_index
     from lakesight.house_similarity.sample_data import write_sample_listings
     from lakesight.imaging import DecodeLimits
     from lakesight.lake import filesystem_for
     from lakesight.models.tagging.backbone import DEFAULT_BACKBONE, load_backbone
-    from lakesight.spark import ImageJob, bench_session, per_worker, with_file_bytes
+    from lakesight.spark import ImageJob, bench_session
     from lakesight.stage import model_entries
 
     spark, settings, fs = bench_session("bench-houses", workdir, steps)
@@ -306,11 +306,7 @@ def bench_houses(
 
     def spark_run() -> float:
         started = time.perf_counter()
-        files = with_file_bytes(spark, raw_uri, index)
-        rows = files.mapInPandas(
-            per_worker(load_backbone_model, embed_batch, job, 64), datasets.EMBED_SCHEMA
-        )
-        rows.agg(F.count("embedding")).collect()
+        embed_photos(index, settings, job).agg(F.count("embedding")).collect()
         return time.perf_counter() - started
 
     paths = [r["path"] for r in index.collect()]

@@ -25,7 +25,7 @@ from lakesight.config import Settings
 from lakesight.house_similarity import datasets
 from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, with_file_bytes
+from lakesight.spark import ImageJob, map_files
 from lakesight.stage import (
     StageError,
     StageResult,
@@ -126,8 +126,9 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         embedded = spark.read.parquet(embeddings_uri)
         inputs = embedded.select("photo_id", "path", "embedding")
         if tag_heads.needs_photos:  # a fine-tuned head answers from the photo itself
-            inputs = with_file_bytes(spark, datasets.RAW_LISTINGS.partition(settings, dt), inputs)
-        tags = inputs.mapInPandas(tag, datasets.TAG_SCHEMA)
+            tags = map_files(inputs, settings, tag, datasets.TAG_SCHEMA)
+        else:
+            tags = inputs.mapInPandas(tag, datasets.TAG_SCHEMA)
         result = (
             embedded.join(tags.dropDuplicates(["photo_id"]), "photo_id", "inner")
             .withColumn(

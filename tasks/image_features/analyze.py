@@ -36,8 +36,8 @@ from lakesight.spark import (
     ImageJob,
     cached_and_computed,
     check_content_id,
+    map_files,
     per_worker,
-    with_file_bytes,
 )
 from lakesight.stage import (
     StageError,
@@ -110,7 +110,7 @@ def analyze_batch(batch: pd.DataFrame, models, job: ImageJob, policy: CropPolicy
     return pd.DataFrame(rows, columns=list(datasets.ANALYSIS_COLUMNS))
 
 
-def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame | None,
+def analyses(spark: SparkSession, settings: Settings, todo: DataFrame | None,
              reused: DataFrame | None, job: ImageJob, policy: CropPolicy,
              variant: str = "fp32") -> DataFrame:  # fmt: skip
     """The day's rows: cached analyses for ``reused``, computed ones for ``todo`` (None when
@@ -119,12 +119,12 @@ def analyses(spark: SparkSession, settings: Settings, dt: str, todo: DataFrame |
 
     computed = None
     if todo is not None:
-        files = with_file_bytes(spark, datasets.RAW_IMAGES.partition(settings, dt), todo)
         batch_fn = functools.partial(analyze_batch, policy=policy)
-        computed = files.mapInPandas(
+        computed = map_files(
+            todo, settings,
             per_worker(functools.partial(load_models, variant=variant), batch_fn, job, BATCH_ROWS),
             datasets.ANALYSIS_SCHEMA,
-        ).withColumn("processed_at", F.lit(None).cast("timestamp"))
+        ).withColumn("processed_at", F.lit(None).cast("timestamp"))  # fmt: skip
     schema = f"{datasets.ANALYSIS_SCHEMA}, processed_at timestamp"
     return cached_and_computed(spark, reused, computed, schema)
 
@@ -151,7 +151,7 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
         n_todo = todo.cache().count()
         n_index = n_todo if reused is None else index.count()
     with steps.step("analyze"):
-        rows = analyses(spark, settings, dt, todo if n_todo else None, reused, job, policy,
+        rows = analyses(spark, settings, todo if n_todo else None, reused, job, policy,
                         variant["variant"])  # fmt: skip
         result = datasets.stamped(rows, dt, models, processed_at).cache()
         # One job computes everything and the counts; every image yields one row with its

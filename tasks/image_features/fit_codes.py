@@ -30,7 +30,7 @@ from lakesight.image_features import datasets
 from lakesight.imaging import ImageRejected
 from lakesight.models.tagging.backbone import DEFAULT_BACKBONE
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, check_content_id, per_worker, with_file_bytes
+from lakesight.spark import ImageJob, check_content_id, map_files, per_worker
 from lakesight.stage import (
     StageError,
     StageResult,
@@ -191,11 +191,10 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     name = name or f"{card['name']}_itq"
     job = ImageJob.for_models(settings, models[0]["name"])
     with steps.step(f"embed up to {sample} crops"):
-        files = with_file_bytes(spark, datasets.RAW_IMAGES.partition(settings, dt),
-                                sampled_crops(spark, descriptors_uri, sample))  # fmt: skip
-        result = files.mapInPandas(
-            per_worker(load_embedder, embed_batch, job, 64), datasets.CODE_FIT_SCHEMA
-        ).cache()
+        result = map_files(
+            sampled_crops(spark, descriptors_uri, sample), settings,
+            per_worker(load_embedder, embed_batch, job, 64), datasets.CODE_FIT_SCHEMA,
+        ).cache()  # fmt: skip
         counted = tally(result, ("image_id", "path"))
         vectors = (
             result.where(F.col("reason").isNull()).select("image_id", "embedding", "split")

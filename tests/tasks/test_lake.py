@@ -182,6 +182,15 @@ def test_ranged_reads_give_exactly_the_bytes_asked_for(lake_fs):
         RangedFile(fs, join(base, "missing.bin"))
 
 
+def test_reading_a_missing_file_raises_file_not_found_on_every_file_system(lake_fs):
+    # Workers that read a day's photos tell "gone since ingest" from a failing store by it.
+    fs, base = lake_fs
+    with pytest.raises(FileNotFoundError):
+        fs.read_bytes(join(base, "gone.jpg"))
+    fs.write_bytes(join(base, "here.jpg"), b"x")
+    assert fs.read_bytes(join(base, "here.jpg")) == b"x"
+
+
 def test_parquet_slices_split_a_file_into_equal_shares_of_its_rows(lake_fs):
     import io
 

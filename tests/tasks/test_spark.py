@@ -33,3 +33,38 @@ def test_pyspark_python_matches_jvm_and_map_in_pandas_works(spark):
 )
 def test_parse_java_major(text, major):
     assert parse_java_major(text) == major
+
+
+@pytest.mark.parametrize("lake", ["local", "hdfs-through-webhdfs"])
+def test_workers_read_each_rows_file_and_leave_out_the_missing(spark, settings, tmp_path, lake,
+                                                                request):  # fmt: skip
+    # map_files: the stages' photos reach the model in the worker that reads them; on HDFS
+    # through the lake's WebHDFS endpoint (LAKESIGHT_WEBHDFS_URL), never through Spark.
+    import dataclasses
+
+    from lakesight.lake import LocalFileSystem, WebHdfsFileSystem, join, make_webhdfs_client
+    from lakesight.spark import READ_ROWS, map_files
+
+    if lake == "local":
+        fs, root = LocalFileSystem(), (tmp_path / "lake").as_uri()
+        settings = dataclasses.replace(settings, root=root)
+    else:
+        server = request.getfixturevalue("webhdfs_server")
+        fs = WebHdfsFileSystem(make_webhdfs_client(server.url, user="tester"))
+        root = f"hdfs://namenode:8020/t/{tmp_path.name}"
+        settings = dataclasses.replace(settings, root=root, webhdfs_url=server.url)
+    paths = [join(root, "raw", f"photo {i:03d}.jpg") for i in range(150)]
+    for i, path in enumerate(paths):
+        if i % 50 != 7:  # three files are gone since the index was made
+            fs.write_bytes(path, f"bytes of {i}".encode())
+
+    def contents(batches):
+        for batch in batches:
+            assert len(batch) <= READ_ROWS
+            yield batch[["n", "content"]]
+
+    index = spark.createDataFrame([(i, p) for i, p in enumerate(paths)], "n int, path string")
+    read = map_files(index.coalesce(1), settings, contents, "n int, content binary")
+    assert read.rdd.getNumPartitions() == spark.sparkContext.defaultParallelism
+    rows = {r["n"]: bytes(r["content"]) for r in read.collect()}
+    assert rows == {i: f"bytes of {i}".encode() for i in range(150) if i % 50 != 7}
