@@ -647,7 +647,9 @@ class WebHdfsFileSystem:
                 raise  # the request itself was retried already
             except HdfsError as err:
                 if err.exception == "FileNotFoundException":
-                    raise FileNotFoundError(f"webhdfs OPEN {path}: no such file") from err
+                    # The namenode's own words ("File /p does not exist."), in one line.
+                    said = (str(err).strip().splitlines() or ["no such file"])[0]
+                    raise FileNotFoundError(f"webhdfs OPEN {path}: {said}") from err
                 raise
             except Exception as err:
                 cause = _transient_cause(err, self.policy.timeout_s)
@@ -799,7 +801,7 @@ class HadoopFileSystem:
             stream = fs.open(path)
         except Py4JJavaError as err:
             if "FileNotFoundException" in str(err.java_exception.getClass().getName()):
-                raise FileNotFoundError(f"open {uri}: no such file") from err
+                raise FileNotFoundError(f"open {uri}: {uri_path(uri)} does not exist") from err
             raise
         try:
             # py4j hands a Java byte[] back as Python bytes in one transfer.

@@ -68,3 +68,32 @@ def test_workers_read_each_rows_file_and_leave_out_the_missing(spark, settings, 
     assert read.rdd.getNumPartitions() == spark.sparkContext.defaultParallelism
     rows = {r["n"]: bytes(r["content"]) for r in read.collect()}
     assert rows == {i: f"bytes of {i}".encode() for i in range(150) if i % 50 != 7}
+
+
+@pytest.mark.unit
+def test_the_next_slice_is_read_while_the_caller_works_on_this_one():
+    import threading
+
+    from lakesight.spark import read_ahead
+
+    started = {k: threading.Event() for k in range(4)}
+    drawn = []
+
+    def read(k):
+        started[k].set()
+        if k == 3:
+            raise OSError("the store failed")
+        return k * 10
+
+    def items():
+        for k in range(4):
+            drawn.append(k)
+            yield k
+
+    reads = read_ahead(items(), read)
+    assert next(reads) == 0
+    # While the caller holds slice 0, slice 1 is already being read, and no further one.
+    assert started[1].wait(timeout=5) and drawn == [0, 1]
+    assert next(reads) == 10 and next(reads) == 20
+    with pytest.raises(OSError, match="the store failed"):
+        next(reads)
