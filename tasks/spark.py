@@ -397,8 +397,8 @@ def per_worker(load: Callable[..., object], batch_fn: Callable, job: ImageJob, r
     return apply
 
 
-# Files a worker reads before handing them on: a slice of a model's batch, so reading and
-# inference alternate and a worker holds at most this many photos' bytes.
+# Files a worker reads at a time: a slice of a model's batch. With one slice read ahead
+# (read_ahead), a worker holds the bytes of at most two slices.
 READ_ROWS = 64
 
 
@@ -410,10 +410,10 @@ def map_files(index: DataFrame, settings: Settings, apply: Callable, schema: str
     (:func:`lakesight.lake.filesystem_for`, on HDFS the ``LAKESIGHT_WEBHDFS_URL`` every
     worker needs), :data:`READ_ROWS` files at a time, the next slice in a thread while
     ``apply`` works on this one (:func:`read_ahead`); the index is first spread round robin
-    over the cores, one task each. Spark's own binaryFile scan,
-    joined to the index by path, decoded every file in the JVM and passed it through Arrow:
-    a day of 2,649 photos took 3.96 s to embed that way against 3.02 s read by the workers
-    (``bench houses``), and the scan read every file of the day, quarantined ones too.
+    over the cores, one task each. Spark's own binaryFile scan, joined to the index by
+    path, read every file in the JVM (the day's quarantined ones too) and passed it through
+    Arrow: a day of 2,649 photos took 3.96 s to embed that way against 3.02 s read by the
+    workers (``bench houses``' day, 5 passes each).
     A row whose file is gone is left out, as that join left it out: the stages count their
     rows against the index and name what is missing."""
     parts = index.sparkSession.sparkContext.defaultParallelism
