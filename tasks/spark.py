@@ -390,9 +390,8 @@ def per_worker(load: Callable[..., object], batch_fn: Callable, job: ImageJob, r
 
     def apply(batches):
         loaded = load(*job.models, registry=job.registry)
-        for batch in batches:
-            for start in range(0, len(batch), rows):
-                yield batch_fn(batch.iloc[start : start + rows], loaded, job)
+        for rows_slice in row_slices(batches, rows):
+            yield batch_fn(rows_slice, loaded, job)
 
     return apply
 
@@ -422,13 +421,14 @@ def map_files(index: DataFrame, settings: Settings, apply: Callable, schema: str
         from lakesight.lake import filesystem_for
 
         fs = filesystem_for(settings.root, settings)  # the day's raw files are under the root
-        slices = _slices(batches, READ_ROWS)
+        slices = row_slices(batches, READ_ROWS)
         return apply(read_ahead(slices, functools.partial(with_contents, fs=fs)))
 
     return index.repartition(parts).mapInPandas(read_then_apply, schema)
 
 
-def _slices(batches, rows: int):
+def row_slices(batches, rows: int):
+    """The rows of ``mapInPandas`` batches, in order, as slices of at most ``rows`` rows."""
     for batch in batches:
         for start in range(0, len(batch), rows):
             yield batch.iloc[start : start + rows]

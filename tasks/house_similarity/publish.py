@@ -25,7 +25,7 @@ from lakesight.config import Settings
 from lakesight.house_similarity import datasets
 from lakesight.imaging import ImageRejected
 from lakesight.progress import Steps
-from lakesight.spark import ImageJob, map_files
+from lakesight.spark import ImageJob, map_files, row_slices
 from lakesight.stage import (
     StageError,
     StageResult,
@@ -118,9 +118,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     job = ImageJob.for_models(settings, *(m["name"] for m in entries))
 
     def tag(batches):
-        for batch in batches:
-            for start in range(0, len(batch), BATCH_ROWS):
-                yield tag_batch(batch.iloc[start : start + BATCH_ROWS], tag_heads, job)
+        for rows in row_slices(batches, BATCH_ROWS):
+            yield tag_batch(rows, tag_heads, job)
 
     with steps.step("tag and publish"):
         embedded = spark.read.parquet(embeddings_uri)
