@@ -7,7 +7,8 @@ TorchDistributor, and the candidate replaces the current model only if it beats 
 held-out latest day. The decision and both scores are in the manifest of
 `curated/radar_training/dt={{ ds }}`. Params: `weeks`, `steps` (optimiser steps; default
 the shipped model's), `processes` (TorchDistributor processes), `model` (the registered
-nowcaster to retrain; default the forecast stage's).
+nowcaster to retrain; default the forecast stage's), `promote_on` (`both`: lower MSE and
+no lower CSI at 2 and 5 mm/h; `mse` or `csi` alone).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from lakesight_airflow.operators import LakesightStageOperator
         "steps": Param(None, type=["null", "integer"]),
         "processes": Param(1, type="integer", minimum=1),
         "model": Param(None, type=["null", "string"]),
+        "promote_on": Param("both", enum=["both", "mse", "csi"]),
     },
     doc_md=__doc__,
 )
@@ -47,6 +49,7 @@ def radar_nowcast_train():
             "--steps": "{{ params.steps or '' }}",
             "--processes": "{{ params.processes }}",
             "--model": "{{ params.model or '' }}",
+            "--promote-on": "{{ params.promote_on }}",
         },
     )
 

@@ -55,6 +55,7 @@ def test_the_weekly_dag_retrains_and_records_its_decision(spark, settings, tmp_p
     decision = manifest.extra["decision"]
     assert manifest.extra["days"] == ["2026-05-18", "2026-05-19"]
     assert decision["current_model"] == "convlstm_radar@1"
+    assert decision["rule"].startswith("promote if validation MSE (mean over leads) is lower and")
     assert decision["candidate"]["mse"] is not None and decision["current"]["mse"] is not None
     # Two steps of training never beat the shipped model: it stays, and nothing is added.
     assert (

@@ -36,11 +36,38 @@ def register_overgrowing_advection_model(registry) -> None:
 
 
 @pytest.mark.unit
-def test_the_promotion_rule_needs_a_lower_validation_mse():
-    assert train.should_promote({"mse": 10.0}, {"mse": 12.0})
-    assert not train.should_promote({"mse": 12.0}, {"mse": 12.0})
-    assert not train.should_promote({"mse": None}, {"mse": 12.0})
-    assert train.should_promote({"mse": 10.0}, {"mse": None})
+def test_the_mse_rule_needs_a_lower_validation_mse():
+    assert train.should_promote({"mse": 10.0}, {"mse": 12.0}, "mse")
+    assert not train.should_promote({"mse": 12.0}, {"mse": 12.0}, "mse")
+    assert not train.should_promote({"mse": None}, {"mse": 12.0}, "mse")
+    assert train.should_promote({"mse": 10.0}, {"mse": None}, "mse")
+
+
+def scores(mse, csi_2, csi_5):
+    return {"mse": mse, "csi_2": csi_2, "csi_5": csi_5}
+
+
+@pytest.mark.unit
+def test_the_default_rule_does_not_buy_mse_with_csi_or_csi_with_mse():
+    current = scores(28.66, 0.420, 0.315)  # advection_radar@2 on a spectral validation day
+    faded = scores(26.90, 0.401, 0.291)  # trained towards the squared error: lower, but fades
+    sharper = scores(30.11, 0.437, 0.333)  # detects more, errs more
+    better = scores(27.00, 0.425, 0.315)  # lower error, CSI no lower
+    assert train.DEFAULT_PROMOTION_RULE == "both"
+    assert not train.should_promote(faded, current)
+    assert not train.should_promote(sharper, current)
+    assert train.should_promote(better, current)
+    assert not train.should_promote(current, current)  # a tie keeps what is there
+    # The single-score rules, for a user who judges by one of them.
+    assert train.should_promote(faded, current, "mse")
+    assert not train.should_promote(faded, current, "csi")
+    assert train.should_promote(sharper, current, "csi")
+    assert not train.should_promote(better, current, "csi")  # CSI >= 5 mm/h only tied
+    # A current model with no echo to score CSI on does not hold a candidate back.
+    assert train.should_promote(better, scores(30.0, None, None))
+    assert not train.should_promote(scores(None, None, None), current)
+    with pytest.raises(ValueError, match="unknown promotion rule 'mae'"):
+        train.should_promote(better, current, "mae")
 
 
 def test_the_advection_model_retrains_on_another_family_at_its_grid_and_is_promoted(
@@ -70,6 +97,8 @@ def test_the_advection_model_retrains_on_another_family_at_its_grid_and_is_promo
     assert manifest.extra["days"] == list(DAYS)
     assert decision["current_model"] == "advection_radar@1"
     assert decision["candidate"]["mse"] < decision["current"]["mse"]
+    assert decision["candidate"]["csi_2"] >= decision["current"]["csi_2"]
+    assert decision["rule"] == train.PROMOTION_RULES["both"]
     assert decision["promoted"] is True and decision["new_model"] == "advection_radar@2"
     assert manifest.counts["in"] == manifest.counts["out"] + manifest.counts["quarantined"]
     assert result.manifest.counts["training"] > 0 and result.manifest.counts["validation"] > 0
