@@ -339,6 +339,8 @@ def run(
     from lakesight.models.nowcasting.forecaster import load_nowcaster, nowcaster_from_card
     from lakesight.models.runtime import load_card
 
+    if promote_on not in PROMOTION_RULES:  # before the training it would judge
+        raise StageError(f"--promote-on: {promote_on!r} is not one of {sorted(PROMOTION_RULES)}")
     steps = steps or Steps(STAGE.short)
     fs = stage_filesystem(spark, settings)
     days = training_days(fs, settings, dt, weeks)

@@ -11,6 +11,7 @@ from lakesight.lake import LocalFileSystem, read_manifest
 from lakesight.progress import Steps
 from lakesight.radar_nowcast import datasets, ingest, train
 from lakesight.radar_nowcast.sample_data import write_sample_radar
+from lakesight.stage import StageError
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 QUIET = Steps("test", quiet=True)
@@ -68,6 +69,13 @@ def test_the_default_rule_does_not_buy_mse_with_csi_or_csi_with_mse():
     assert not train.should_promote(scores(None, None, None), current)
     with pytest.raises(ValueError, match="unknown promotion rule 'mae'"):
         train.should_promote(better, current, "mae")
+
+
+def test_an_unknown_promotion_rule_fails_before_any_training(spark, settings):
+    with pytest.raises(
+        StageError, match=r"--promote-on: 'mae' is not one of \['both', 'csi', 'mse'\]"
+    ):
+        train.run(spark, settings, "2026-05-20", steps=QUIET, promote_on="mae")
 
 
 def test_the_advection_model_retrains_on_another_family_at_its_grid_and_is_promoted(
