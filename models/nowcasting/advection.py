@@ -12,8 +12,9 @@ learns what advection leaves out:
    echo's corners spread smoothly over the grid (:func:`tracked_motion`, pysteps' method).
    DIS sees fine structure but, looking at small patches, not the motion along a line
    (the aperture problem: a squall line slides along itself unseen); corners see the
-   whole motion but only where there are corners. Each window takes the candidate that
-   best retraces its own past: its first frame advected to its last.
+   whole motion but only where there are corners. Each region takes the candidates that
+   best retrace its own past, the window's first frame advected to its last
+   (:func:`regional_motion`; version 2 took one candidate per window).
 2. **Advection**: for each lead ``k``, the departure points of a semi-Lagrangian
    backward trajectory (:func:`~lakesight.radar_nowcast.baselines.departure_points`).
    The last frame sampled there is the advected forecast ``A_k`` (the flow baseline's
@@ -28,6 +29,10 @@ learns what advection leaves out:
    starts at zero, so an untrained model *is* advection along the measured motion (the
    flow baseline's scheme); training can only
    move it from there.
+4. **The hindcast gate** (:func:`hindcast_gate`, since version 3): the correction applies
+   only where it would have bettered the window's own last two frames, forecast from the
+   frames before them. What it learned of one weather's growth and decay is not imposed
+   on another's.
 
 Everything is per pixel-step: motion in pixels per step, convolutions with a fixed
 receptive field, no global layer. The model runs at the radar's own resolution, any
@@ -54,7 +59,18 @@ MOTION_SIGMA_PX = 6.0  # how far the echo's motion is carried into clear air
 # widths: local shear at 20 px, the storm's motion at 80.
 TRACK_WINDOW_PX = 50
 TRACK_SIGMAS_PX = (20.0, 40.0, 80.0)
+# The regional choice of motion (:func:`regional_motion`): each candidate's retrace error is
+# averaged over a Gaussian neighbourhood this wide, and a candidate whose error there
+# exceeds the best by RETRACE_TEMPERATURE times the best weighs 1/e as much.
+RETRACE_SIGMA_PX = 8.0
+RETRACE_TEMPERATURE = 0.25
 MAX_CORRECTION = 0.12  # of the pixel range: about 8 dBZ either way
+# The hindcast gate (:func:`hindcast_gate`): the window's last HINDCAST_LEADS frames are
+# forecast from the ones before, with and without the correction, and each one's rain-rate
+# error is averaged over a Gaussian neighbourhood GATE_SIGMA_PX wide.
+HINDCAST_LEADS = 2
+GATE_SIGMA_PX = 16.0
+LEGACY_GATE = "none"  # what a card without model_config.gate runs: the correction everywhere
 
 
 @dataclass(frozen=True)
@@ -63,9 +79,13 @@ class AdvectionConfig:
     outputs: int = 10
     head: int = 16  # channels of the stride-2 entry convolution
     body: int = 24  # channels of the dilated body (all at half resolution)
-    # How the motion is measured (one of MOTIONS): "retraced" (:func:`window_motion`) since
-    # version 2; version 1 was trained on "echo_dis" (the DIS field only) and keeps it.
-    motion: str = "retraced"
+    # How the motion is measured (one of MOTIONS): "regional" (:func:`regional_motion`) since
+    # version 3, "retraced" (:func:`window_motion`) for version 2; version 1 was trained on
+    # "echo_dis" (the DIS field only). Each model keeps the one its card names.
+    motion: str = "regional"
+    # Where the correction applies: "hindcast" (:func:`hindcast_gate`) since
+    # version 3; "none", everywhere, before.
+    gate: str = "hindcast"
     kind: str = "advection_residual"
 
     def to_dict(self) -> dict:
@@ -73,13 +93,14 @@ class AdvectionConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> AdvectionConfig:
-        # A card from before ``motion`` existed was trained on the DIS motion only.
-        values = {"motion": LEGACY_MOTION, **values}
+        # A card from before ``motion`` existed was trained on the DIS motion only, and one
+        # from before ``gate`` applied its correction everywhere.
+        values = {"motion": LEGACY_MOTION, "gate": LEGACY_GATE, **values}
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
 def moving_frame_inputs(window: np.ndarray, leads: int, motion: np.ndarray | None = None,
-                        method: str = "retraced") -> np.ndarray:  # fmt: skip
+                        method: str = "regional") -> np.ndarray:  # fmt: skip
     """The network's inputs for one window (T, H, W) uint8: float32 ``(leads, 4, H, W)``.
 
     Channel 0 is the last frame advected to each lead, in 0..1: the flow baseline's
@@ -120,6 +141,77 @@ def window_motion(window: np.ndarray) -> np.ndarray:
         return float(np.mean((sample_at(first, departure) - last) ** 2))
 
     return min(candidates, key=hindcast_error)
+
+
+def regional_motion(window: np.ndarray) -> np.ndarray:
+    """The motion (H, W, 2) px/step of a window (T, H, W) uint8, chosen region by region:
+    :func:`window_motion`'s rule applied to each neighbourhood. Each of
+    :func:`candidate_motions` advects the window's first frame ``T - 1`` steps; its squared
+    error against the last frame, averaged over :data:`RETRACE_SIGMA_PX`, says how well it
+    retraces the past *there*; the motion is the candidates' mean weighted by
+    ``exp(-(error - best) / (RETRACE_TEMPERATURE * best))``.
+
+    Why: one storm's motion is not its neighbour's. On a veering squall line the corners'
+    motion retraces the line while the DIS field retraces the showers beside it, and one
+    choice per window gives one of them the other's motion.
+    """
+    import cv2
+
+    from lakesight.radar_nowcast.baselines import departure_points, sample_at
+
+    candidates = candidate_motions(window)
+    if len(window) < 2 or len(candidates) == 1:
+        return candidates[0]
+    first, last = window[0].astype(np.float32), window[-1].astype(np.float32)
+    errors = []
+    for motion in candidates:
+        *_, departure = departure_points(motion, len(window) - 1)
+        squared = (sample_at(first, departure) - last) ** 2
+        errors.append(cv2.GaussianBlur(squared, (0, 0), RETRACE_SIGMA_PX))
+    errors = np.stack(errors)
+    best = errors.min(axis=0)
+    # The floor (1 pixel level squared) keeps clear air, where every error is ~0, an even mix.
+    weights = np.exp(-(errors - best) / (RETRACE_TEMPERATURE * np.maximum(best, 1.0)))
+    weights /= weights.sum(axis=0)
+    return np.einsum("chw,chwv->hwv", weights, np.stack(candidates)).astype(np.float32)
+
+
+def hindcast_gate(window: np.ndarray, run, outputs: int, method: str) -> np.ndarray:
+    """Where the correction has earned its place: a weight (H, W) in 0..1 for one window
+    (T, H, W) uint8.
+
+    The window's last :data:`HINDCAST_LEADS` frames are forecast from the frames before
+    them, by advection alone and with the correction (``run``, the network; ``outputs``, the
+    leads it was trained for; ``method``, the motion). Where the corrected hindcast's
+    squared rain-rate error, averaged over :data:`GATE_SIGMA_PX`, is the lower, the weight
+    is 1, elsewhere 0, the edge softened over half that width.
+
+    Why: the correction learned the growth and decay of the weather it was trained on. On
+    other weather (a random growth and decay, a texture it reads as growth) it costs CSI at
+    every lead (README, radar section); the recent past says which weather this is, region
+    by region. A window too short for a hindcast keeps the correction everywhere.
+    """
+    import cv2
+
+    from lakesight.radar_nowcast.encoding import pixel_to_rain
+
+    past, observed = window[:-HINDCAST_LEADS], window[-HINDCAST_LEADS:]
+    if len(past) < HISTORY:
+        return np.ones(window.shape[1:], np.float32)
+    moving = moving_frame_inputs(past, HINDCAST_LEADS, method=method)
+    # The network knows a lead as k / outputs (its training's T_out), not k / HINDCAST_LEADS.
+    moving[:, 3] = (np.arange(1, HINDCAST_LEADS + 1, dtype=np.float32) / outputs)[:, None, None]
+    advected = moving[:, 0]
+    corrected = np.clip(advected + run(moving)[0][:, 0], 0.0, 1.0)
+    observed_rain = pixel_to_rain(observed)
+
+    def local_error(forecast: np.ndarray) -> np.ndarray:
+        rain = pixel_to_rain(np.rint(forecast * np.float32(255.0)).astype(np.uint8))
+        squared = ((rain - observed_rain) ** 2).sum(axis=0).astype(np.float32)
+        return cv2.GaussianBlur(squared, (0, 0), GATE_SIGMA_PX)
+
+    better = (local_error(corrected) < local_error(advected)).astype(np.float32)
+    return cv2.GaussianBlur(better, (0, 0), GATE_SIGMA_PX / 2)
 
 
 def dense_echo_motion(window: np.ndarray) -> np.ndarray:
@@ -205,7 +297,7 @@ def echo_motion(flow: np.ndarray, echo: np.ndarray) -> np.ndarray:
     return np.where(reached, numerator / np.maximum(density, 1e-3), mean).astype(np.float32)
 
 
-MOTIONS = {"retraced": window_motion, "echo_dis": dense_echo_motion}
+MOTIONS = {"regional": regional_motion, "retraced": window_motion, "echo_dis": dense_echo_motion}
 
 
 def build_network(config: AdvectionConfig):
@@ -259,6 +351,7 @@ class AdvectionNowcaster:
     run: object  # moving (N, 4, H, W) float32 -> [correction (N, 1, H, W)]
     echo_floor: int = 1
     motion: str = "retraced"  # the card's model_config.motion: how it was trained
+    gate: str = LEGACY_GATE  # the card's model_config.gate: where the correction applies
 
     @property
     def leads_min(self) -> list[int]:
@@ -280,6 +373,8 @@ class AdvectionNowcaster:
                 continue
             moving = moving_frame_inputs(window, self.outputs, method=self.motion)
             correction = self.run(moving)[0][:, 0] if corrected else 0.0
+            if corrected and self.gate == "hindcast":
+                correction = correction * hindcast_gate(window, self.run, self.outputs, self.motion)
             forecast = np.clip(moving[:, 0] + correction, 0.0, 1.0) * np.float32(255.0)
             out[i] = np.rint(forecast).astype(np.uint8)
         return out

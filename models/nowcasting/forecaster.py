@@ -82,6 +82,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
     if config.get("kind") == "advection_residual":
         from lakesight.models.nowcasting.advection import AdvectionConfig, AdvectionNowcaster
 
+        advection = AdvectionConfig.from_dict(config)
         return AdvectionNowcaster(
             name=f"{card['name']}@{card['version']}",
             inputs=config["inputs"],
@@ -89,7 +90,8 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             cadence_min=card["cadence_min"],
             run=ort_runner(path, threads),
             echo_floor=int(card.get("echo_floor_pixel", 1)),
-            motion=AdvectionConfig.from_dict(config).motion,
+            motion=advection.motion,
+            gate=advection.gate,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -243,10 +243,35 @@ def export_onnx(state: dict, config: AdvectionConfig, path: Path) -> Path:
     return path
 
 
+MOTION_WORDS = {
+    "regional": "dense DIS or tracked Lucas-Kanade, weighed region by region by how well "
+    "each retraces the window",
+    "retraced": "dense DIS or tracked Lucas-Kanade, whichever retraces the window",
+    "echo_dis": "dense DIS, carried from the echo into clear air",
+}
+GATE_WORDS = {
+    "hindcast": ", applied where it bettered the window's own last frames",
+    "none": "",
+}
+
+
+def architecture(config: AdvectionConfig) -> str:
+    """The card's one-line description of a model of ``config``."""
+    return (
+        f"advection + learned residual in the moving frame: measured motion "
+        f"({MOTION_WORDS[config.motion]}), semi-Lagrangian extrapolation, a fully "
+        f"convolutional correction of growth and decay{GATE_WORDS[config.gate]}"
+    )
+
+
 def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Path, *,
             name: str, version: str, data: dict, rebuild_command: str = "",
-            cadence_min: int = 6) -> dict:  # fmt: skip
-    """Write ``model.onnx``, ``weights.pt``, ``card.json`` and ``MODEL_CARD.md``; return the card."""
+            cadence_min: int = 6, reused: dict | None = None) -> dict:  # fmt: skip
+    """Write ``model.onnx``, ``weights.pt``, ``card.json`` and ``MODEL_CARD.md``; return the card.
+
+    ``reused``: the card of the version whose weights these are (:func:`release_reused`);
+    the new card keeps its training, history and data, and names it.
+    """
     import torch
 
     from lakesight.lake import code_version
@@ -259,11 +284,7 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
         "name": name,
         "version": version,
         "task": "nowcasting",
-        "architecture": (
-            "advection + learned residual in the moving frame: measured motion (dense DIS "
-            "or tracked Lucas-Kanade, whichever retraces the window), semi-Lagrangian "
-            "extrapolation, a fully convolutional correction of growth and decay"
-        ),
+        "architecture": architecture(config.model),
         "format": "onnx",
         "files": {"fp32": "model.onnx", "torch": "weights.pt"},
         "model_config": config.model.to_dict(),
@@ -280,7 +301,31 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
         "code_version": code_version(),
         "rebuild": rebuild_command,
     }
+    if reused:
+        card |= {k: reused[k] for k in ("training", "history", "data")}
+        card["weights_from"] = f"{reused['name']}@{reused['version']}"
     return write_card(out_dir, card, model_card_markdown)
+
+
+def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, version: str,
+                   rebuild_command: str) -> dict:  # fmt: skip
+    """A registered version's weights released, untrained, under this code's motion and
+    gate (:class:`AdvectionConfig`'s defaults): a new way of running a trained correction is
+    a new version, and its card says whose weights it runs."""
+    import torch
+
+    from lakesight.models.runtime import load_card, resolve
+
+    _, source = resolve(ref, registry)
+    card = load_card(source)
+    trained = AdvectionConfig.from_dict(card["model_config"])
+    model = AdvectionConfig(**{**trained.to_dict(), "motion": AdvectionConfig.motion,
+                               "gate": AdvectionConfig.gate})  # fmt: skip
+    state = torch.load(source / card["files"]["torch"], weights_only=True)
+    facts = {"echo_floor_pixel": card["echo_floor_pixel"]}
+    return release(state, AdvectionTrainConfig(model=model), facts, out_dir, name=name,
+                   version=version, data=card["data"], rebuild_command=rebuild_command,
+                   cadence_min=card["cadence_min"], reused=card)  # fmt: skip
 
 
 def model_card_markdown(card: dict) -> str:
@@ -304,6 +349,10 @@ def model_card_markdown(card: dict) -> str:
         f"- {t['steps']} AdamW steps of {t['batch']} windows x {m['outputs']} leads, lr "
         f"{t['lr']} (cosine), {t['world_size']} process(es), {t['seconds']} s",
         f"- rebuild: `{card['rebuild']}`",
+        *([f"- weights: {card['weights_from']}'s, trained with its motion "
+           f"({t['model'].get('motion', 'echo_dis')}) and not retrained; run here with "
+           f"motion {m['motion']} and gate {m.get('gate', 'none')}"]
+          if card.get("weights_from") else []),
         "",
         "## Evaluation",
         "`lakesight eval nowcast --family all --model NAME`: every family against flow, "
@@ -324,7 +373,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=AdvectionTrainConfig.steps)
     parser.add_argument("--processes", type=int, default=1, help="TorchDistributor processes")
     parser.add_argument("--work", default="var/train-advection")
+    parser.add_argument("--reuse", metavar="NAME@V", help="no training: release that "
+                        "registered version's weights under this code's motion and gate")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.reuse:
+        command = (
+            f"python -m lakesight.models.nowcasting.train_advection --out {args.out} --name "
+            f"{args.name} --version {args.version} --reuse {args.reuse}"
+        )
+        card = release_reused(args.reuse, Path(args.out).resolve().as_uri(),
+                              Path(args.out) / args.name / args.version, name=args.name,
+                              version=args.version, rebuild_command=command)  # fmt: skip
+        print(json.dumps({k: card[k] for k in ("name", "version", "weights_from")}))
+        return 0
 
     config = AdvectionTrainConfig(steps=args.steps)
     work = Path(args.work).resolve()

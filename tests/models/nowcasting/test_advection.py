@@ -70,9 +70,10 @@ def test_an_untrained_model_is_exactly_the_flow_baseline():
 
 
 def test_the_shipped_model_uncorrected_is_its_advection_alone(shipped):
-    """``corrected=False`` is channel 0 of the moving frame, rounded: no network."""
-    size = 96
-    frames = np.stack([blob(size, 30 + 2 * t, 40 + t, 9, 180) for t in range(5)])
+    """``corrected=False`` is channel 0 of the moving frame, rounded: no network. (The cell
+    has decayed all along, and the correction, which takes echo away, would have bettered
+    its past: the hindcast gate lets it act.)"""
+    frames = np.stack([blob(96, 48, 48, 10, 216 - 12 * t) for t in range(5)])
     moving = moving_frame_inputs(frames, 10, method=shipped.motion)
     uncorrected = shipped.predict(frames[None], corrected=False)[0]
     assert np.array_equal(uncorrected, np.rint(moving[:, 0] * 255).astype(np.uint8))
@@ -98,8 +99,10 @@ def test_shipped_model_keeps_a_translating_cell_where_it_goes(shipped):
 
 def test_shipped_model_grows_a_cell_that_grows_in_place_and_decays_one_that_decays(shipped):
     """Three cells whose last frame is the same: growing, steady and decaying in place.
-    The model reads the Lagrangian tendency and carries each one's trend on, as more or
-    less echo (the loss that keeps its rain-rate errors low hedges the peak itself)."""
+    The model carries each one's trend on, as more or less echo. (Most of it is the
+    motion: an expanding cell's measured motion diverges, so advection spreads it, and a
+    shrinking one's converges. The correction adds to the decay; on growth its hindcast
+    gate finds it no help on a smooth cell and leaves it out.)"""
     histories = {
         "growing": [120, 132, 144, 156, 168],
         "steady": [168] * 5,
@@ -186,6 +189,66 @@ def test_a_squall_line_is_moved_by_the_motion_that_retraces_it():
     assert score["advection"] > score["flow"] + 0.05, score
 
 
+def test_each_region_takes_the_motion_that_retraces_it(monkeypatch):
+    """Two storms side by side move differently; of two candidate motions, each is right on
+    one half only. One choice per window moves one storm wrongly; the regional choice moves
+    each along its own motion."""
+    from lakesight.models.nowcasting import advection
+    from lakesight.radar_nowcast.baselines import departure_points, sample_at
+
+    size = 128
+    east, north = np.float32([1.5, 0.0]), np.float32([0.0, -1.5])
+    truth = np.zeros((size, size, 2), np.float32)
+    truth[:, : size // 2], truth[:, size // 2 :] = east, north
+    rng = np.random.default_rng(3)
+    texture = sum(
+        blob(size, *rng.uniform(8, size - 8, 2), rng.uniform(3, 6), 180).astype(np.float32)
+        for _ in range(60)
+    )
+    texture = np.clip(texture, 0, 200)
+    history = [texture, *(sample_at(texture, d) for d in departure_points(truth, 4))]
+    window = np.rint(np.stack(history)).astype(np.uint8)
+    candidates = [
+        np.broadcast_to(east, truth.shape).copy(),
+        np.broadcast_to(north, truth.shape).copy(),
+    ]
+    monkeypatch.setattr(advection, "candidate_motions", lambda _: candidates)
+
+    inner = (slice(24, 104), slice(12, 52)), (slice(24, 104), slice(76, 116))
+    regional = advection.regional_motion(window)
+    for half, expected in zip(inner, (east, north), strict=True):
+        np.testing.assert_allclose(regional[half].reshape(-1, 2).mean(axis=0), expected, atol=0.1)
+        assert np.abs(regional[half] - expected).max() < 0.3
+    one_choice = advection.window_motion(window)
+    errors = [
+        np.abs(one_choice[half] - expected).max()
+        for half, expected in zip(inner, (east, north), strict=True)
+    ]
+    assert max(errors) > 1  # one storm carried by its neighbour's motion
+
+
+def test_the_correction_applies_only_where_it_bettered_the_recent_past():
+    """A correction that adds rain is right for a cell that has been growing and wrong for
+    one that has held steady; the hindcast gate keeps it on the first and drops it on the
+    second."""
+    from lakesight.models.nowcasting.advection import hindcast_gate
+
+    size, steps = 160, 5
+    growing = [blob(size, 40, 80, 8, 90 + 12 * t).astype(np.int32) for t in range(steps)]
+    steady = [blob(size, 120, 80, 8, 120).astype(np.int32) for _ in range(steps)]
+    window = np.stack([np.maximum(g, s) for g, s in zip(growing, steady, strict=True)])
+    window = window.astype(np.uint8)
+
+    def adds_rain(moving: np.ndarray) -> list[np.ndarray]:
+        return [np.where(moving[:, :1] > 0, np.float32(12 / 255), np.float32(0.0))]
+
+    weight = hindcast_gate(window, adds_rain, outputs=10, method="echo_dis")
+    assert weight.shape == (size, size)
+    assert weight[80, 40] > 0.9 and weight[80, 120] < 0.1, (weight[80, 40], weight[80, 120])
+    short = hindcast_gate(window[-3:], adds_rain, outputs=10, method="echo_dis")
+    assert (short == 1).all()  # no frames for a hindcast: the correction as trained
+
+
 def test_recorded_metrics_keep_the_advection_models_own_card(tmp_path, monkeypatch):
     import json
     import shutil
@@ -204,3 +267,8 @@ def test_recorded_metrics_keep_the_advection_models_own_card(tmp_path, monkeypat
 def test_a_card_without_a_motion_is_the_dis_motion_it_was_trained_on():
     assert AdvectionConfig.from_dict({"inputs": 5, "outputs": 10}).motion == "echo_dis"
     assert AdvectionConfig.from_dict({"motion": "retraced"}).motion == "retraced"
+
+
+def test_a_card_without_a_gate_applies_its_correction_everywhere():
+    assert AdvectionConfig.from_dict({"motion": "retraced"}).gate == "none"
+    assert AdvectionConfig().gate == "hindcast" and AdvectionConfig().motion == "regional"

@@ -20,13 +20,14 @@ DAYS = ("2026-05-18", "2026-05-19")
 
 def register_overgrowing_advection_model(registry) -> None:
     """advection_radar@1 whose correction adds the most it may to every echo pixel (about
-    8 dBZ): a registered model that a candidate can honestly beat."""
+    8 dBZ), everywhere (no hindcast gate, which would hold most of it back): a registered
+    model that a candidate can honestly beat."""
     import torch
 
-    from lakesight.models.nowcasting.advection import build_network
+    from lakesight.models.nowcasting.advection import AdvectionConfig, build_network
     from lakesight.models.nowcasting.train_advection import AdvectionTrainConfig, release
 
-    config = AdvectionTrainConfig(steps=0)
+    config = AdvectionTrainConfig(steps=0, model=AdvectionConfig(gate="none"))
     network = build_network(config.model)
     with torch.no_grad():
         network.out.bias.fill_(10.0)  # tanh saturates: +MAX_CORRECTION everywhere on echo
