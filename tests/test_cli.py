@@ -75,41 +75,69 @@ def test_radar_demo_runs_the_dag_and_says_where_everything_is(lake_root):
 @pytest.mark.e2e
 @pytest.mark.spark
 @pytest.mark.airflow
-def test_house_demo_runs_the_dag_and_a_query(lake_root, tmp_path):
+def test_house_demo_runs_the_dag_and_a_query(lake_root, settings, tmp_path):
+    """house_similarity's and then listing_recs' DAGs as an Airflow user runs them (`airflow
+    dags test`, no connections), each through its demo: the manifests account for every
+    record, and the registry holds exactly what the decisions say."""
+    from lakesight.house_similarity import datasets as houses
+    from lakesight.lake import read_manifest
+    from lakesight.listing_recs import datasets as recs_data
     from tests.support.lakes import shipped_registry_copy
 
+    fs, dt = LocalFileSystem(), "2026-01-01"
     # Promotions (house_tags, then listing_recs) go to a copy, never to the repository's.
-    registry = {"LAKESIGHT_MODEL_REGISTRY": shipped_registry_copy(tmp_path / "registry").as_uri()}
-    result = run("demo", "house_similarity", "--n", "12", env=registry)
+    registry = shipped_registry_copy(tmp_path / "registry")
+    env = {"LAKESIGHT_MODEL_REGISTRY": registry.as_uri()}
+    result = run("demo", "house_similarity", "--n", "12", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
-    assert "house_similarity dt=2026-01-01" in out and "through airflow dags test" in out
-    assert f"listings:    {lake_root}/curated/listings/dt=2026-01-01" in out
-    assert f"features:    {lake_root}/features/listings/dt=2026-01-01" in out
+    assert f"house_similarity dt={dt}" in out and "through airflow dags test" in out
+    assert f"listings:    {lake_root}/curated/listings/dt={dt}" in out
+    assert f"features:    {lake_root}/features/listings/dt={dt}" in out
     assert "heads:" in out and "listings like " in out
+    for task in ("wait_for_listings", "ingest", "embed", "train", "publish"):
+        assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", result.stderr), task
+    ingested = read_manifest(fs, houses.LISTINGS.partition(settings, dt))
+    assert ingested.counts["in"] == ingested.counts["out"] + ingested.counts["quarantined"]
+    assert ingested.counts["listings"] == 12 and ingested.counts["quarantined"] > 0
+    # The sample has labels: train refits the heads and promotes them only if they hold up.
+    decision = read_manifest(fs, houses.TRAINING.partition(settings, dt)).extra["decision"]
+    assert decision["retrained"] is True, decision
+    heads = decision["promoted"] or "house_tags@2"
+    published = read_manifest(fs, houses.FEATURES.partition(settings, dt))
+    assert [m["name"] for m in published.models] == ["places_backbone@1", heads]
+    assert sorted(p.name for p in (registry / "house_tags").iterdir()) == sorted(
+        {"2", heads.split("@")[1]}
+    )
     # The query is a photo of the first listing: that listing answers first.
     first = out.split("listings like ", 1)[1].splitlines()[1].split()
     assert first[2] == "MLS-20260101-0001", out
     sheet = out.split("contact sheet: ", 1)[1].split()[0]
     assert Path(sheet).read_bytes().startswith(b"\x89PNG")
-    for task in ("wait_for_listings", "ingest", "embed", "train", "publish"):
-        assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", result.stderr), task
     # A day never published: one line, exit 2.
-    bad = run(
-        "houses", "similar", "--photo", sheet, "--dt", "2020-01-01", env=registry, timeout=120
-    )
+    bad = run("houses", "similar", "--photo", sheet, "--dt", "2020-01-01", env=env, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("lakesight: error: --dt: no published")
+
     # listing_recs' demo on the day these listings were published: it reuses them (the
-    # house DAG is not run again), then its users browse them and its own DAG runs.
-    recs = run("demo", "listing_recs", "--n", "3", env=registry)
+    # house DAG is not run again), then its users browse them and its own DAG runs: its
+    # sensors find both inputs, and its first recommender is trained and promoted.
+    recs = run("demo", "listing_recs", "--n", "3", env=env)
     assert recs.returncode == 0, recs.stderr[-3000:]
     assert "the day's 12 sample listings are published already: reused" in recs.stderr
     assert "airflow dags test house_similarity" not in recs.stderr
-    assert f"recommendations: {lake_root}/features/recommendations/dt=2026-01-01" in recs.stdout
+    assert f"recommendations: {lake_root}/features/recommendations/dt={dt}" in recs.stdout
     user_line = next(x for x in recs.stdout.splitlines() if x.strip().startswith("U-"))
     assert "MLS-20260101-" in user_line and "(cf)" in user_line, recs.stdout
     for task in ("wait_for_interactions", "wait_for_listings", "ingest", "train", "recommend"):
         assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", recs.stderr), task
+    events = read_manifest(fs, recs_data.INTERACTIONS.partition(settings, dt)).counts
+    assert events["in"] == events["out"] + events["quarantined"] and events["quarantined"] > 0
+    decision = read_manifest(fs, recs_data.TRAINING.partition(settings, dt)).extra["decision"]
+    assert decision["promoted"] == "listing_recs@1", decision
+    assert (registry / "listing_recs" / "1" / "model.onnx").exists()
+    recommended = read_manifest(fs, recs_data.RECOMMENDATIONS.partition(settings, dt))
+    assert recommended.counts["in"] == events["users"] and recommended.counts["from_cf"] > 0
+    assert [m["name"] for m in recommended.models] == ["listing_recs@1"]
 
 
 @pytest.mark.e2e
