@@ -125,29 +125,37 @@ def moving_frame_inputs(window: np.ndarray, leads: int, motion: np.ndarray | Non
     return out
 
 
-def window_motion(window: np.ndarray) -> np.ndarray:
-    """The motion (H, W, 2) px/step of a window (T, H, W) uint8: of :func:`candidate_motions`,
-    the one under which the window's first frame, advected ``T - 1`` steps, best matches
-    its last (least squared error): the motion that explains the window's own past."""
+def retrace_errors(window: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """:func:`candidate_motions` of a window (T, H, W) uint8, and how well each retraces the
+    window's own past: the squared error (C, H, W) of the first frame, advected ``T - 1``
+    steps along it, against the last frame. No errors when there is no choice to make."""
     from lakesight.radar_nowcast.baselines import departure_points, sample_at
 
     candidates = candidate_motions(window)
     if len(window) < 2 or len(candidates) == 1:
-        return candidates[0]
+        return candidates, None
     first, last = window[0].astype(np.float32), window[-1].astype(np.float32)
-
-    def hindcast_error(motion: np.ndarray) -> float:
+    errors = []
+    for motion in candidates:
         *_, departure = departure_points(motion, len(window) - 1)
-        return float(np.mean((sample_at(first, departure) - last) ** 2))
+        errors.append((sample_at(first, departure) - last) ** 2)
+    return candidates, np.stack(errors)
 
-    return min(candidates, key=hindcast_error)
+
+def window_motion(window: np.ndarray) -> np.ndarray:
+    """The motion (H, W, 2) px/step of a window (T, H, W) uint8: of :func:`candidate_motions`,
+    the one that best retraces the window's past over the whole window (least mean
+    :func:`retrace_errors`): the motion that explains the window's own past."""
+    candidates, errors = retrace_errors(window)
+    if errors is None:
+        return candidates[0]
+    return candidates[int(np.argmin([float(np.mean(error)) for error in errors]))]
 
 
 def regional_motion(window: np.ndarray) -> np.ndarray:
     """The motion (H, W, 2) px/step of a window (T, H, W) uint8, chosen region by region:
-    :func:`window_motion`'s rule applied to each neighbourhood. Each of
-    :func:`candidate_motions` advects the window's first frame ``T - 1`` steps; its squared
-    error against the last frame, averaged over :data:`RETRACE_SIGMA_PX`, says how well it
+    :func:`window_motion`'s rule applied to each neighbourhood. Each candidate's
+    :func:`retrace_errors`, averaged over :data:`RETRACE_SIGMA_PX`, says how well it
     retraces the past *there*; the motion is the candidates' mean weighted by
     ``exp(-(error - best) / (RETRACE_TEMPERATURE * best))``.
 
@@ -157,21 +165,13 @@ def regional_motion(window: np.ndarray) -> np.ndarray:
     """
     import cv2
 
-    from lakesight.radar_nowcast.baselines import departure_points, sample_at
-
-    candidates = candidate_motions(window)
-    if len(window) < 2 or len(candidates) == 1:
+    candidates, errors = retrace_errors(window)
+    if errors is None:
         return candidates[0]
-    first, last = window[0].astype(np.float32), window[-1].astype(np.float32)
-    errors = []
-    for motion in candidates:
-        *_, departure = departure_points(motion, len(window) - 1)
-        squared = (sample_at(first, departure) - last) ** 2
-        errors.append(cv2.GaussianBlur(squared, (0, 0), RETRACE_SIGMA_PX))
-    errors = np.stack(errors)
-    best = errors.min(axis=0)
+    local = np.stack([cv2.GaussianBlur(error, (0, 0), RETRACE_SIGMA_PX) for error in errors])
+    best = local.min(axis=0)
     # The floor (1 pixel level squared) keeps clear air, where every error is ~0, an even mix.
-    weights = np.exp(-(errors - best) / (RETRACE_TEMPERATURE * np.maximum(best, 1.0)))
+    weights = np.exp(-(local - best) / (RETRACE_TEMPERATURE * np.maximum(best, 1.0)))
     weights /= weights.sum(axis=0)
     return np.einsum("chw,chwv->hwv", weights, np.stack(candidates)).astype(np.float32)
 
