@@ -106,6 +106,7 @@ def test_house_demo_runs_the_dag_and_a_query(lake_root, settings, tmp_path):
     heads = decision["promoted"] or "house_tags@2"
     published = read_manifest(fs, houses.FEATURES.partition(settings, dt))
     assert [m["name"] for m in published.models] == ["places_backbone@1", heads]
+    assert published.counts["out"] == ingested.counts["photos"]  # every curated photo
     versions = sorted(p.name for p in (registry / "house_tags").iterdir() if p.name.isdigit())
     assert versions == sorted({"2", heads.split("@")[1]}), versions  # nothing else released
     # The query is a photo of the first listing: that listing answers first.
