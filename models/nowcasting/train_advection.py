@@ -42,6 +42,7 @@ from lakesight.models.nowcasting.train_convlstm import (
     finish_training,
     start_training,
 )
+from lakesight.radar_nowcast.families import TRAINING_FAMILY
 
 NAME = "advection_radar"
 CROP = 64
@@ -406,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         "description": f"{args.days} generated days of the training family (weather.py, seed "
         f"{config.seed}) from {TRAIN_START}, every 6-minute step, 128 px",
         "days": args.days,
+        "family": TRAINING_FAMILY,  # what `lakesight eval nowcast` holds it to on that family
     }
     card = release(result["state"], config, facts, Path(args.out) / args.name / args.version,
                    name=args.name, version=args.version, data=described,

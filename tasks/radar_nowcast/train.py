@@ -422,6 +422,7 @@ def generated_training_set(n_days: int, seed: int, model_config) -> tuple[str, d
     from lakesight.config import load_settings
     from lakesight.lake import HadoopFileSystem
     from lakesight.radar_nowcast import ingest
+    from lakesight.radar_nowcast.families import TRAINING_FAMILY
     from lakesight.radar_nowcast.sample_data import write_sample_radar
     from lakesight.spark import get_spark
 
@@ -443,6 +444,7 @@ def generated_training_set(n_days: int, seed: int, model_config) -> tuple[str, d
         "description": f"{n_days} generated days (seed {seed}) from {days[0]}",
         "seed": seed,
         "days": n_days,
+        "family": TRAINING_FAMILY,  # write_sample_radar's default weather
     }
 
 

@@ -18,7 +18,12 @@ from lakesight.radar_nowcast.families import (
     family_size,
     render_family_day,
 )
-from lakesight.radar_nowcast.family_eval import issue_minutes, pysteps_lk, targets
+from lakesight.radar_nowcast.family_eval import (
+    issue_minutes,
+    pysteps_lk,
+    targets,
+    training_family,
+)
 from lakesight.radar_nowcast.verification import fss, fss_sums
 
 pytestmark = pytest.mark.unit
@@ -126,6 +131,20 @@ def test_targets_need_every_lead_and_the_margin_on_the_own_family():
     assert targets(_result(0.44, 0.4, own=True))["all"] is True
 
 
+def test_the_family_a_model_is_held_to_is_the_one_its_card_names(tmp_path: Path):
+    # The shipped models were trained on generated days of the training family.
+    assert training_family("advection_radar") == "hko_like"
+    assert training_family("convlstm_radar@1") == "hko_like"
+    # A model trained on a user's archive has no family: it is held to the held-out
+    # targets everywhere, not to the margin on the training family.
+    (tmp_path / "m" / "1").mkdir(parents=True)
+    card = {"name": "m", "version": "1", "data": {"description": "curated/radar_frames"}}
+    (tmp_path / "m" / "1" / "card.json").write_text(json.dumps(card))
+    assert training_family("m@1", tmp_path.as_uri()) is None
+    result = _result(0.42, 0.4, own=False) | {"trained_on_this_family": None}
+    assert "csi_2_vs_flow" in targets(result) and "csi_2_flow_plus_0.03" not in targets(result)
+
+
 @pytest.mark.slow
 def test_eval_nowcast_by_family_prints_one_json_line_with_the_peer(tmp_path: Path):
     done = subprocess.run(
@@ -143,3 +162,4 @@ def test_eval_nowcast_by_family_prints_one_json_line_with_the_peer(tmp_path: Pat
     assert set(result["fss"]["flow"]) == {"5mm/8px", "5mm/16px", "10mm/8px", "10mm/16px"}
     assert result["issues"]["pysteps_lk"] == 3 and len(result["mse"]["flow"]) == 10
     assert "all" in result["targets"]
+    assert result["trained_on"] == "hko_like" and result["trained_on_this_family"] is False

@@ -115,6 +115,7 @@ def test_the_advection_model_retrains_on_another_family_at_its_grid_and_is_promo
     assert card["version"] == "2" and card["training"]["steps"] == 3
     assert "at 96x96" in card["data"]["description"]
     assert card["data"]["days"] == [DAYS[0]]  # the last day was held out
+    assert "family" not in card["data"]  # a user's weather: `eval nowcast` names no family
     promoted = load_nowcaster("advection_radar@2", registry.as_uri(), threads=1)
     window = np.zeros((1, promoted.inputs, 96, 96), np.uint8)
     window[0, :, 40:50, 40:50] = 120
