@@ -92,6 +92,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             echo_floor=int(card.get("echo_floor_pixel", 1)),
             motion=advection.motion,
             gate=advection.gate,
+            sampling=advection.sampling,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -122,7 +122,7 @@ def jittered_motion(window: np.ndarray, rng: np.random.Generator, config: Advect
 
     from lakesight.models.nowcasting.advection import MOTIONS
 
-    motion = MOTIONS[config.model.motion](window)
+    motion = MOTIONS[config.model.motion](window, config.model.sampling)
     if not config.motion_jitter_px:
         return motion
     noise = rng.standard_normal(motion.shape).astype(np.float32)
@@ -140,7 +140,10 @@ def training_batch(data: TrainingSet, rng, config: AdvectionTrainConfig):
         if not window[m.inputs - 1].any():
             continue  # a clear window teaches nothing the model does not already do
         moving = moving_frame_inputs(
-            window[: m.inputs], m.outputs, jittered_motion(window[: m.inputs], rng, config)
+            window[: m.inputs],
+            m.outputs,
+            jittered_motion(window[: m.inputs], rng, config),
+            sampling=m.sampling,
         )
         y0, x0 = (
             rng.integers(0, window.shape[1] - CROP + 1),
@@ -254,13 +257,15 @@ GATE_WORDS = {
     "hindcast": ", applied where it bettered the window's own last frames",
     "none": "",
 }
+SAMPLING_WORDS = {"rain": "semi-Lagrangian extrapolation in rain rate",
+                  "reflectivity": "semi-Lagrangian extrapolation"}  # fmt: skip
 
 
 def architecture(config: AdvectionConfig) -> str:
     """The card's one-line description of a model of ``config``."""
     return (
         f"advection + learned residual in the moving frame: measured motion "
-        f"({MOTION_WORDS[config.motion]}), semi-Lagrangian extrapolation, a fully "
+        f"({MOTION_WORDS[config.motion]}), {SAMPLING_WORDS[config.sampling]}, a fully "
         f"convolutional correction of growth and decay{GATE_WORDS[config.gate]}"
     )
 
@@ -310,8 +315,8 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
 
 def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, version: str,
                    rebuild_command: str) -> dict:  # fmt: skip
-    """A registered version's weights released, untrained, under this code's motion and
-    gate (:class:`AdvectionConfig`'s defaults): a new way of running a trained correction is
+    """A registered version's weights released, untrained, under this code's motion, gate
+    and sampling (:class:`AdvectionConfig`'s defaults): a new way of running a trained correction is
     a new version, and its card says whose weights it runs."""
     import torch
 
@@ -321,7 +326,8 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
     card = load_card(source)
     trained = AdvectionConfig.from_dict(card["model_config"])
     model = AdvectionConfig(**{**trained.to_dict(), "motion": AdvectionConfig.motion,
-                               "gate": AdvectionConfig.gate})  # fmt: skip
+                               "gate": AdvectionConfig.gate,
+                               "sampling": AdvectionConfig.sampling})  # fmt: skip
     state = torch.load(source / card["files"]["torch"], weights_only=True)
     facts = {"echo_floor_pixel": card["echo_floor_pixel"]}
     return release(state, AdvectionTrainConfig(model=model), facts, out_dir, name=name,
@@ -352,7 +358,8 @@ def model_card_markdown(card: dict) -> str:
         f"- rebuild: `{card['rebuild']}`",
         *([f"- weights: {card['weights_from']}'s, trained with its motion "
            f"({t['model'].get('motion', 'echo_dis')}) and not retrained; run here with "
-           f"motion {m['motion']} and gate {m.get('gate', 'none')}"]
+           f"motion {m['motion']}, gate {m.get('gate', 'none')} and sampling "
+           f"{m.get('sampling', 'reflectivity')}"]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",
@@ -375,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1, help="TorchDistributor processes")
     parser.add_argument("--work", default="var/train-advection")
     parser.add_argument("--reuse", metavar="NAME@V", help="no training: release that "
-                        "registered version's weights under this code's motion and gate")  # fmt: skip
+                        "registered version's weights under this code's motion, gate and sampling")  # fmt: skip
     args = parser.parse_args(argv)
     if args.reuse:
         command = (

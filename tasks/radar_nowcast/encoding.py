@@ -45,12 +45,19 @@ def pixel_to_rain(pixels: np.ndarray, zr: ZR = ZR()) -> np.ndarray:
     return np.where(pixels > 0, rain, np.float32(0.0))
 
 
-def rain_to_pixel(rain: np.ndarray, zr: ZR = ZR()) -> np.ndarray:
-    """Encoded pixels of rain rates in mm/h (0 mm/h → P = 0, no echo)."""
+def rain_to_level(rain: np.ndarray, zr: ZR = ZR()) -> np.ndarray:
+    """The pixel level (float32, unrounded) of rain rates in mm/h: 0 for no rain, and any
+    rain at least level 1, the weakest echo there is, at most 255."""
     rain = np.asarray(rain, dtype=np.float32)
     safe = np.maximum(rain, np.float32(1e-6))
     dbz = 10.0 * np.log10(np.float32(zr.a) * np.power(safe, np.float32(zr.b)))
-    return np.where(rain > 0, np.maximum(dbz_to_pixel(dbz), 1), 0).astype(np.uint8)
+    level = (dbz + np.float32(10.0)) * np.float32(255.0 / 70.0)
+    return np.where(rain > 0, np.clip(level, 1.0, 255.0), 0.0).astype(np.float32)
+
+
+def rain_to_pixel(rain: np.ndarray, zr: ZR = ZR()) -> np.ndarray:
+    """Encoded pixels of rain rates in mm/h (0 mm/h → P = 0, no echo)."""
+    return np.rint(rain_to_level(rain, zr)).astype(np.uint8)
 
 
 def threshold_pixel(threshold_mm_h: float, zr: ZR = ZR()) -> int:

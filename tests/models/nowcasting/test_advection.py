@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lakesight.models.nowcasting.advection import (
+    SAMPLINGS,
     AdvectionConfig,
     build_network,
     moving_frame_inputs,
@@ -30,12 +31,14 @@ def shipped():
     return load_nowcaster(SHIPPED, threads=2)
 
 
-def test_advection_of_a_pure_translation_is_exact_up_to_interpolation():
+@pytest.mark.parametrize("sampling", SAMPLINGS)
+def test_advection_of_a_pure_translation_is_exact_up_to_interpolation(sampling):
     """Channel 0 is the last frame moved along the echo's motion: on a translation it is
-    the cell where it then is, the same cell; the Lagrangian tendencies are ~0."""
+    the cell where it then is, the same cell; the Lagrangian tendencies are ~0, whether the
+    frames are sampled in reflectivity or in rain rate."""
     size, speed = 128, (2.0, 1.0)
     frames = np.stack([blob(size, 30 + speed[0] * t, 50 + speed[1] * t, 9, 180) for t in range(5)])
-    moving = moving_frame_inputs(frames, 10)
+    moving = moving_frame_inputs(frames, 10, sampling=sampling)
     assert moving.shape == (10, 4, size, size)
     for lead in (1, 5, 10):
         t = 4 + lead
@@ -74,7 +77,7 @@ def test_the_shipped_model_uncorrected_is_its_advection_alone(shipped):
     has decayed all along, and the correction, which takes echo away, would have bettered
     its past: the hindcast gate lets it act.)"""
     frames = np.stack([blob(96, 48, 48, 10, 216 - 12 * t) for t in range(5)])
-    moving = moving_frame_inputs(frames, 10, method=shipped.motion)
+    moving = moving_frame_inputs(frames, 10, method=shipped.motion, sampling=shipped.sampling)
     uncorrected = shipped.predict(frames[None], corrected=False)[0]
     assert np.array_equal(uncorrected, np.rint(moving[:, 0] * 255).astype(np.uint8))
     assert not np.array_equal(uncorrected, shipped.predict(frames[None])[0])
@@ -272,3 +275,15 @@ def test_a_card_without_a_motion_is_the_dis_motion_it_was_trained_on():
 def test_a_card_without_a_gate_applies_its_correction_everywhere():
     assert AdvectionConfig.from_dict({"motion": "retraced"}).gate == "none"
     assert AdvectionConfig().gate == "hindcast" and AdvectionConfig().motion == "regional"
+
+
+def test_a_card_without_a_sampling_advects_the_encoded_levels(shipped):
+    assert AdvectionConfig.from_dict({"motion": "regional", "gate": "hindcast"}).sampling == (
+        "reflectivity"
+    )
+    assert AdvectionConfig().sampling == "rain" and shipped.sampling == "rain"
+
+
+def test_an_unknown_sampling_is_named():
+    with pytest.raises(ValueError, match="unknown sampling 'nearest'"):
+        moving_frame_inputs(np.stack([blob(32, 16, 16, 4, 150)] * 5), 2, sampling="nearest")

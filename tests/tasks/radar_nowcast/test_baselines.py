@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lakesight.radar_nowcast.baselines import departure_points, flow_extrapolation, persistence
+from lakesight.radar_nowcast.baselines import (
+    departure_points,
+    flow_extrapolation,
+    persistence,
+    sample_at,
+    sample_rain_at,
+)
+from lakesight.radar_nowcast.encoding import pixel_to_rain, rain_to_level
 
 pytestmark = pytest.mark.unit
 
@@ -69,6 +76,20 @@ def test_departure_points_follow_a_rotation_around_its_circle():
     assert (x, y) == pytest.approx(
         (centre + 40 * np.cos(angle), centre + 40 * np.sin(angle)), abs=0.5
     )
+
+
+def test_sampling_in_rain_rate_carries_the_mean_rain_between_pixels():
+    """Between a 40 mm/h core and its 2 mm/h edge, the rain is their mean (21 mm/h), not the
+    rain of their mean decibel (9 mm/h); on a pixel it is that pixel's, and clear air stays
+    clear. The scale of the levels (0..255 or 0..1) does not matter."""
+    levels = rain_to_level(np.array([[40.0, 2.0, 0.0, 0.0]], np.float32))
+    points = np.array([[[0.5, 0.0], [1.0, 0.0], [2.5, 0.0]]], np.float32)  # (x, y)
+    rain = pixel_to_rain(sample_rain_at(levels, points))[0]
+    assert rain[0] == pytest.approx(21.0, rel=0.01) and rain[1] == pytest.approx(2.0, rel=1e-4)
+    assert rain[2] == 0.0
+    assert pixel_to_rain(sample_at(levels, points))[0, 0] == pytest.approx(8.9, rel=0.02)
+    unit = sample_rain_at(levels / 255, points, full_scale=1.0) * 255
+    assert unit == pytest.approx(sample_rain_at(levels, points), abs=1e-3)
 
 
 def test_persistence_repeats_last_frame():
