@@ -18,7 +18,8 @@ learns what advection leaves out:
 2. **Advection**: for each lead ``k``, the departure points of a semi-Lagrangian
    backward trajectory (:func:`~lakesight.radar_nowcast.baselines.departure_points`).
    The last frame sampled there is the advected forecast ``A_k`` (the flow baseline's
-   scheme, along the echo's motion); the
+   scheme, along the echo's motion; bilinear in rain rate since version 4, as pysteps
+   samples, :func:`sample_frame_at`); the
    two frames before it, sampled ``k+1`` and ``k+2`` steps back, give the Lagrangian
    tendencies ``A_k - B_k`` and ``B_k - C_k``: how the rain that arrives at a pixel
    was growing or decaying along its way.
