@@ -93,6 +93,8 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             motion=advection.motion,
             gate=advection.gate,
             sampling=advection.sampling,
+            spread_px_per_step=advection.spread_px_per_step,
+            spread_probability=advection.spread_probability,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -263,10 +263,15 @@ SAMPLING_WORDS = {"rain": "semi-Lagrangian extrapolation in rain rate",
 
 def architecture(config: AdvectionConfig) -> str:
     """The card's one-line description of a model of ``config``."""
+    spread = (
+        f", each lead the rain reached with a {config.spread_probability:.0%} chance under a "
+        f"motion error of {config.spread_px_per_step} px per step"
+    )
     return (
         f"advection + learned residual in the moving frame: measured motion "
         f"({MOTION_WORDS[config.motion]}), {SAMPLING_WORDS[config.sampling]}, a fully "
         f"convolutional correction of growth and decay{GATE_WORDS[config.gate]}"
+        f"{spread if config.spread_px_per_step else ''}"
     )
 
 
@@ -315,9 +320,9 @@ def release(state: dict, config: AdvectionTrainConfig, facts: dict, out_dir: Pat
 
 def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, version: str,
                    rebuild_command: str) -> dict:  # fmt: skip
-    """A registered version's weights released, untrained, under this code's motion, gate
-    and sampling (:class:`AdvectionConfig`'s defaults): a new way of running a trained correction is
-    a new version, and its card says whose weights it runs."""
+    """A registered version's weights released, untrained, under this code's motion, gate,
+    sampling and spread (:class:`AdvectionConfig`'s defaults): a new way of running a trained
+    correction is a new version, and its card says whose weights it runs."""
     import torch
 
     from lakesight.models.runtime import load_card, resolve
@@ -325,9 +330,14 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
     _, source = resolve(ref, registry)
     card = load_card(source)
     trained = AdvectionConfig.from_dict(card["model_config"])
-    model = AdvectionConfig(**{**trained.to_dict(), "motion": AdvectionConfig.motion,
-                               "gate": AdvectionConfig.gate,
-                               "sampling": AdvectionConfig.sampling})  # fmt: skip
+    running = (
+        "motion",
+        "gate",
+        "sampling",
+        "spread_px_per_step",
+    )  # how it runs, not what it learned
+    model = AdvectionConfig(**{**trained.to_dict(),
+                               **{k: getattr(AdvectionConfig, k) for k in running}})  # fmt: skip
     state = torch.load(source / card["files"]["torch"], weights_only=True)
     facts = {"echo_floor_pixel": card["echo_floor_pixel"]}
     return release(state, AdvectionTrainConfig(model=model), facts, out_dir, name=name,
@@ -358,8 +368,10 @@ def model_card_markdown(card: dict) -> str:
         f"- rebuild: `{card['rebuild']}`",
         *([f"- weights: {card['weights_from']}'s, trained with its motion "
            f"({t['model'].get('motion', 'echo_dis')}) and not retrained; run here with "
-           f"motion {m['motion']}, gate {m.get('gate', 'none')} and sampling "
-           f"{m.get('sampling', 'reflectivity')}"]
+           f"motion {m['motion']}, gate {m.get('gate', 'none')}, sampling "
+           f"{m.get('sampling', 'reflectivity')} and spread "
+           f"{m.get('spread_px_per_step', 0.0)} px/step at "
+           f"{m.get('spread_probability', 0.3):.0%}"]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",
@@ -382,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=1, help="TorchDistributor processes")
     parser.add_argument("--work", default="var/train-advection")
     parser.add_argument("--reuse", metavar="NAME@V", help="no training: release that "
-                        "registered version's weights under this code's motion, gate and sampling")  # fmt: skip
+                        "registered version's weights under this code's motion, gate, sampling and spread")  # fmt: skip
     args = parser.parse_args(argv)
     if args.reuse:
         command = (

@@ -9,6 +9,7 @@ from lakesight.models.nowcasting.advection import (
     SAMPLINGS,
     AdvectionConfig,
     build_network,
+    likely_rain,
     moving_frame_inputs,
 )
 from lakesight.radar_nowcast.baselines import flow_extrapolation
@@ -287,3 +288,36 @@ def test_a_card_without_a_sampling_advects_the_encoded_levels(shipped):
 def test_an_unknown_sampling_is_named():
     with pytest.raises(ValueError, match="unknown sampling 'nearest'"):
         moving_frame_inputs(np.stack([blob(32, 16, 16, 4, 150)] * 5), 2, sampling="nearest")
+
+
+def test_the_spread_forecasts_what_the_rain_likely_reaches_more_widely_with_the_lead():
+    """Each lead's pixel is the highest level its neighbourhood reaches with the chance
+    asked, over spread x lead px. A storm wider than that spreads its rain area with the
+    lead; a shower narrower than that can no longer be placed, and its chance anywhere
+    falls below the cut; the first lead, half a pixel, is the forecast itself."""
+    from lakesight.radar_nowcast.encoding import threshold_pixel
+
+    light = threshold_pixel(2.0)
+    storm, shower = blob(128, 64, 64, 12, 200), blob(128, 64, 64, 3, 200)
+    spread = likely_rain(np.repeat(storm[None], 10, axis=0), 0.5, 0.3)
+    assert spread.dtype == np.uint8 and spread.shape == (10, 128, 128)
+    assert np.array_equal(spread[0], storm)
+    wet = (spread >= light).sum(axis=(1, 2))
+    assert (wet[1:] > wet[0]).all() and wet[9] > wet[0] + 50
+    # Beyond the spread's reach, still no echo.
+    assert not spread[9, :20].any() and not spread[9, :, :20].any()
+    gone = likely_rain(np.repeat(shower[None], 10, axis=0), 0.5, 0.3)
+    assert (gone[0] >= light).sum() == (shower >= light).sum() and not (gone[4] >= light).any()
+    # A higher cut forecasts less: the last level reached at 50% is at most that at 30%.
+    higher = likely_rain(np.repeat(storm[None], 10, axis=0), 0.5, 0.5)
+    assert (higher <= spread).all() and (higher < spread).any()
+    assert likely_rain(spread, 0.0, 0.3) is spread
+
+
+def test_a_card_without_a_spread_forecasts_the_advected_rain(shipped):
+    assert (
+        AdvectionConfig.from_dict({"motion": "regional", "sampling": "rain"}).spread_px_per_step
+        == 0
+    )
+    assert AdvectionConfig().spread_px_per_step == 0.5 and shipped.spread_px_per_step == 0.5
+    assert shipped.spread_probability == 0.3
