@@ -437,7 +437,7 @@ class AdvectionNowcaster:
     gate: str = LEGACY_GATE  # the card's model_config.gate: where the correction applies
     sampling: str = LEGACY_SAMPLING  # the card's model_config.sampling
     spread_px_per_step: float = LEGACY_SPREAD  # the card's model_config.spread_px_per_step
-    spread_probability: float = 0.3  # and its spread_probability
+    spread_probability: float = AdvectionConfig.spread_probability  # and its cut
 
     @property
     def leads_min(self) -> list[int]:

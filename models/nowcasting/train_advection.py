@@ -371,7 +371,7 @@ def model_card_markdown(card: dict) -> str:
            f"motion {m['motion']}, gate {m.get('gate', 'none')}, sampling "
            f"{m.get('sampling', 'reflectivity')} and spread "
            f"{m.get('spread_px_per_step', 0.0)} px/step at "
-           f"{m.get('spread_probability', 0.3):.0%}"]
+           f"{m.get('spread_probability', AdvectionConfig.spread_probability):.0%}"]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",
