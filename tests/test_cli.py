@@ -29,7 +29,12 @@ def run(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.C
 @pytest.mark.e2e
 @pytest.mark.spark
 @pytest.mark.airflow
-def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
+def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root, settings):
+    """image_features' DAG on its embedded defaults (no settings, no connections), as
+    `make demo` runs it through `airflow dags test`: every stage commits, and the
+    manifests account for every file."""
+    from lakesight.lake import read_manifest
+
     result = run("demo", "--n", "16", "--bad", "9")
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
@@ -49,6 +54,18 @@ def test_demo_prints_what_it_read_wrote_and_quarantined(lake_root):
         assert f"[demo] task {task} started" in result.stderr
         assert re.search(rf"\[demo\] task {task} success in \d+\.\ds", result.stderr), task
     assert result.stderr.index("task ingest started") < result.stderr.index("task publish started")
+    fs, dt = LocalFileSystem(), "2026-01-01"
+    curated = read_manifest(fs, settings.partition_uri("curated", "images", dt))
+    assert curated.counts == {"in": 25, "out": 16, "quarantined": 9}
+    assert curated.extra["spark_master"] == "local[*]"  # the embedded default
+    analyzed = read_manifest(fs, settings.partition_uri("curated", "descriptors", dt))
+    assert analyzed.stage == "image_features.analyze"
+    assert analyzed.counts == {"in": 16, "out": 16, "quarantined": 0, "reused": 0, "computed": 16}
+    features = read_manifest(fs, settings.partition_uri("features", "images", dt))
+    assert features.counts == {"in": 16, "out": 16, "quarantined": 0, "pictured": 12}
+    assert [m["name"] for m in features.models] == ["ssd_scenes@1", "deepbit_scenes@1"]
+    pictures = read_manifest(fs, settings.partition_uri("pictures", "image_features", dt))
+    assert pictures.counts["out"] == 12
 
 
 @pytest.mark.e2e
@@ -88,7 +105,8 @@ def test_house_demo_runs_the_dag_and_a_query(lake_root, settings, tmp_path):
     # Promotions (house_tags, then listing_recs) go to a copy, never to the repository's.
     registry = shipped_registry_copy(tmp_path / "registry")
     env = {"LAKESIGHT_MODEL_REGISTRY": registry.as_uri()}
-    result = run("demo", "house_similarity", "--n", "12", env=env)
+    # Smoke steps for the fine-tuned heads, through the DAG's tune_steps param.
+    result = run("demo", "house_similarity", "--n", "12", "--tune-steps", "20", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert f"house_similarity dt={dt}" in out and "through airflow dags test" in out
@@ -103,6 +121,7 @@ def test_house_demo_runs_the_dag_and_a_query(lake_root, settings, tmp_path):
     # The sample has labels: train refits the heads and promotes them only if they hold up.
     decision = read_manifest(fs, houses.TRAINING.partition(settings, dt)).extra["decision"]
     assert decision["retrained"] is True, decision
+    assert decision["tuned_steps"] == {"style": 20, "stories": 20}, decision
     heads = decision["promoted"] or "house_tags@2"
     published = read_manifest(fs, houses.FEATURES.partition(settings, dt))
     assert [m["name"] for m in published.models] == ["places_backbone@1", heads]
@@ -214,6 +233,11 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
         ),
         (["eval", "nowcast", "--days", "0"], {}, "lakesight: error: --days:"),
         (["eval", "houses", "--tune-steps", "0"], {}, "lakesight: error: --tune-steps:"),
+        (
+            ["demo", "house_similarity", "--tune-steps", "0"],
+            {},
+            "lakesight: error: demo house_similarity: argument --tune-steps:",
+        ),
         (["eval", "houses", "--tune-steps", "5", "--record"], {}, "lakesight: error: --record:"),
         (["houses", "similar", "--photo", "/nonexistent.jpg"], {}, "lakesight: error: --photo:"),
         (["houses", "similar", "--photo", __file__], {}, "lakesight: error: --photo:"),

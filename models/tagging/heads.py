@@ -234,16 +234,17 @@ def fit_head_arrays(
 def fit_kind(spark: SparkSession, kind: str, classes: tuple[str, ...], labels: np.ndarray, *,
              features: np.ndarray | None = None, photos: Sequence[np.ndarray] | None = None,
              tunable=None, reg: float = DEFAULT_REG, hidden: int = PERCEPTRON_HIDDEN,
-             processes: int = 1) -> Head | TunedHead:  # fmt: skip
+             processes: int = 1, schedule=None) -> Head | TunedHead:  # fmt: skip
     """One head of ``kind`` fit on ``labels``: ``logistic`` or ``perceptron`` (``hidden``
     sigmoid units), Spark ML on the ``features``; or ``tuned``, ``tunable``'s last stage (a
-    :class:`.tuning.TunableBackbone`) fine-tuned on the ``photos`` under TorchDistributor."""
+    :class:`.tuning.TunableBackbone`) fine-tuned on the ``photos`` under TorchDistributor,
+    on ``schedule`` (a :class:`.tuning.TuneConfig`; default the shipped heads')."""
     if kind == "tuned":
         from lakesight.models.tagging.tuning import fine_tune
 
         if tunable is None or photos is None:
             raise ValueError("a fine-tuned head is fit on the photos of a tunable backbone")
-        return fine_tune(tunable, photos, labels, classes, processes=processes)
+        return fine_tune(tunable, photos, labels, classes, schedule, processes=processes)
     hidden = hidden if kind == "perceptron" else 0
     return fit_head_arrays(spark, features, labels, classes, reg=reg, hidden=hidden)
 

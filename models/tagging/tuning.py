@@ -58,6 +58,17 @@ class TuneConfig:
     def steps(self, photos: int) -> int:
         return max(self.min_steps, self.epochs * max(1, photos // self.batch))
 
+    @classmethod
+    def for_steps(cls, steps: int | None, option: str = "--tune-steps") -> TuneConfig:
+        """The shipped schedule, or (``steps`` given) exactly ``steps`` optimiser steps with
+        its warm-up scaled to them: a smoke run's, or a user's shorter retraining. A count
+        below 1 is a bad ``option``."""
+        if steps is None:
+            return cls()
+        if steps < 1:
+            raise ConfigError(f"{option}: expected at least 1, got {steps}")
+        return cls(epochs=0, min_steps=steps, warmup=max(1, steps // 5))
+
     def to_dict(self) -> dict:
         return asdict(self)
 

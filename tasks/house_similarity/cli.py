@@ -63,6 +63,17 @@ def cmd_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _steps(text: str) -> int:
+    """``--tune-steps N``: a positive count of optimiser steps."""
+    try:
+        steps = int(text)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive count of steps, got {text!r}")
+    return steps
+
+
 def write_demo_sample(run: DemoRun) -> tuple[str, Any]:
     from lakesight.house_similarity.sample_data import write_sample_listings
 
@@ -93,6 +104,8 @@ DEMO = DemoPart(
     (datasets.INGEST, datasets.EMBED, datasets.TRAIN, datasets.PUBLISH),
     sample_text="{n} listings with labels and broken records", write_sample=write_demo_sample,
     finish=demo_query,
+    # The DAG's tune_steps param: unset, train fine-tunes on the shipped heads' schedule.
+    conf=lambda args: {} if args.tune_steps is None else {"tune_steps": args.tune_steps},
 )  # fmt: skip
 
 
@@ -111,8 +124,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not sizes or min(sizes) < 2 or options.get("listings", 10) < 10:
         raise ConfigError("--sizes/--listings: expected sizes >= 2 and >= 10 listings")
     if args.tune_steps is not None:
-        if args.tune_steps < 1:
-            raise ConfigError(f"--tune-steps: expected at least 1, got {args.tune_steps}")
+        from lakesight.models.tagging.tuning import TuneConfig
+
+        TuneConfig.for_steps(args.tune_steps)  # a count below 1 is a one-line error
         if args.record:
             raise ConfigError(
                 "--record: a card keeps figures of the full schedule, not --tune-steps"
@@ -170,6 +184,9 @@ def register(sub, groups: dict) -> None:
     q = add_demo(groups, DEMO)
     q.add_argument("--n", type=int, default=24, help="listings")
     q.add_argument("-k", type=int, default=6, help="similar listings shown")
+    q.add_argument("--tune-steps", type=_steps,
+                   help="optimiser steps of each fine-tuned head the DAG's train refits "
+                        "(default: the shipped heads' schedule)")  # fmt: skip
 
     houses = sub.add_parser("houses", help="query published listings").add_subparsers(
         dest="action", required=True

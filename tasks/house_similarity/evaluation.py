@@ -124,9 +124,7 @@ def eval_houses(steps: Steps, *, per_class: int = TEST_PER_CLASS, sizes: tuple[i
 
     backbone, heads = load_backbone(), load_heads()
     tunable = TunableBackbone.available(heads.backbone) if heads.needs_photos else None
-    schedule = TuneConfig()
-    if tune_steps is not None:
-        schedule = TuneConfig(epochs=0, min_steps=tune_steps, warmup=max(1, tune_steps // 5))
+    schedule = TuneConfig.for_steps(tune_steps)
     with steps.step("start spark"):
         spark = get_spark("lakesight-eval-houses", load_settings())
     result = {"backbone": backbone.name, "heads": heads.name, "eval_seed": EVAL_SEED,

@@ -115,9 +115,10 @@ class PhotoReader:
 
 
 def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, photos: PhotoReader,
-                  tunable=None):  # fmt: skip
+                  tunable=None, schedule=None):  # fmt: skip
     """New heads of the current heads' kinds fit on the training photos: Spark ML over the
-    embeddings, or fine-tuning under TorchDistributor for a head fine-tuned on pixels.
+    embeddings, or fine-tuning under TorchDistributor (on ``schedule``, a
+    :class:`~lakesight.models.tagging.tuning.TuneConfig`) for a head fine-tuned on pixels.
     None (and why) when a head has fewer than two classes to learn."""
     from lakesight.models.tagging.heads import PERCEPTRON_HIDDEN, TagHeads, fit_kind
 
@@ -130,7 +131,7 @@ def fit_candidate(spark: SparkSession, training: pd.DataFrame, current, photos: 
         features = np.stack(rows["embedding"].to_numpy()).astype(np.float32)
         pixels = photos.of(rows["path"]) if head.needs_photos else None
         heads[tag] = fit_kind(spark, head.kind, head.classes, labels, features=features,
-                              photos=pixels, tunable=tunable,
+                              photos=pixels, tunable=tunable, schedule=schedule,
                               hidden=head.hidden or PERCEPTRON_HIDDEN)  # fmt: skip
     return TagHeads("", current.backbone, heads), None
 
@@ -211,10 +212,11 @@ def labelled_photos(spark: SparkSession, embeddings_uri: str, dt: str,
 
 
 def retrain(spark: SparkSession, fs, settings: Settings, current, current_ref: str,
-            labelled: pd.DataFrame, labels_uri: str, digest: str, steps: Steps):  # fmt: skip
-    """Fit candidate heads on the training split, score them and the current heads on the
-    held-out split, promote the candidate if it :func:`holds_up`: (the decision's outcome,
-    the scores)."""
+            labelled: pd.DataFrame, labels_uri: str, digest: str, steps: Steps,
+            schedule=None):  # fmt: skip
+    """Fit candidate heads on the training split (fine-tuned ones on ``schedule``), score
+    them and the current heads on the held-out split, promote the candidate if it
+    :func:`holds_up`: (the decision's outcome, the scores)."""
     from lakesight.models.tagging.heads import write_heads
     from lakesight.models.tagging.tuning import TunableBackbone
 
@@ -229,7 +231,7 @@ def retrain(spark: SparkSession, fs, settings: Settings, current, current_ref: s
     kinds = "/".join(sorted({h.kind for h in current.heads.values()}))
     with steps.step(f"fit heads ({kinds})"):
         started = time.perf_counter()
-        candidate, problem = fit_candidate(spark, training, current, photos, tunable)
+        candidate, problem = fit_candidate(spark, training, current, photos, tunable, schedule)
         seconds = round(time.perf_counter() - started, 1)
     if candidate is None:
         return {"why": problem}, {}
@@ -244,7 +246,8 @@ def retrain(spark: SparkSession, fs, settings: Settings, current, current_ref: s
     promoted = promote_if_better(settings, name, better,
                                  lambda release_dir: write_heads(candidate, release_dir, card))  # fmt: skip
     verdict = f"promoted as {promoted}" if better else "kept the current heads"
-    return {"retrained": True, "promoted": promoted,
+    tuned = {tag: h.facts["steps"] for tag, h in candidate.heads.items() if h.needs_photos}
+    return {"retrained": True, "promoted": promoted, "tuned_steps": tuned,
             "why": f"held-out accuracy {scores['candidate']['mean']} vs current "
                    f"{scores['current']['mean']}: {verdict}"}, scores  # fmt: skip
 
@@ -267,12 +270,15 @@ def label_rows(labelled: pd.DataFrame, rejects: list[dict], labels_uri: str) -> 
 
 @frees_cached_data
 def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None = None,
-        heads: str | None = None) -> StageResult:  # fmt: skip
-    """Retrain the heads on the day's labels when they changed; promote only if better."""
+        heads: str | None = None, tune_steps: int | None = None) -> StageResult:  # fmt: skip
+    """Retrain the heads on the day's labels when they changed; promote only if better.
+    ``tune_steps``: optimiser steps of each fine-tuned head (default the shipped schedule)."""
     from pyspark.sql import functions as F
 
     from lakesight.models.tagging.heads import DEFAULT_HEADS, load_heads
+    from lakesight.models.tagging.tuning import TuneConfig
 
+    schedule = TuneConfig.for_steps(tune_steps)  # a bad count fails before Spark reads
     steps = steps or Steps(STAGE.short)
     fs, embeddings_uri, embed_manifest = committed_input(spark, settings, datasets.EMBED, dt)
     entries, cards = model_entries([heads or DEFAULT_HEADS])
@@ -293,7 +299,8 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
     rejects += unknown
     outcome, scores = (
         ({"why": why}, {}) if why else
-        retrain(spark, fs, settings, current, current_ref, labelled, labels_uri, digest, steps)
+        retrain(spark, fs, settings, current, current_ref, labelled, labels_uri, digest, steps,
+                schedule)
     )  # fmt: skip
     decision.update(outcome)
     steps.say(decision["why"])
@@ -313,7 +320,13 @@ def run(spark: SparkSession, settings: Settings, dt: str, *, steps: Steps | None
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for spark-submit and ``lakesight stage house_similarity.train``."""
-    return stage_main(STAGE, run, argv)
+    return stage_main(
+        STAGE, run, argv,
+        options=(
+            ("--tune-steps", {"type": int, "help": "optimiser steps of each fine-tuned head "
+                                                   "(default: the shipped heads' schedule)"}),
+        ),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

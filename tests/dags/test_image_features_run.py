@@ -5,30 +5,10 @@ from __future__ import annotations
 import pytest
 
 from lakesight.image_features.sample_data import write_images_partition
-from lakesight.lake import LocalFileSystem, list_partitions, read_manifest
+from lakesight.lake import LocalFileSystem, read_manifest
 from tests.support.airflow_cli import dags_test
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.mark.slow]
-
-
-def test_airflow_dags_test_runs_image_features_with_embedded_defaults(settings, tmp_path):
-    dt = "2026-04-05"
-    write_images_partition(LocalFileSystem(), settings, dt, n=20, bad=9, seed=8)
-    dags_test(settings, tmp_path / "airflow", "image_features", dt)
-    fs = LocalFileSystem()
-    assert list_partitions(fs, settings.dataset_uri("curated", "images")) == [dt]
-    manifest = read_manifest(fs, settings.partition_uri("curated", "images", dt))
-    assert manifest.counts == {"in": 29, "out": 20, "quarantined": 9}
-    assert manifest.extra["spark_master"] == "local[*]"
-    analyzed = read_manifest(fs, settings.partition_uri("curated", "descriptors", dt))
-    assert analyzed.stage == "image_features.analyze"
-    assert analyzed.counts == {"in": 20, "out": 20, "quarantined": 0, "reused": 0, "computed": 20}
-    features = read_manifest(fs, settings.partition_uri("features", "images", dt))
-    assert features.counts == {"in": 20, "out": 20, "quarantined": 0, "pictured": 12}
-    assert [m["name"] for m in features.models] == ["ssd_scenes@1", "deepbit_scenes@1"]
-    pictures = settings.partition_uri("pictures", "image_features", dt)
-    assert fs.read_bytes(pictures + "/detections.png").startswith(b"\x89PNG")
-    assert read_manifest(fs, pictures).counts["out"] == 12
 
 
 def test_airflow_dags_test_runs_the_stream_catch_up_once(settings, tmp_path):

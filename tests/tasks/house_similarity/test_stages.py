@@ -23,6 +23,7 @@ from tests.support.lakes import partition_table, scratch_lake
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 DT = "2026-09-01"
 QUIET = Steps("test", quiet=True)
+SMOKE_TUNE_STEPS = 20
 
 
 def table(settings, dataset, dt=DT):
@@ -34,7 +35,9 @@ def day(spark, tmp_path_factory):
     """A labelled day with every kind of bad record, run through all four stages."""
     with scratch_lake(tmp_path_factory.mktemp("houses")) as (settings, registry, env):
         sample = write_sample_listings(LocalFileSystem(), settings, DT, n=16, labels=True)
-        results = {m.STAGE.short: m.run(spark, settings, DT, steps=QUIET)
+        # Train's fine-tuned heads take smoke steps: what is tested is its decision.
+        options = {train: {"tune_steps": SMOKE_TUNE_STEPS}}
+        results = {m.STAGE.short: m.run(spark, settings, DT, steps=QUIET, **options.get(m, {}))
                    for m in (ingest, embed, train, publish)}  # fmt: skip
         yield settings, sample, results, registry, env
 
@@ -80,6 +83,8 @@ def test_train_decides_on_held_out_labels_and_says_so(spark, day):
     settings, _, results, *_ = day
     decision = results["train"].manifest.extra["decision"]
     assert decision["retrained"] is True and decision["labels_sha256"]
+    # Each head fine-tuned on pixels took the steps asked for; the Spark ML one takes none.
+    assert decision["tuned_steps"] == {"style": SMOKE_TUNE_STEPS, "stories": SMOKE_TUNE_STEPS}
     scores = results["train"].manifest.extra["scores"]
     assert set(scores) == {"candidate", "current"}
     promoted = scores["candidate"]["mean"] >= scores["current"]["mean"]
