@@ -232,6 +232,12 @@ def test_task_progress_reads_airflow_dags_test_lines(capsys):
             "lakesight: error: LAKESIGHT_RADAR_CADENCE_MIN:",
         ),
         (["eval", "nowcast", "--days", "0"], {}, "lakesight: error: --days:"),
+        (["eval", "nowcast", "--seed", "7"], {}, "lakesight: error: --seed/--start:"),
+        (
+            ["eval", "nowcast", "--family", "all", "--start", "2026-02-30"],
+            {},
+            "lakesight: error: --start:",
+        ),
         (["eval", "houses", "--tune-steps", "0"], {}, "lakesight: error: --tune-steps:"),
         (
             ["demo", "house_similarity", "--tune-steps", "0"],

@@ -37,7 +37,9 @@ learns what advection leaves out:
 5. **The spread** (:func:`likely_rain`, since version 5): lead ``k`` forecasts, at each
    pixel, the highest level its rain reaches there with a chance of at least
    ``spread_probability`` when it may be displaced by ``spread_px_per_step x k`` px. The
-   longer the lead, the less a cell can be placed (S-PROG's premise).
+   longer the lead, the less a cell can be placed (S-PROG's premise). Since version 6 the
+   chance asked for falls where the model's skill does (:func:`spread_cuts`): heavy rain,
+   long leads.
 
 Everything is per pixel-step: motion in pixels per step, convolutions with a fixed
 receptive field, no global layer. The model runs at the radar's own resolution, any
@@ -49,8 +51,10 @@ inference (:func:`moving_frame_inputs`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -85,6 +89,22 @@ LEGACY_SAMPLING = "reflectivity"
 # what the rain likely reaches under a displacement error of spread x k px. A card without
 # model_config.spread_px_per_step forecasts the advected rain itself (0).
 LEGACY_SPREAD = 0.0
+# The spread's cut by level and lead (:func:`spread_cuts`, since version 6): version 5's CSI
+# on the tuning days, by rain threshold (rows) and lead (+6 to +60), the mean over the three
+# families: `lakesight eval nowcast --family all --days 5 --every-min 60 --seed 7 --start
+# 2026-03-01 --model advection_radar@5`. A card without model_config.spread_skill cuts at
+# spread_probability everywhere.
+SPREAD_SKILL = {
+    "rain_mm_h": [0.5, 2.0, 5.0, 10.0, 30.0],
+    "csi": [
+        [0.8427, 0.7854, 0.7337, 0.6863, 0.6452, 0.6086, 0.5752, 0.5447, 0.5175, 0.4923],
+        [0.8048, 0.7461, 0.6885, 0.6361, 0.5912, 0.5507, 0.5152, 0.4808, 0.4541, 0.4300],
+        [0.7238, 0.6585, 0.5937, 0.5360, 0.4855, 0.4428, 0.4048, 0.3683, 0.3406, 0.3184],
+        [0.7021, 0.6240, 0.5537, 0.4969, 0.4450, 0.3983, 0.3530, 0.3151, 0.2836, 0.2604],
+        [0.5605, 0.4567, 0.3781, 0.3229, 0.2779, 0.2311, 0.1996, 0.1660, 0.1443, 0.1395],
+    ],
+}
+SPREAD_FLOOR = 0.25  # the lowest cut: below it, heavy rain spread wide cost more MSE than CSI
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,9 @@ class AdvectionConfig:
     # chance an event must have there to be forecast (:func:`likely_rain`): since version 5.
     spread_px_per_step: float = 0.5
     spread_probability: float = 0.3
+    # The skill the cut follows, and its floor (:func:`spread_cuts`): since version 6.
+    spread_skill: dict | None = field(default_factory=lambda: copy.deepcopy(SPREAD_SKILL))
+    spread_floor: float = SPREAD_FLOOR
     kind: str = "advection_residual"
 
     def to_dict(self) -> dict:
@@ -116,9 +139,9 @@ class AdvectionConfig:
         # A card from before ``motion`` existed was trained on the DIS motion only, one from
         # before ``gate`` applied its correction everywhere, one from before ``sampling``
         # advected the encoded levels, and one from before ``spread_px_per_step`` forecast
-        # the advected rain itself.
+        # the advected rain itself, and one from before ``spread_skill`` cut at one chance.
         values = {"motion": LEGACY_MOTION, "gate": LEGACY_GATE, "sampling": LEGACY_SAMPLING,
-                  "spread_px_per_step": LEGACY_SPREAD, **values}  # fmt: skip
+                  "spread_px_per_step": LEGACY_SPREAD, "spread_skill": None, **values}  # fmt: skip
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
@@ -169,11 +192,13 @@ def sample_frame_at(frame: np.ndarray, points: np.ndarray, sampling: str,
     raise ValueError(f"unknown sampling {sampling!r}, expected one of {SAMPLINGS}")
 
 
-def likely_rain(forecast: np.ndarray, spread_px_per_step: float, probability: float) -> np.ndarray:
+def likely_rain(forecast: np.ndarray, spread_px_per_step: float,
+                probability: float | np.ndarray) -> np.ndarray:  # fmt: skip
     """Forecast pixels (leads, H, W) uint8 → at each pixel of lead ``k`` (1-based), the
     highest level the forecast reaches there with at least ``probability`` when its rain may
     be displaced by a Gaussian error ``spread_px_per_step x k`` px wide: the weighted upper
-    quantile of the pixels around it.
+    quantile of the pixels around it. ``probability`` is one cut, or one per lead and level
+    (leads, 256) (:func:`spread_cuts`).
 
     Why: a motion measured to within r px per step places lead k's rain to within about
     r*k px, and the longer the lead, the less a cell's exact place can be forecast (S-PROG's
@@ -191,15 +216,47 @@ def likely_rain(forecast: np.ndarray, spread_px_per_step: float, probability: fl
 
     if not spread_px_per_step:
         return forecast
+    cuts = np.broadcast_to(np.asarray(probability, np.float32), (len(forecast), 256))
     out = forecast.copy()
     for k, lead in enumerate(forecast):
         sigma = spread_px_per_step * (k + 1)
         # The event "at least level l" is monotone in l, so the last level whose
-        # neighbourhood probability clears the cut is the quantile.
+        # neighbourhood probability clears the cut is the quantile. (With a cut per level,
+        # a level may clear where a lower one did not: the highest that clears is taken.)
         for level in range(1, int(lead.max()) + 1):
             chance = cv2.GaussianBlur((lead >= level).astype(np.float32), (0, 0), sigma)
-            out[k][chance >= probability] = level
+            out[k][chance >= cuts[k, level]] = level
     return out
+
+
+def spread_cuts(skill: dict | None, leads: int, probability: float, floor: float) -> np.ndarray:
+    """The chance each level must have at each lead to be forecast (:func:`likely_rain`):
+    (leads, 256) float32. Without ``skill``, ``probability`` everywhere. With it (CSI by
+    ``rain_mm_h`` threshold and lead, :data:`SPREAD_SKILL`), ``CSI / (1 + CSI)`` at the
+    level's rain rate (interpolated in log rain, held beyond the end thresholds), kept
+    within ``[floor, probability]``.
+
+    Why: for a calibrated probability, the cut that maximises F1 is half the F1 it reaches
+    (Lipton et al. 2014), and CSI = F1 / (2 - F1) rises with F1, so CSI's best cut is
+    ``CSI / (1 + CSI)``. The rarer and less predictable the event (heavy rain, long leads),
+    the lower the cut: one cut of 30% left `hko_like`'s 30 mm/h below flow's from +36 on
+    the tuning days (README, version 6).
+    """
+    from lakesight.radar_nowcast.encoding import pixel_to_rain
+
+    if not skill:
+        return np.full((leads, 256), probability, np.float32)
+    csi = np.asarray(skill["csi"], np.float64)
+    if csi.shape != (len(skill["rain_mm_h"]), leads):
+        raise ValueError(f"spread_skill: expected CSI for {len(skill['rain_mm_h'])} thresholds "
+                         f"x {leads} leads, got {csi.shape}")  # fmt: skip
+    rain = np.log(np.maximum(pixel_to_rain(np.arange(256, dtype=np.uint8)), 1e-3))
+    thresholds = np.log(np.asarray(skill["rain_mm_h"], np.float64))
+    cuts = np.empty((leads, 256), np.float32)
+    for k in range(leads):
+        skill_at = np.interp(rain, thresholds, csi[:, k])
+        cuts[k] = np.clip(skill_at / (1 + skill_at), floor, probability)
+    return cuts
 
 
 def retrace_errors(window: np.ndarray, sampling: str = LEGACY_SAMPLING) -> tuple[list[np.ndarray], np.ndarray | None]:  # fmt: skip
@@ -438,6 +495,13 @@ class AdvectionNowcaster:
     sampling: str = LEGACY_SAMPLING  # the card's model_config.sampling
     spread_px_per_step: float = LEGACY_SPREAD  # the card's model_config.spread_px_per_step
     spread_probability: float = AdvectionConfig.spread_probability  # and its cut
+    spread_skill: dict | None = None  # the card's model_config.spread_skill (None: one cut)
+    spread_floor: float = SPREAD_FLOOR
+
+    @functools.cached_property
+    def spread_cuts(self) -> np.ndarray:
+        return spread_cuts(self.spread_skill, self.outputs, self.spread_probability,
+                           self.spread_floor)  # fmt: skip
 
     @property
     def leads_min(self) -> list[int]:
@@ -467,5 +531,5 @@ class AdvectionNowcaster:
             forecast = np.clip(moving[:, 0] + correction, 0.0, 1.0) * np.float32(255.0)
             out[i] = np.rint(forecast).astype(np.uint8)
             if corrected:
-                out[i] = likely_rain(out[i], self.spread_px_per_step, self.spread_probability)
+                out[i] = likely_rain(out[i], self.spread_px_per_step, self.spread_cuts)
         return out

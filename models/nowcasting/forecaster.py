@@ -95,6 +95,8 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             sampling=advection.sampling,
             spread_px_per_step=advection.spread_px_per_step,
             spread_probability=advection.spread_probability,
+            spread_skill=advection.spread_skill,
+            spread_floor=advection.spread_floor,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -263,8 +263,14 @@ SAMPLING_WORDS = {"rain": "semi-Lagrangian extrapolation in rain rate",
 
 def architecture(config: AdvectionConfig) -> str:
     """The card's one-line description of a model of ``config``."""
+    chance = (
+        f"{config.spread_probability:.0%} chance (down to {config.spread_floor:.0%} where its "
+        f"skill is lower)"
+        if config.spread_skill
+        else f"{config.spread_probability:.0%} chance"
+    )
     spread = (
-        f", each lead the rain reached with a {config.spread_probability:.0%} chance under a "
+        f", each lead the rain reached with a {chance} under a "
         f"motion error of {config.spread_px_per_step} px per step"
     )
     return (
@@ -335,9 +341,13 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
         "gate",
         "sampling",
         "spread_px_per_step",
+        "spread_probability",
+        "spread_skill",
+        "spread_floor",
     )  # how it runs, not what it learned
+    defaults = AdvectionConfig()
     model = AdvectionConfig(**{**trained.to_dict(),
-                               **{k: getattr(AdvectionConfig, k) for k in running}})  # fmt: skip
+                               **{k: getattr(defaults, k) for k in running}})  # fmt: skip
     state = torch.load(source / card["files"]["torch"], weights_only=True)
     facts = {"echo_floor_pixel": card["echo_floor_pixel"]}
     return release(state, AdvectionTrainConfig(model=model), facts, out_dir, name=name,
@@ -371,7 +381,9 @@ def model_card_markdown(card: dict) -> str:
            f"motion {m['motion']}, gate {m.get('gate', 'none')}, sampling "
            f"{m.get('sampling', 'reflectivity')} and spread "
            f"{m.get('spread_px_per_step', 0.0)} px/step at "
-           f"{m.get('spread_probability', AdvectionConfig.spread_probability):.0%}"]
+           f"{m.get('spread_probability', AdvectionConfig.spread_probability):.0%}"
+           + (f" (down to {m['spread_floor']:.0%} where its skill is lower)"
+              if m.get("spread_skill") else "")]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",

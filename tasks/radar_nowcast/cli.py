@@ -122,6 +122,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         args.model = args.model or DEFAULT_MODEL
         return eval_by_family(args, steps)
+    if args.seed is not None or args.start:
+        raise ConfigError("--seed/--start: only with --family (the stage eval's days are fixed)")
     # The stage-based eval checks the ConvLSTM's target (its report names the model "convlstm").
     args.model = args.model or "convlstm_radar"
     with stdout_to_stderr():
@@ -152,14 +154,16 @@ def eval_by_family(args: argparse.Namespace, steps: Steps) -> int:
     """``lakesight eval nowcast --family F``: every model and pysteps per weather family."""
     from lakesight.models.nowcasting.train_convlstm import EVAL_SEED
     from lakesight.radar_nowcast.families import FAMILIES
-    from lakesight.radar_nowcast.family_eval import eval_families
+    from lakesight.radar_nowcast.family_eval import EVAL_START, eval_families
 
     if args.every_min < 6 or args.every_min % 6:
         raise ConfigError(f"--every-min: expected a multiple of 6, got {args.every_min}")
     families = list(FAMILIES) if args.family == "all" else [args.family]
+    start = validate_dt(args.start, "--start") if args.start else EVAL_START
     with stdout_to_stderr():
-        result = eval_families(families, args.model, args.days, steps, seed=EVAL_SEED,
-                               every_min=args.every_min)  # fmt: skip
+        result = eval_families(families, args.model, args.days, steps,
+                               seed=EVAL_SEED if args.seed is None else args.seed,
+                               every_min=args.every_min, start=start)  # fmt: skip
 
     def human(d: dict) -> str:
         lines = []
@@ -238,6 +242,10 @@ def register(sub, groups: dict) -> None:
                         "flow, persistence and pysteps, instead of through the stages")  # fmt: skip
     q.add_argument("--every-min", type=int, default=30,
                    help="--family: minutes between issue times (default 30)")  # fmt: skip
+    q.add_argument("--seed", type=int, help="--family: the weather's seed (default: the eval's, "
+                                            "2026; the spread's tuning days are 7)")  # fmt: skip
+    q.add_argument("--start", help="--family: the first day (default 2026-06-01; the tuning "
+                                   "days start 2026-03-01)")  # fmt: skip
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_eval)
 

@@ -104,14 +104,16 @@ def score_day(frames: dict[int, np.ndarray], issues: list[int], nowcaster, caden
 
 
 def eval_family(family: str, model: str, n_days: int, steps: Steps, *, seed: int,
-                every_min: int = 30, registry: str | None = None, cadence: int = 6) -> dict:  # fmt: skip
-    """One family's scores: every model and the pysteps peer, summed over ``n_days`` days."""
+                every_min: int = 30, registry: str | None = None, cadence: int = 6,
+                start: str = EVAL_START) -> dict:  # fmt: skip
+    """One family's scores: every model and the pysteps peer, summed over ``n_days`` days
+    from ``start``, rendered with ``seed``."""
     from lakesight.models.nowcasting.forecaster import load_nowcaster
 
     nowcaster = load_nowcaster(model, registry)
     trained_on = training_family(model, registry)
-    start = date.fromisoformat(EVAL_START)
-    days = [(start + timedelta(days=k)).isoformat() for k in range(n_days)]
+    first = date.fromisoformat(start)
+    days = [(first + timedelta(days=k)).isoformat() for k in range(n_days)]
     issues = issue_minutes(cadence, nowcaster.inputs, nowcaster.outputs, every_min)
     scores, fss_rows, sizes = [], [], []
     for dt in days:
@@ -210,12 +212,15 @@ def targets(result: dict) -> dict:
 
 
 def eval_families(families: list[str], model: str, n_days: int, steps: Steps, *, seed: int,
-                  every_min: int = 30, registry: str | None = None) -> dict:  # fmt: skip
+                  every_min: int = 30, registry: str | None = None,
+                  start: str = EVAL_START) -> dict:  # fmt: skip
     for family in families:
         if family not in FAMILIES:
             raise ValueError(f"unknown weather family {family!r}, expected one of {FAMILIES}")
     results = {
-        f: eval_family(f, model, n_days, steps, seed=seed, every_min=every_min, registry=registry)
+        f: eval_family(
+            f, model, n_days, steps, seed=seed, every_min=every_min, registry=registry, start=start
+        )
         for f in families
     }
     return {"families": results, "targets_met": all(r["targets"]["all"] for r in results.values())}

@@ -7,10 +7,12 @@ import pytest
 
 from lakesight.models.nowcasting.advection import (
     SAMPLINGS,
+    SPREAD_SKILL,
     AdvectionConfig,
     build_network,
     likely_rain,
     moving_frame_inputs,
+    spread_cuts,
 )
 from lakesight.radar_nowcast.baselines import flow_extrapolation
 
@@ -321,3 +323,32 @@ def test_a_card_without_a_spread_forecasts_the_advected_rain(shipped):
     )
     assert AdvectionConfig().spread_px_per_step == 0.5 and shipped.spread_px_per_step == 0.5
     assert shipped.spread_probability == 0.3
+
+
+def test_the_cut_falls_where_the_skill_does_and_lets_heavy_rain_spread():
+    """CSI's best cut is CSI / (1 + CSI): with the tuning days' skill, every level of the first
+    lead keeps version 5's 30%; by +60 heavy rain is asked only the floor's 25%, light rain
+    still 30%. A heavy core then keeps a wider 30 mm/h area at +60 than under one cut, and
+    no pixel is lower."""
+    from lakesight.radar_nowcast.encoding import threshold_pixel
+
+    cuts = spread_cuts(SPREAD_SKILL, 10, 0.3, 0.25)
+    heavy, light = threshold_pixel(30.0), threshold_pixel(2.0)
+    assert cuts.shape == (10, 256) and np.allclose(cuts[0], 0.3)
+    assert cuts[9, heavy] == pytest.approx(0.25) and cuts[9, light] == pytest.approx(0.3)
+    assert (np.diff(cuts[9, light:]) <= 1e-6).all()  # heavier rain, no higher cut
+    assert np.allclose(spread_cuts(None, 10, 0.3, 0.25), 0.3)
+    core = np.repeat(blob(128, 64, 64, 12, 230)[None], 10, axis=0)
+    by_skill, one_cut = likely_rain(core, 0.5, cuts), likely_rain(core, 0.5, 0.3)
+    assert (by_skill[9] >= heavy).sum() > (one_cut[9] >= heavy).sum()
+    assert (by_skill >= one_cut).all()
+    with pytest.raises(ValueError, match="spread_skill: expected CSI for 5 thresholds x 4 leads"):
+        spread_cuts(SPREAD_SKILL, 4, 0.3, 0.25)
+
+
+def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
+    """Version 5's card has no spread_skill and keeps its one cut; the shipped model's card
+    carries the table it was released with."""
+    assert AdvectionConfig.from_dict({"spread_px_per_step": 0.5}).spread_skill is None
+    assert AdvectionConfig().spread_skill == SPREAD_SKILL
+    assert shipped.spread_skill == SPREAD_SKILL and shipped.spread_floor == 0.25

@@ -149,7 +149,8 @@ def test_the_family_a_model_is_held_to_is_the_one_its_card_names(tmp_path: Path)
 def test_eval_nowcast_by_family_prints_one_json_line_with_the_peer(tmp_path: Path):
     done = subprocess.run(
         [str(Path(sys.executable).parent / "lakesight"), "eval", "nowcast", "--family",
-         "spectral", "--days", "1", "--every-min", "360", "--json"],
+         "spectral", "--days", "1", "--every-min", "360", "--seed", "7", "--start",
+         "2026-03-02", "--json"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
@@ -162,4 +163,5 @@ def test_eval_nowcast_by_family_prints_one_json_line_with_the_peer(tmp_path: Pat
     assert set(result["fss"]["flow"]) == {"5mm/8px", "5mm/16px", "10mm/8px", "10mm/16px"}
     assert result["issues"]["pysteps_lk"] == 3 and len(result["mse"]["flow"]) == 10
     assert "all" in result["targets"]
+    assert result["days"] == ["2026-03-02"] and result["seed"] == 7  # the days asked for
     assert result["trained_on"] == "hko_like" and result["trained_on_this_family"] is False
