@@ -273,11 +273,15 @@ def architecture(config: AdvectionConfig) -> str:
         f", each lead the rain reached with a {chance} under a "
         f"motion error of {config.spread_px_per_step} px per step"
     )
+    short = (
+        f"; the first {config.short_leads} leads along the motion that retraces the last "
+        f"step, uncorrected"
+    )
     return (
         f"advection + learned residual in the moving frame: measured motion "
         f"({MOTION_WORDS[config.motion]}), {SAMPLING_WORDS[config.sampling]}, a fully "
         f"convolutional correction of growth and decay{GATE_WORDS[config.gate]}"
-        f"{spread if config.spread_px_per_step else ''}"
+        f"{spread if config.spread_px_per_step else ''}{short if config.short_leads else ''}"
     )
 
 
@@ -344,6 +348,7 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
         "spread_probability",
         "spread_skill",
         "spread_floor",
+        "short_leads",
     )  # how it runs, not what it learned
     defaults = AdvectionConfig()
     model = AdvectionConfig(**{**trained.to_dict(),
@@ -383,7 +388,9 @@ def model_card_markdown(card: dict) -> str:
            f"{m.get('spread_px_per_step', 0.0)} px/step at "
            f"{m.get('spread_probability', AdvectionConfig.spread_probability):.0%}"
            + (f" (down to {m['spread_floor']:.0%} where its skill is lower)"
-              if m.get("spread_skill") else "")]
+              if m.get("spread_skill") else "")
+           + (f"; its first {m['short_leads']} leads uncorrected, along the last step's "
+              f"motion" if m.get("short_leads") else "")]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",

@@ -76,14 +76,67 @@ def test_an_untrained_model_is_exactly_the_flow_baseline():
 
 
 def test_the_shipped_model_uncorrected_is_its_advection_alone(shipped):
-    """``corrected=False`` is channel 0 of the moving frame, rounded: no network. (The cell
-    has decayed all along, and the correction, which takes echo away, would have bettered
-    its past: the hindcast gate lets it act.)"""
+    """``corrected=False`` is channel 0 of the moving frame, rounded: no network; the short
+    leads along the last step's motion, the others along the window's. (The cell has
+    decayed all along, and the correction, which takes echo away, would have bettered its
+    past: the hindcast gate lets it act.)"""
+    from lakesight.models.nowcasting.advection import last_step_motion
+
     frames = np.stack([blob(96, 48, 48, 10, 216 - 12 * t) for t in range(5)])
+    short = shipped.short_leads
     moving = moving_frame_inputs(frames, 10, method=shipped.motion, sampling=shipped.sampling)
+    now = last_step_motion(frames, shipped.sampling)
+    moving[:short] = moving_frame_inputs(frames, short, now, sampling=shipped.sampling)
     uncorrected = shipped.predict(frames[None], corrected=False)[0]
     assert np.array_equal(uncorrected, np.rint(moving[:, 0] * 255).astype(np.uint8))
     assert not np.array_equal(uncorrected, shipped.predict(frames[None])[0])
+
+
+def test_the_short_leads_are_advection_alone(shipped):
+    """A correction that adds rain everywhere changes every lead but the short ones, which
+    are the advection along the last step's motion, spread."""
+    import dataclasses
+
+    def adds_rain(moving: np.ndarray) -> list[np.ndarray]:
+        return [np.full((len(moving), 1, *moving.shape[2:]), 0.1, np.float32)]
+
+    frames = np.stack([blob(96, 30 + 2 * t, 48, 10, 170) for t in range(5)])
+    wetter = dataclasses.replace(shipped, run=adds_rain, gate="none").predict(frames[None])[0]
+    plain = shipped.predict(frames[None], corrected=False)[0]
+    short = shipped.short_leads
+    assert short == 3
+    spread = likely_rain(plain, shipped.spread_px_per_step, shipped.spread_cuts)
+    assert np.array_equal(wetter[:short], spread[:short])
+    assert (wetter[short:].astype(int).sum(axis=(1, 2)) > spread[short:].sum(axis=(1, 2))).all()
+
+
+def test_the_short_leads_move_as_the_last_step_did(monkeypatch):
+    """Echo that drifted north for three steps and then east: the window's motion retraces
+    the window (north), the last step's motion retraces the last step (east), region by
+    region, and that is the one the first leads follow."""
+    from lakesight.models.nowcasting import advection
+    from lakesight.radar_nowcast.baselines import sample_at
+
+    size = 128
+    rng = np.random.default_rng(5)
+    texture = sum(
+        blob(size, *rng.uniform(8, size - 8, 2), rng.uniform(3, 6), 180).astype(np.float32)
+        for _ in range(60)
+    )
+    texture = np.clip(texture, 0, 200)
+    grid = np.dstack(np.meshgrid(np.arange(size), np.arange(size))).astype(np.float32)
+    offsets = [(0.0, 0.0), (0.0, -1.5), (0.0, -3.0), (0.0, -4.5), (1.5, -4.5)]  # (x, y) moved
+    window = np.stack([sample_at(texture, grid - np.float32(o)) for o in offsets])
+    window = np.rint(window).astype(np.uint8)
+    east, north = np.float32([1.5, 0.0]), np.float32([0.0, -1.5])
+    candidates = [np.broadcast_to(v, (size, size, 2)).copy() for v in (east, north)]
+    monkeypatch.setattr(advection, "candidate_motions", lambda _: candidates)
+
+    inner = (slice(24, 104), slice(24, 104))
+    now = advection.last_step_motion(window, "rain")
+    np.testing.assert_allclose(now[inner].reshape(-1, 2).mean(axis=0), east, atol=0.1)
+    persisting = advection.regional_motion(window, "rain")
+    np.testing.assert_allclose(persisting[inner].reshape(-1, 2).mean(axis=0), north, atol=0.1)
 
 
 def test_shipped_model_keeps_a_translating_cell_where_it_goes(shipped):
@@ -344,6 +397,11 @@ def test_the_cut_falls_where_the_skill_does_and_lets_heavy_rain_spread():
     assert (by_skill >= one_cut).all()
     with pytest.raises(ValueError, match="spread_skill: expected CSI for 5 thresholds x 4 leads"):
         spread_cuts(SPREAD_SKILL, 4, 0.3, 0.25)
+
+
+def test_a_card_without_short_leads_forecasts_every_lead_the_windows_way(shipped):
+    assert AdvectionConfig.from_dict({"spread_px_per_step": 0.5}).short_leads == 0
+    assert AdvectionConfig().short_leads == 3 and shipped.short_leads == 3
 
 
 def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
