@@ -42,8 +42,10 @@ pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.e2e, pytest.ma
 
 DAG_ID = "image_features"
 CONSUMER_ID = "example_images_consumer"
-# Two days: a range, run side by side (max_active_runs), and every stage twice over.
+# Two days: a range, run side by side (max_active_runs); then the second day reprocessed
+# alone, which must leave the first one as it was.
 DATES = ["2026-02-02", "2026-02-03"]
+REPROCESSED = DATES[-1:]
 GOOD, BAD = 12, 3
 BACKFILL_TIMEOUT_S = 15 * 60
 
@@ -83,25 +85,26 @@ def create_backfill(server: AirflowServer, body: dict) -> dict:
 
 
 def backfill(
-    server: AirflowServer, reprocess_behavior: str, *, until_completed: bool
+    server: AirflowServer, dates: list[str], reprocess_behavior: str, *, until_completed: bool
 ) -> list[dict]:
-    """Create a backfill of DATES as the UI does and wait until its runs succeed; return them.
+    """Create a backfill of ``dates`` as the UI does and wait until its runs succeed; return
+    the runs of every one of DATES.
 
     ``until_completed`` also waits for the scheduler to mark the backfill completed,
     which it does every 30 s; another backfill of the DAG is refused (409) until then.
     """
     body = {
         "dag_id": DAG_ID,
-        "from_date": f"{DATES[0]}T00:00:00Z",
-        "to_date": f"{DATES[-1]}T00:00:00Z",
+        "from_date": f"{dates[0]}T00:00:00Z",
+        "to_date": f"{dates[-1]}T00:00:00Z",
         "reprocess_behavior": reprocess_behavior,
         # All dates at once: a run's tasks are sequential, and with fewer active runs
         # than dates the last one would run alone on one of the two slots.
-        "max_active_runs": len(DATES),
+        "max_active_runs": len(dates),
         "run_backwards": False,
     }
     planned = server.api("POST", "/api/v2/backfills/dry_run", json=body)["backfills"]
-    assert [b["logical_date"][:10] for b in planned] == DATES, planned
+    assert [b["logical_date"][:10] for b in planned] == dates, planned
     created = create_backfill(server, body)
     since = ts(created["created_at"])
 
@@ -117,6 +120,8 @@ def backfill(
         assert sorted(r["logical_date"][:10] for r in runs) == DATES, runs
         done = True
         for run in runs:
+            if run["logical_date"][:10] not in dates:
+                continue
             tis = server.api(
                 "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run['dag_run_id']}/taskInstances"
             )["task_instances"]
@@ -149,7 +154,7 @@ def backfill(
     return server.wait_for(
         finished,
         timeout=BACKFILL_TIMEOUT_S,
-        what=f"backfill {created['id']} ({reprocess_behavior}) of {DATES}",
+        what=f"backfill {created['id']} ({reprocess_behavior}) of {dates}",
         interval=3,
     )
 
@@ -214,26 +219,34 @@ def test_backfill_and_reprocess_through_the_rest_api(airflow, settings):
         what="the scheduled run of the last ended day",
     )
 
-    first_runs = backfill(airflow, "none", until_completed=True)
+    first_runs = backfill(airflow, DATES, "none", until_completed=True)
     first = committed_outputs(settings)
-    first_reads = consumer_reads(airflow, settings, runs_per_day=1)
+    first_reads = consumer_reads(airflow, settings, runs_per_day=dict.fromkeys(DATES, 1))
 
-    second_runs = backfill(airflow, "completed", until_completed=False)
+    second_runs = backfill(airflow, REPROCESSED, "completed", until_completed=False)
     assert {r["dag_run_id"] for r in second_runs} == {r["dag_run_id"] for r in first_runs}
+    # The day outside the range kept its run as it ended, and its commit.
+    kept = {r["logical_date"][:10]: r["end_date"] for r in first_runs}
+    for run in second_runs:
+        day = run["logical_date"][:10]
+        assert (run["end_date"] != kept[day]) == (day in REPROCESSED), (run, kept)
     assert committed_outputs(settings) == first
-    for dt in DATES:  # and nothing was recomputed: every analysis came from the cache
+    for dt in REPROCESSED:  # and nothing was recomputed: every analysis came from the cache
         analyzed = read_manifest(fs, settings.partition_uri("curated", "descriptors", dt))
         assert (analyzed.counts["reused"], analyzed.counts["computed"]) == (GOOD, 0), analyzed
-    # Republishing a day triggers that day's consumer again, which reads the new commit.
-    second_reads = consumer_reads(airflow, settings, runs_per_day=2)
+    # Republishing a day triggers that day's consumer again, which reads the new commit;
+    # the other day's consumer does not run again.
+    runs_per_day = {dt: 1 + (dt in REPROCESSED) for dt in DATES}
+    second_reads = consumer_reads(airflow, settings, runs_per_day=runs_per_day)
     for dt in DATES:
         assert second_reads[dt][0] == first_reads[dt][0]
+    for dt in REPROCESSED:
         assert second_reads[dt][1]["run_id"] != first_reads[dt][0]["run_id"]
 
 
-def consumer_reads(server: AirflowServer, settings: Settings, runs_per_day: int) -> dict:
-    """Wait until the example consumer has run ``runs_per_day`` times for each of DATES, one
-    run per publish of the day (partition key ``dt``); return what each run read, in order.
+def consumer_reads(server: AirflowServer, settings: Settings, runs_per_day: dict) -> dict:
+    """Wait until the example consumer has run ``runs_per_day[dt]`` times for each of DATES,
+    one run per publish of the day (partition key ``dt``); return what each run read, in order.
     Every read holds the rows the day's manifest published, from the announced commit."""
     fs = LocalFileSystem()
 
@@ -246,9 +259,9 @@ def consumer_reads(server: AirflowServer, settings: Settings, runs_per_day: int)
         assert {r["partition_key"] for r in runs} <= set(DATES), runs
         done = [r for r in runs if r["state"] == "success"]
         per_day = {dt: [r for r in done if r["partition_key"] == dt] for dt in DATES}
-        if any(len(v) < runs_per_day for v in per_day.values()):
+        if any(len(per_day[dt]) < runs_per_day[dt] for dt in DATES):
             return None
-        assert all(len(v) == runs_per_day for v in per_day.values()), per_day
+        assert all(len(per_day[dt]) == runs_per_day[dt] for dt in DATES), per_day
         return per_day
 
     per_day = server.wait_for(

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from lakesight.spark import parse_java_major
@@ -97,3 +103,54 @@ def test_the_next_slice_is_read_while_the_caller_works_on_this_one():
     assert next(reads) == 10 and next(reads) == 20
     with pytest.raises(OSError, match="the store failed"):
         next(reads)
+
+
+def test_duplicates_are_marked_in_one_pass_keeping_the_smallest_path(spark):
+    from lakesight.spark import without_duplicates
+
+    rows = [  # path, image_id, reason, detail
+        ("b.png", "x", None, None), ("a.png", "x", None, None), ("c.png", "x", None, None),
+        ("d.png", "y", None, None), ("0.png", "x", "truncated", "cut at 10 bytes"),
+    ]  # fmt: skip
+
+    def decode(batches):  # a stand-in for the decode a stage's Python UDF does
+        yield from batches
+
+    schema = "path string, image_id string, reason string, detail string"
+    validated = spark.createDataFrame(rows, schema).mapInPandas(decode, schema)
+    marked = without_duplicates(validated, key=("image_id",))
+    # The decode under it runs once: Spark would run each branch of a split and union.
+    assert marked._jdf.queryExecution().executedPlan().toString().count("MapInPandas") == 1
+    got = {r["path"]: (r["reason"], r["detail"]) for r in marked.collect()}
+    assert marked.columns == ["path", "image_id", "reason", "detail"]
+    assert got == {
+        "a.png": (None, None), "d.png": (None, None),
+        "b.png": ("duplicate", "same bytes as a.png"), "c.png": ("duplicate", "same bytes as a.png"),
+        "0.png": ("truncated", "cut at 10 bytes"),  # a rejected file is never the one kept
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_spark_submit_on_a_local_master_gets_the_local_defaults_under_its_own(tmp_path):
+    """What Airflow's stage tasks run without a spark_default connection: spark-submit on
+    local[*]. The one-machine defaults apply, and what spark-submit was given wins."""
+    script = tmp_path / "conf.py"
+    script.write_text(
+        "import json\nfrom lakesight.spark import get_spark\nconf = get_spark('conf').conf\n"
+        "print(json.dumps({k: conf.get(k) for k in ("
+        "'spark.sql.shuffle.partitions', 'spark.sql.sources.parallelPartitionDiscovery.threshold',"
+        "'spark.sql.session.timeZone')}))\n"
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[2]",
+         "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=7",
+         str(script)],
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "spark.sql.shuffle.partitions": "7",
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "10000",
+        "spark.sql.session.timeZone": "UTC",
+    }
