@@ -98,6 +98,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             spread_skill=advection.spread_skill,
             spread_floor=advection.spread_floor,
             short_leads=advection.short_leads,
+            ensemble_below=advection.ensemble_below,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -277,11 +277,17 @@ def architecture(config: AdvectionConfig) -> str:
         f"; the first {config.short_leads} leads along the motion that retraces the last "
         f"step, uncorrected"
     )
+    ensemble = (
+        f"; where growth did not persist over the last steps (correlation below "
+        f"{config.ensemble_below}), the later leads are the retrace-weighted mean of the advections "
+        f"along every candidate motion, uncorrected"
+    )
     return (
         f"advection + learned residual in the moving frame: measured motion "
         f"({MOTION_WORDS[config.motion]}), {SAMPLING_WORDS[config.sampling]}, a fully "
         f"convolutional correction of growth and decay{GATE_WORDS[config.gate]}"
         f"{spread if config.spread_px_per_step else ''}{short if config.short_leads else ''}"
+        f"{ensemble if config.ensemble_below is not None else ''}"
     )
 
 
@@ -349,6 +355,7 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
         "spread_skill",
         "spread_floor",
         "short_leads",
+        "ensemble_below",
     )  # how it runs, not what it learned
     defaults = AdvectionConfig()
     model = AdvectionConfig(**{**trained.to_dict(),
@@ -390,7 +397,10 @@ def model_card_markdown(card: dict) -> str:
            + (f" (down to {m['spread_floor']:.0%} where its skill is lower)"
               if m.get("spread_skill") else "")
            + (f"; its first {m['short_leads']} leads uncorrected, along the last step's "
-              f"motion" if m.get("short_leads") else "")]
+              f"motion" if m.get("short_leads") else "")
+           + (f"; below a growth persistence of {m['ensemble_below']}, its later leads the "
+              f"ensemble mean of its candidate motions, uncorrected"
+              if m.get("ensemble_below") is not None else "")]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",

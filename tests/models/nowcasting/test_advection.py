@@ -9,7 +9,10 @@ from lakesight.models.nowcasting.advection import (
     SAMPLINGS,
     SPREAD_SKILL,
     AdvectionConfig,
+    advected_last_frame,
     build_network,
+    ensemble_advection,
+    growth_persistence,
     likely_rain,
     moving_frame_inputs,
     spread_cuts,
@@ -18,6 +21,7 @@ from lakesight.radar_nowcast.baselines import flow_extrapolation
 
 pytestmark = pytest.mark.unit
 SHIPPED = "advection_radar"
+MEASURED_ENSEMBLE_BELOW = 0.1  # the growth persistence the ensemble was measured at (README)
 
 
 def blob(size: int, cx: float, cy: float, radius: float, peak: float) -> np.ndarray:
@@ -410,3 +414,111 @@ def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
     assert AdvectionConfig.from_dict({"spread_px_per_step": 0.5}).spread_skill is None
     assert AdvectionConfig().spread_skill == SPREAD_SKILL
     assert shipped.spread_skill == SPREAD_SKILL and shipped.spread_floor == 0.25
+
+
+def test_a_card_without_ensemble_below_never_forecasts_the_ensemble(shipped):
+    """The ensemble was measured and not shipped (README): no card has it unless it says so."""
+    assert AdvectionConfig.from_dict({"short_leads": 3}).ensemble_below is None
+    assert AdvectionConfig().ensemble_below is None and shipped.ensemble_below is None
+    assert AdvectionConfig.from_dict({"ensemble_below": 0.1}).ensemble_below == 0.1
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"motion": "sideways"}, "model_config.motion: 'sideways' is not one of"),
+        ({"gate": "always"}, "model_config.gate: 'always' is not one of"),
+        ({"sampling": "nearest"}, "model_config.sampling: 'nearest' is not one of"),
+        ({"short_leads": 11}, "model_config.short_leads: 11 is not within 0..10"),
+        ({"ensemble_below": 2.0}, "model_config.ensemble_below: 2.0 is not a correlation"),
+    ],
+)
+def test_a_bad_model_config_fails_at_load_naming_the_field(setting, message):
+    with pytest.raises(ValueError, match=message):
+        AdvectionConfig.from_dict({"outputs": 10, **setting})
+
+
+def textured(size: int, seed: int, peaks: np.ndarray | None = None, cells: int = 150) -> np.ndarray:
+    """Many small cells at fixed places (float32 pixels), each at its own peak."""
+    rng = np.random.default_rng(seed)
+    places = rng.uniform(8, size - 8, (cells, 2))
+    peaks = np.full(cells, 150.0) if peaks is None else peaks
+    return sum(
+        blob(size, x, y, 3, p).astype(np.float32) for (x, y), p in zip(places, peaks, strict=True)
+    )
+
+
+def test_growth_persistence_tells_persistent_growth_from_growth_at_random():
+    """Cells that grow and decay steadily, each its own way, correlate step on step; cells
+    whose every step grows or decays at random do not; a field that does neither has
+    nothing to correlate (0)."""
+    size, cells, still = 256, 600, np.zeros((256, 256, 2), np.float32)
+    rng = np.random.default_rng(3)
+    trend = rng.uniform(-8, 8, cells)
+    steady = np.stack([textured(size, 1, 120 + trend * t, cells) for t in range(5)])
+    # A random walk: each step's growth is drawn anew (random levels would anti-correlate).
+    walk = 120 + np.cumsum(rng.uniform(-8, 8, (5, cells)), axis=0)
+    at_random = np.stack([textured(size, 1, peaks, cells) for peaks in walk])
+    frames = {"steady": steady, "at_random": at_random, "still": np.stack([steady[0]] * 5)}
+    persistence = {
+        name: growth_persistence(np.clip(np.rint(f), 0, 255).astype(np.uint8), still, "rain")
+        for name, f in frames.items()
+    }
+    assert persistence["steady"] > 0.8, persistence
+    assert abs(persistence["at_random"]) < MEASURED_ENSEMBLE_BELOW, persistence
+    assert persistence["still"] == 0.0
+
+
+def test_the_ensemble_weighs_each_motion_by_how_well_it_retraced():
+    """Texture moving east: of an eastward and a northward candidate, the one that retraces
+    the window takes the ensemble, region by region; candidates that agree are one advection."""
+    from lakesight.radar_nowcast.baselines import sample_at
+
+    size = 128
+    texture = np.clip(textured(size, 5), 0, 200)
+    grid = np.dstack(np.meshgrid(np.arange(size), np.arange(size))).astype(np.float32)
+    window = np.stack([sample_at(texture, grid - np.float32([1.5 * t, 0.0])) for t in range(5)])
+    window = np.rint(window).astype(np.uint8)
+    east, north = (np.broadcast_to(np.float32(v), (size, size, 2)).copy()
+                   for v in ([1.5, 0.0], [0.0, -1.5]))  # fmt: skip
+    along_east = advected_last_frame(window, east, 6, "rain")
+    mixed = ensemble_advection(window, [east, north], 6, "rain")
+    inner = (slice(None), slice(24, 104), slice(24, 104))
+    assert np.abs(mixed[inner] - along_east[inner]).mean() < 0.02 * along_east[inner].mean()
+    along_north = advected_last_frame(window, north, 6, "rain")
+    assert np.abs(along_north[inner] - along_east[inner]).mean() > 0.3 * along_east[inner].mean()
+    assert np.array_equal(ensemble_advection(window, [east, east], 6, "rain"), along_east)
+
+
+def test_where_growth_does_not_persist_the_later_leads_are_the_ensemble_uncorrected(
+    shipped, monkeypatch
+):
+    """Below a card's growth persistence, the correction (here one that adds rain
+    everywhere) is left out: the short leads along the last step's motion, the next one
+    half that and half the ensemble, the rest the ensemble, all spread. Above it, the
+    correction acts."""
+    import dataclasses
+
+    from lakesight.models.nowcasting import advection
+
+    def adds_rain(moving: np.ndarray) -> list[np.ndarray]:
+        return [np.full((len(moving), 1, *moving.shape[2:]), 0.1, np.float32)]
+
+    frames = np.stack([blob(96, 30 + 2 * t, 48, 10, 150 + 6 * t) for t in range(5)])
+    model = dataclasses.replace(shipped, run=adds_rain, gate="none",
+                                ensemble_below=MEASURED_ENSEMBLE_BELOW)  # fmt: skip
+    short, leads = model.short_leads, model.outputs
+    candidates = advection.candidate_motions(frames)
+    now = advection.last_step_motion(frames, model.sampling, candidates)
+    along_now = advected_last_frame(frames, now, short + 1, model.sampling)
+    later = ensemble_advection(frames, candidates, leads, model.sampling)
+    expected = np.concatenate([along_now[:short], (along_now[short:] + later[short:short + 1]) / 2,
+                               later[short + 1:]])  # fmt: skip
+    expected = likely_rain(np.rint(np.clip(expected, 0, 1) * 255).astype(np.uint8),
+                           model.spread_px_per_step, model.spread_cuts)  # fmt: skip
+
+    monkeypatch.setattr(advection, "growth_persistence", lambda *_: 0.0)
+    assert np.array_equal(model.predict(frames[None])[0], expected)
+    monkeypatch.setattr(advection, "growth_persistence", lambda *_: 0.5)
+    corrected = model.predict(frames[None])[0].astype(int)
+    assert (corrected[short:].sum(axis=(1, 2)) > expected[short:].sum(axis=(1, 2))).all()
