@@ -200,6 +200,27 @@ def get_spark(
     return spark
 
 
+def lineage_checkpoints(spark: SparkSession) -> str | None:
+    """The session's checkpoint directory, where iterative algorithms cut their lineage: on a
+    local master without one (``spark.checkpoint.dir``), a temporary directory removed when
+    the process ends. On a cluster, set ``spark.checkpoint.dir`` to shared storage.
+
+    Why: ALS (``models.recommendation.als``) only checkpoints with a directory, and without
+    it every iteration lengthens the lineage each task carries until its serialisation
+    overflows the JVM's stack: ``StackOverflowError`` at 50 iterations every time, and at
+    ``eval recs``' 15 now and then (a fresh clone's ``make test``, 7 December 2026).
+    """
+    import atexit
+    import tempfile
+
+    context = spark.sparkContext
+    if context.getCheckpointDir() is None and context.master.startswith("local"):
+        directory = tempfile.mkdtemp(prefix="lakesight-checkpoints-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        context.setCheckpointDir(directory)
+    return context.getCheckpointDir()
+
+
 def bench_session(name: str, workdir: str | None, steps: Steps):
     """A bench's scratch lake (``var/<name>``, or ``workdir``) and its Spark session on
     ``local[2]``: the machine's 2 cores, as the bare loops it is compared with get them as

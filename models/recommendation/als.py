@@ -15,6 +15,8 @@ import numpy as np
 
 from lakesight.models.recommendation.protocol import Scorer, Split
 
+CHECKPOINT_EVERY = 5  # iterations between lineage cuts (Spark's default is 10)
+
 
 @dataclass(frozen=True)
 class AlsConfig:
@@ -35,6 +37,9 @@ def train_als(spark, config: AlsConfig, split: Split) -> Scorer:
     import pandas as pd
     from pyspark.ml.recommendation import ALS
 
+    from lakesight.spark import lineage_checkpoints
+
+    lineage_checkpoints(spark)  # ALS cuts its lineage every CHECKPOINT_EVERY iterations there
     interactions = spark.createDataFrame(pd.DataFrame({
         "user": split.train[:, 0].astype(np.int32),
         "item": split.train[:, 1].astype(np.int32),
@@ -42,7 +47,8 @@ def train_als(spark, config: AlsConfig, split: Split) -> Scorer:
     }))  # fmt: skip
     model = ALS(rank=config.rank, maxIter=config.iterations, regParam=config.reg,
                 alpha=config.alpha, implicitPrefs=True, userCol="user", itemCol="item",
-                ratingCol="strength", seed=config.seed).fit(interactions)  # fmt: skip
+                ratingCol="strength", seed=config.seed,
+                checkpointInterval=CHECKPOINT_EVERY).fit(interactions)  # fmt: skip
     users = factor_matrix(model.userFactors.toPandas(), split.users, config.rank)
     items = factor_matrix(model.itemFactors.toPandas(), split.items, config.rank)
     return lambda u, i: np.einsum("...k,...k->...", users[u], items[i])

@@ -104,3 +104,21 @@ def test_the_same_loop_learns_under_torch_distributor(spark, loss):
     other_half = np.where(kind[:, None] == 1, scores[:, : split.items // 2].mean(1)[:, None],
                           scores[:, split.items // 2 :].mean(1)[:, None])  # fmt: skip
     assert (own_half > other_half).mean() > 0.9
+
+
+@pytest.mark.spark
+def test_als_cuts_its_lineage_so_many_iterations_do_not_overflow_the_stack(spark):
+    """Without a checkpoint directory, 50 ALS iterations overflowed the JVM's stack while
+    serialising their tasks (15, `eval recs`' setting, did now and then). With the
+    session's checkpoints, they run and learn the planted taste."""
+    from lakesight.models.recommendation.als import AlsConfig, train_als
+
+    split = planted_split()
+    score = train_als(spark, AlsConfig(rank=8, iterations=50), split)
+    assert spark.sparkContext.getCheckpointDir() is not None
+    kind = np.arange(split.users) % 2
+    items = np.arange(split.items)
+    scores = score(np.arange(split.users)[:, None], items[None, :])
+    own = np.where(kind[:, None] == (items[None, :] >= split.items // 2), scores, np.nan)
+    other = np.where(kind[:, None] != (items[None, :] >= split.items // 2), scores, np.nan)
+    assert (np.nanmean(own, axis=1) > np.nanmean(other, axis=1)).mean() > 0.9
