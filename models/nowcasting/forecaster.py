@@ -75,6 +75,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
     """The nowcaster a registry card describes: a grid model (:class:`Nowcaster`) or, for
     ``model_config.kind == "advection_residual"``, an
     :class:`~lakesight.models.nowcasting.advection.AdvectionNowcaster`."""
+    from lakesight.config import ConfigError
     from lakesight.models.runtime import ort_runner, verified
 
     path = verified(directory, card, card["files"]["fp32"])
@@ -82,7 +83,10 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
     if config.get("kind") == "advection_residual":
         from lakesight.models.nowcasting.advection import AdvectionConfig, AdvectionNowcaster
 
-        advection = AdvectionConfig.from_dict(config)
+        try:  # a card is configuration: one line naming it and the field, as runtime.input_spec
+            advection = AdvectionConfig.from_dict(config)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{card['name']}@{card['version']} card.json: {err}") from None
         return AdvectionNowcaster(
             name=f"{card['name']}@{card['version']}",
             inputs=config["inputs"],

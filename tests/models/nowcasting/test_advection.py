@@ -522,3 +522,24 @@ def test_where_growth_does_not_persist_the_later_leads_are_the_ensemble_uncorrec
     monkeypatch.setattr(advection, "growth_persistence", lambda *_: 0.5)
     corrected = model.predict(frames[None])[0].astype(int)
     assert (corrected[short:].sum(axis=(1, 2)) > expected[short:].sum(axis=(1, 2))).all()
+
+
+def test_a_bad_card_is_one_line_naming_the_card_and_the_field(tmp_path):
+    """What ``lakesight`` commands print (a ConfigError), not a traceback from mid-load."""
+    import json
+    import shutil
+
+    from lakesight.config import ConfigError
+    from lakesight.models.nowcasting.forecaster import nowcaster_from_card
+    from lakesight.models.runtime import load_card, resolve
+
+    _, shipped_dir = resolve(SHIPPED)
+    directory = tmp_path / "advection_radar" / "7"
+    shutil.copytree(shipped_dir, directory)
+    card = load_card(directory)
+    card["model_config"]["short_leads"] = 12
+    (directory / "card.json").write_text(json.dumps(card))
+    with pytest.raises(
+        ConfigError, match=r"advection_radar@\d+ card.json: model_config.short_leads: 12"
+    ):
+        nowcaster_from_card(directory, load_card(directory))
