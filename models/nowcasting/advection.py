@@ -54,6 +54,12 @@ learns what advection leaves out:
    uncertainty rather than betting on one motion. The first lead after the short ones is
    the mean of the two, a handover rather than a switch. At 0.1 it met every target but one
    on the tuning days, and missed more on two other sets of days than version 7 does.
+8. **The expected rain within each class** (a card's ``within_class``, since version 8): the
+   spread decides each pixel's class, which threshold of :data:`SPREAD_SKILL`'s its rain
+   is likely to reach; within that class, the forecast is the rain to expect there, the
+   advected rain averaged over the same motion error (:func:`expected_within_classes`).
+   The spread's upper quantile is the right event forecast and the wrong amount: the
+   expected rain is what a squared error rewards.
 
 Everything is per pixel-step: motion in pixels per step, convolutions with a fixed
 receptive field, no global layer. The model runs at the radar's own resolution, any
@@ -124,7 +130,7 @@ SPREAD_FLOOR = 0.25  # the lowest cut: below it, heavy rain spread wide cost mor
 # region takes the candidate that retraces the last step (a much lower temperature than the
 # window's: over one step the candidates' errors differ by little, and a blend of them
 # placed the first lead worse than any one of them).
-SHORT_LEADS = 3
+SHORT_LEADS = 6  # 3 in version 7
 LAST_STEP_TEMPERATURE = 0.02
 LEGACY_SHORT_LEADS = 0  # a card without model_config.short_leads: every lead the window's way
 # The ensemble (:func:`growth_persistence`, :func:`ensemble_advection`): the growth of each
@@ -133,6 +139,12 @@ LEGACY_SHORT_LEADS = 0  # a card without model_config.short_leads: every lead th
 # model_config.ensemble_below forecasts the later leads of a window whose correlation is
 # below it as the ensemble; no shipped card has it (README, radar section).
 GROWTH_SMOOTH_PX = 2.0
+# What a forecast pixel's value is within the class the spread gives it (:func:`likely_rain`):
+# "expected", the expected rain under the motion error (:func:`expected_within_classes`),
+# since version 8; "likely", the spread's quantile itself, before (a card without
+# model_config.within_class).
+WITHIN_CLASS = ("expected", "likely")
+LEGACY_WITHIN_CLASS = "likely"
 
 
 @dataclass(frozen=True)
@@ -164,11 +176,15 @@ class AdvectionConfig:
     # (:func:`growth_persistence`, :func:`ensemble_advection`); None: never. Measured at 0.1
     # and not shipped (README, radar section).
     ensemble_below: float | None = None
+    # Within the class the spread forecasts, the expected rain or the spread's quantile
+    # (one of WITHIN_CLASS): "expected" since version 8.
+    within_class: str = "expected"
     kind: str = "advection_residual"
 
     def __post_init__(self) -> None:
         # A card is configuration: a wrong value fails at load, naming the field, not mid-forecast.
-        choices = {"motion": tuple(MOTIONS), "gate": GATES, "sampling": SAMPLINGS}
+        choices = {"motion": tuple(MOTIONS), "gate": GATES, "sampling": SAMPLINGS,
+                   "within_class": WITHIN_CLASS}  # fmt: skip
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model_config.{name}: {getattr(self, name)!r} is not one of "
@@ -189,10 +205,12 @@ class AdvectionConfig:
         # before ``gate`` applied its correction everywhere, one from before ``sampling``
         # advected the encoded levels, and one from before ``spread_px_per_step`` forecast
         # the advected rain itself, one from before ``spread_skill`` cut at one chance, and
-        # one from before ``short_leads`` forecast every lead along the window's motion.
+        # one from before ``short_leads`` forecast every lead along the window's motion, and
+        # one from before ``within_class`` forecast the spread's quantile as the rain.
         values = {"motion": LEGACY_MOTION, "gate": LEGACY_GATE, "sampling": LEGACY_SAMPLING,
                   "spread_px_per_step": LEGACY_SPREAD, "spread_skill": None,
-                  "short_leads": LEGACY_SHORT_LEADS, **values}  # fmt: skip
+                  "short_leads": LEGACY_SHORT_LEADS, "within_class": LEGACY_WITHIN_CLASS,
+                  **values}  # fmt: skip
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
@@ -308,6 +326,43 @@ def spread_cuts(skill: dict | None, leads: int, probability: float, floor: float
         skill_at = np.interp(rain, thresholds, csi[:, k])
         cuts[k] = np.clip(skill_at / (1 + skill_at), floor, probability)
     return cuts
+
+
+def expected_within_classes(likely: np.ndarray, advected: np.ndarray, spread_px_per_step: float,
+                            classes_mm_h) -> np.ndarray:  # fmt: skip
+    """The spread's forecast ``likely`` (leads, H, W) uint8 (:func:`likely_rain`) valued within
+    its classes: each pixel keeps the class ``likely`` gives it (between two consecutive
+    ``classes_mm_h`` thresholds, or below the first or above the last), and within it takes
+    the rain to expect there, the ``advected`` rain (leads, H, W) uint8, before the spread,
+    averaged over the same Gaussian motion error ``spread_px_per_step x k`` px at lead ``k``
+    and clipped into the class.
+
+    Why, since version 8: the spread forecasts an event where it is fairly likely, which is
+    right for the event and wrong for the amount; an upper quantile of the rain overstates
+    it wherever the motion is uncertain, and a squared error pays for that most in heavy
+    rain. The expected rain is the squared error's optimum. Kept within the class, every
+    threshold's forecast area is the spread's, so its CSI is unchanged, and the rain in it
+    is the expected one: on the tuning days it lowered the MSE at every lead on every family
+    (by 5-20% on `spectral` from +12), CSI unchanged (README, version 8).
+    """
+    import cv2
+
+    from lakesight.radar_nowcast.encoding import pixel_to_rain, rain_to_level, threshold_pixel
+
+    if not spread_px_per_step:
+        return likely
+    edges = np.asarray([threshold_pixel(t) for t in classes_mm_h], np.int32)
+    out = np.empty_like(likely)
+    for k, (lead, rain) in enumerate(zip(likely, pixel_to_rain(advected), strict=True)):
+        expected = cv2.GaussianBlur(rain, (0, 0), spread_px_per_step * (k + 1))
+        level = np.rint(rain_to_level(expected)).astype(np.int32)
+        # The class of a level: how many thresholds it reaches; its levels run from the
+        # last threshold reached up to one below the next.
+        reached = np.searchsorted(edges, lead, side="right")
+        low = np.concatenate([[0], edges])[reached]
+        high = np.concatenate([edges - 1, [255]])[reached]
+        out[k] = np.clip(level, low, high).astype(np.uint8)
+    return out
 
 
 def retrace_errors(window: np.ndarray, sampling: str = LEGACY_SAMPLING,
@@ -660,6 +715,7 @@ class AdvectionNowcaster:
     spread_floor: float = SPREAD_FLOOR
     short_leads: int = LEGACY_SHORT_LEADS  # the card's model_config.short_leads
     ensemble_below: float | None = None  # the card's model_config.ensemble_below
+    within_class: str = LEGACY_WITHIN_CLASS  # the card's model_config.within_class
 
     @functools.cached_property
     def spread_cuts(self) -> np.ndarray:
@@ -687,8 +743,21 @@ class AdvectionNowcaster:
                 forecast = self.forecast(window, corrected) * np.float32(255.0)
                 out[i] = np.rint(forecast).astype(np.uint8)
             if corrected:
-                out[i] = likely_rain(out[i], self.spread_px_per_step, self.spread_cuts)
+                out[i] = self.spread(out[i])
         return out
+
+    def spread(self, forecast: np.ndarray) -> np.ndarray:
+        """A window's forecast (leads, H, W) uint8 as the card forecasts it under the motion's
+        error: each pixel's class the rain likely reaches (:func:`likely_rain`), and within it
+        the card's ``within_class`` value (:func:`expected_within_classes`)."""
+        from lakesight.radar_nowcast.encoding import THRESHOLDS_MM_H
+
+        likely = likely_rain(forecast, self.spread_px_per_step, self.spread_cuts)
+        if self.within_class == "likely":
+            return likely
+        # The classes are the thresholds the spread's cut was chosen for.
+        classes = self.spread_skill["rain_mm_h"] if self.spread_skill else THRESHOLDS_MM_H
+        return expected_within_classes(likely, forecast, self.spread_px_per_step, classes)
 
     def forecast(self, window: np.ndarray, corrected: bool = True) -> np.ndarray:
         """One window (T_in, H, W) uint8 with echo → its forecast (T_out, H, W) in 0..1, before

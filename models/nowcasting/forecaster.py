@@ -103,6 +103,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             spread_floor=advection.spread_floor,
             short_leads=advection.short_leads,
             ensemble_below=advection.ensemble_below,
+            within_class=advection.within_class,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -282,12 +282,14 @@ def architecture(config: AdvectionConfig) -> str:
         f"{config.ensemble_below}), the later leads are the retrace-weighted mean of the advections "
         f"along every candidate motion, uncorrected"
     )
+    within = "; within the class each pixel's rain likely reaches, the rain to expect there"
     return (
         f"advection + learned residual in the moving frame: measured motion "
         f"({MOTION_WORDS[config.motion]}), {SAMPLING_WORDS[config.sampling]}, a fully "
         f"convolutional correction of growth and decay{GATE_WORDS[config.gate]}"
         f"{spread if config.spread_px_per_step else ''}{short if config.short_leads else ''}"
         f"{ensemble if config.ensemble_below is not None else ''}"
+        f"{within if config.spread_px_per_step and config.within_class == 'expected' else ''}"
     )
 
 
@@ -356,6 +358,7 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
         "spread_floor",
         "short_leads",
         "ensemble_below",
+        "within_class",
     )  # how it runs, not what it learned
     defaults = AdvectionConfig()
     model = AdvectionConfig(**{**trained.to_dict(),
@@ -400,7 +403,9 @@ def model_card_markdown(card: dict) -> str:
               f"motion" if m.get("short_leads") else "")
            + (f"; below a growth persistence of {m['ensemble_below']}, its later leads the "
               f"ensemble mean of its candidate motions, uncorrected"
-              if m.get("ensemble_below") is not None else "")]
+              if m.get("ensemble_below") is not None else "")
+           + ("; within each class its spread forecasts, the expected rain"
+              if m.get("within_class") == "expected" else "")]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",

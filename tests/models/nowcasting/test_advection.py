@@ -12,6 +12,7 @@ from lakesight.models.nowcasting.advection import (
     advected_last_frame,
     build_network,
     ensemble_advection,
+    expected_within_classes,
     growth_persistence,
     likely_rain,
     moving_frame_inputs,
@@ -108,8 +109,8 @@ def test_the_short_leads_are_advection_alone(shipped):
     wetter = dataclasses.replace(shipped, run=adds_rain, gate="none").predict(frames[None])[0]
     plain = shipped.predict(frames[None], corrected=False)[0]
     short = shipped.short_leads
-    assert short == 3
-    spread = likely_rain(plain, shipped.spread_px_per_step, shipped.spread_cuts)
+    assert short == 6
+    spread = shipped.spread(plain)
     assert np.array_equal(wetter[:short], spread[:short])
     assert (wetter[short:].astype(int).sum(axis=(1, 2)) > spread[short:].sum(axis=(1, 2))).all()
 
@@ -403,9 +404,44 @@ def test_the_cut_falls_where_the_skill_does_and_lets_heavy_rain_spread():
         spread_cuts(SPREAD_SKILL, 4, 0.3, 0.25)
 
 
+def test_within_each_class_the_forecast_is_the_rain_to_expect_and_the_classes_stay():
+    """The spread's forecast of a storm whose place is uncertain, valued within its classes:
+    every threshold's forecast area is exactly the spread's (so its CSI is), and within them
+    the rain is the expected one. Over the places the storm may really be, the squared
+    error is then lower than the spread's quantile, at every lead."""
+    from lakesight.radar_nowcast.encoding import THRESHOLDS_MM_H, pixel_to_rain, threshold_pixel
+
+    storm = np.repeat(blob(128, 64, 64, 10, 230)[None], 10, axis=0)
+    cuts = spread_cuts(SPREAD_SKILL, 10, 0.3, 0.25)
+    likely = likely_rain(storm, 0.5, cuts)
+    valued = expected_within_classes(likely, storm, 0.5, THRESHOLDS_MM_H)
+    assert valued.dtype == np.uint8 and valued.shape == likely.shape
+    for threshold in THRESHOLDS_MM_H:
+        level = threshold_pixel(threshold)
+        assert np.array_equal(valued >= level, likely >= level), threshold
+    assert (valued != likely).any()  # the amounts changed: the core's is lower
+    assert valued[9].max() < likely[9].max()
+    # Where the storm really goes: displaced as the motion error says, lead by lead.
+    rng = np.random.default_rng(3)
+    squared = {"likely": np.zeros(10), "expected": np.zeros(10)}
+    for _ in range(40):
+        for k in range(10):
+            dx, dy = rng.normal(0, 0.5 * (k + 1), 2)
+            truth = pixel_to_rain(blob(128, 64 + dx, 64 + dy, 10, 230))
+            for name, forecast in (("likely", likely), ("expected", valued)):
+                squared[name][k] += ((pixel_to_rain(forecast[k]) - truth) ** 2).mean()
+    assert (squared["expected"] < squared["likely"]).all(), squared
+    assert expected_within_classes(likely, storm, 0.0, THRESHOLDS_MM_H) is likely
+
+
+def test_a_card_without_within_class_forecasts_the_spreads_quantile(shipped):
+    assert AdvectionConfig.from_dict({"short_leads": 3}).within_class == "likely"
+    assert AdvectionConfig().within_class == "expected" and shipped.within_class == "expected"
+
+
 def test_a_card_without_short_leads_forecasts_every_lead_the_windows_way(shipped):
     assert AdvectionConfig.from_dict({"spread_px_per_step": 0.5}).short_leads == 0
-    assert AdvectionConfig().short_leads == 3 and shipped.short_leads == 3
+    assert AdvectionConfig().short_leads == 6 and shipped.short_leads == 6
 
 
 def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
@@ -431,6 +467,7 @@ def test_a_card_without_ensemble_below_never_forecasts_the_ensemble(shipped):
         ({"sampling": "nearest"}, "model_config.sampling: 'nearest' is not one of"),
         ({"short_leads": 11}, "model_config.short_leads: 11 is not within 0..10"),
         ({"ensemble_below": 2.0}, "model_config.ensemble_below: 2.0 is not a correlation"),
+        ({"within_class": "median"}, "model_config.within_class: 'median' is not one of"),
     ],
 )
 def test_a_bad_model_config_fails_at_load_naming_the_field(setting, message):
@@ -514,8 +551,7 @@ def test_where_growth_does_not_persist_the_later_leads_are_the_ensemble_uncorrec
     later = ensemble_advection(frames, candidates, leads, model.sampling)
     expected = np.concatenate([along_now[:short], (along_now[short:] + later[short:short + 1]) / 2,
                                later[short + 1:]])  # fmt: skip
-    expected = likely_rain(np.rint(np.clip(expected, 0, 1) * 255).astype(np.uint8),
-                           model.spread_px_per_step, model.spread_cuts)  # fmt: skip
+    expected = model.spread(np.rint(np.clip(expected, 0, 1) * 255).astype(np.uint8))
 
     monkeypatch.setattr(advection, "growth_persistence", lambda *_: 0.0)
     assert np.array_equal(model.predict(frames[None])[0], expected)
