@@ -104,6 +104,8 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             short_leads=advection.short_leads,
             ensemble_below=advection.ensemble_below,
             within_class=advection.within_class,
+            growth_persists_from=advection.growth_persists_from,
+            short_leads_where_growth_persists=advection.short_leads_where_growth_persists,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

@@ -273,9 +273,15 @@ def architecture(config: AdvectionConfig) -> str:
         f", each lead the rain reached with a {chance} under a "
         f"motion error of {config.spread_px_per_step} px per step"
     )
+    fewer = (
+        f" ({config.short_leads_where_growth_persists} where growth persisted over the last "
+        f"steps, correlation at least {config.growth_persists_from})"
+        if config.growth_persists_from is not None
+        else ""
+    )
     short = (
         f"; the first {config.short_leads} leads along the motion that retraces the last "
-        f"step, uncorrected"
+        f"step, uncorrected{fewer}"
     )
     ensemble = (
         f"; where growth did not persist over the last steps (correlation below "
@@ -359,6 +365,8 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
         "short_leads",
         "ensemble_below",
         "within_class",
+        "growth_persists_from",
+        "short_leads_where_growth_persists",
     )  # how it runs, not what it learned
     defaults = AdvectionConfig()
     model = AdvectionConfig(**{**trained.to_dict(),
@@ -401,6 +409,9 @@ def model_card_markdown(card: dict) -> str:
               if m.get("spread_skill") else "")
            + (f"; its first {m['short_leads']} leads uncorrected, along the last step's "
               f"motion" if m.get("short_leads") else "")
+           + (f" ({m['short_leads_where_growth_persists']} where growth persists at "
+              f"{m['growth_persists_from']} or more)"
+              if m.get("short_leads") and m.get("growth_persists_from") is not None else "")
            + (f"; below a growth persistence of {m['ensemble_below']}, its later leads the "
               f"ensemble mean of its candidate motions, uncorrected"
               if m.get("ensemble_below") is not None else "")

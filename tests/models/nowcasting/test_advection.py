@@ -80,15 +80,19 @@ def test_an_untrained_model_is_exactly_the_flow_baseline():
     assert correction.shape == (4, 1, 50, 77) and not correction.any()
 
 
-def test_the_shipped_model_uncorrected_is_its_advection_alone(shipped):
+@pytest.mark.parametrize("persistence", [0.0, 0.9])
+def test_the_shipped_model_uncorrected_is_its_advection_alone(shipped, monkeypatch, persistence):
     """``corrected=False`` is channel 0 of the moving frame, rounded: no network; the short
-    leads along the last step's motion, the others along the window's. (The cell has
-    decayed all along, and the correction, which takes echo away, would have bettered its
-    past: the hindcast gate lets it act.)"""
+    leads (fewer where growth persists) along the last step's motion, the others along the
+    window's. (The cell has decayed all along, and the correction, which takes echo away,
+    would have bettered its past: the hindcast gate lets it act.)"""
+    from lakesight.models.nowcasting import advection
     from lakesight.models.nowcasting.advection import last_step_motion
 
+    monkeypatch.setattr(advection, "growth_persistence", lambda *_: persistence)
     frames = np.stack([blob(96, 48, 48, 10, 216 - 12 * t) for t in range(5)])
-    short = shipped.short_leads
+    persists = persistence >= shipped.growth_persists_from
+    short = shipped.short_leads_where_growth_persists if persists else shipped.short_leads
     moving = moving_frame_inputs(frames, 10, method=shipped.motion, sampling=shipped.sampling)
     now = last_step_motion(frames, shipped.sampling)
     moving[:short] = moving_frame_inputs(frames, short, now, sampling=shipped.sampling)
@@ -97,10 +101,16 @@ def test_the_shipped_model_uncorrected_is_its_advection_alone(shipped):
     assert not np.array_equal(uncorrected, shipped.predict(frames[None])[0])
 
 
-def test_the_short_leads_are_advection_alone(shipped):
+@pytest.mark.parametrize(("persistence", "short"), [(-0.2, 6), (0.39, 6), (0.4, 3), (0.9, 3)])
+def test_the_short_leads_are_advection_alone(shipped, monkeypatch, persistence, short):
     """A correction that adds rain everywhere changes every lead but the short ones, which
-    are the advection along the last step's motion, spread."""
+    are the advection along the last step's motion, spread: six where the window's growth
+    does not persist, three where it does (there the correction has a growth to extrapolate)."""
     import dataclasses
+
+    from lakesight.models.nowcasting import advection
+
+    monkeypatch.setattr(advection, "growth_persistence", lambda *_: persistence)
 
     def adds_rain(moving: np.ndarray) -> list[np.ndarray]:
         return [np.full((len(moving), 1, *moving.shape[2:]), 0.1, np.float32)]
@@ -108,8 +118,6 @@ def test_the_short_leads_are_advection_alone(shipped):
     frames = np.stack([blob(96, 30 + 2 * t, 48, 10, 170) for t in range(5)])
     wetter = dataclasses.replace(shipped, run=adds_rain, gate="none").predict(frames[None])[0]
     plain = shipped.predict(frames[None], corrected=False)[0]
-    short = shipped.short_leads
-    assert short == 6
     spread = shipped.spread(plain)
     assert np.array_equal(wetter[:short], spread[:short])
     assert (wetter[short:].astype(int).sum(axis=(1, 2)) > spread[short:].sum(axis=(1, 2))).all()
@@ -444,6 +452,31 @@ def test_a_card_without_short_leads_forecasts_every_lead_the_windows_way(shipped
     assert AdvectionConfig().short_leads == 6 and shipped.short_leads == 6
 
 
+def test_a_card_without_growth_persists_from_runs_its_short_leads_on_every_window(
+    shipped, monkeypatch
+):
+    """Version 8's card: six short leads whatever the window's growth; the shipped card says
+    from which growth persistence it runs three."""
+    import dataclasses
+
+    from lakesight.models.nowcasting import advection
+
+    assert AdvectionConfig.from_dict({"short_leads": 6}).growth_persists_from is None
+    assert (shipped.growth_persists_from, shipped.short_leads_where_growth_persists) == (0.4, 3)
+
+    def adds_rain(moving: np.ndarray) -> list[np.ndarray]:
+        return [np.full((len(moving), 1, *moving.shape[2:]), 0.1, np.float32)]
+
+    monkeypatch.setattr(advection, "growth_persistence", lambda *_: 0.9)
+    frames = np.stack([blob(96, 30 + 2 * t, 48, 10, 170) for t in range(5)])
+    legacy = dataclasses.replace(shipped, run=adds_rain, gate="none", growth_persists_from=None)
+    plain = legacy.spread(legacy.predict(frames[None], corrected=False)[0])
+    assert np.array_equal(legacy.predict(frames[None])[0][:6], plain[:6])
+    wetter = dataclasses.replace(legacy, growth_persists_from=0.4).predict(frames[None])[0]
+    assert np.array_equal(wetter[:3], plain[:3])
+    assert (wetter[3:6].astype(int).sum(axis=(1, 2)) > plain[3:6].sum(axis=(1, 2))).all()
+
+
 def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
     """Version 5's card has no spread_skill and keeps its one cut; the shipped model's card
     carries the table it was released with."""
@@ -468,6 +501,11 @@ def test_a_card_without_ensemble_below_never_forecasts_the_ensemble(shipped):
         ({"short_leads": 11}, "model_config.short_leads: 11 is not within 0..10"),
         ({"ensemble_below": 2.0}, "model_config.ensemble_below: 2.0 is not a correlation"),
         ({"within_class": "median"}, "model_config.within_class: 'median' is not one of"),
+        ({"growth_persists_from": -3}, "model_config.growth_persists_from: -3 is not a corr"),
+        (
+            {"short_leads_where_growth_persists": -1},
+            "model_config.short_leads_where_growth_persists: -1 is not within 0..10",
+        ),
     ],
 )
 def test_a_bad_model_config_fails_at_load_naming_the_field(setting, message):
