@@ -482,7 +482,22 @@ def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
     carries the table it was released with."""
     assert AdvectionConfig.from_dict({"spread_px_per_step": 0.5}).spread_skill is None
     assert AdvectionConfig().spread_skill == SPREAD_SKILL
-    assert shipped.spread_skill == SPREAD_SKILL and shipped.spread_floor == 0.25
+    assert shipped.spread_skill == SPREAD_SKILL and shipped.spread_floor == 0.15
+    assert AdvectionConfig().spread_floor == 0.15
+
+
+def test_the_floor_bounds_how_low_the_cut_for_heavy_rain_falls():
+    """At +60 the tuning days' skill at 30 mm/h asks for 12%: version 10's floor holds it at
+    15% (versions 6-9 at 25%), and the lower the floor, the wider a heavy core is forecast."""
+    from lakesight.radar_nowcast.encoding import threshold_pixel
+
+    heavy = threshold_pixel(30.0)
+    low, high = (spread_cuts(SPREAD_SKILL, 10, 0.3, floor) for floor in (0.15, 0.25))
+    assert low[9, heavy] == pytest.approx(0.15) and high[9, heavy] == pytest.approx(0.25)
+    assert np.array_equal(low[0], high[0])  # the first lead's skill is above both floors
+    core = np.repeat(blob(128, 64, 64, 12, 230)[None], 10, axis=0)
+    wider, narrower = likely_rain(core, 0.5, low), likely_rain(core, 0.5, high)
+    assert (wider[9] >= heavy).sum() > (narrower[9] >= heavy).sum()
 
 
 def test_a_card_without_ensemble_below_never_forecasts_the_ensemble(shipped):
