@@ -171,10 +171,12 @@ def test_shipped_model_keeps_a_translating_cell_where_it_goes(shipped):
 
 def test_shipped_model_grows_a_cell_that_grows_in_place_and_decays_one_that_decays(shipped):
     """Three cells whose last frame is the same: growing, steady and decaying in place.
-    The model carries each one's trend on, as more or less echo. (Most of it is the
+    The model carries each one's trend on, as more or less echo. (Part of it is the
     motion: an expanding cell's measured motion diverges, so advection spreads it, and a
-    shrinking one's converges. The correction adds to the decay; on growth its hindcast
-    gate finds it no help on a smooth cell and leaves it out.)"""
+    shrinking one's converges. Version 10's correction carries the growth on, 1.69 times
+    the steady cell's echo at +60 against 1.25 from the motion alone; on the decaying cell
+    its hindcast gate leaves it out, so the decay, 0.85 of the steady cell's, is the
+    motion's. Versions 2-9's correction worked the other way round: 1.25 and 0.82.)"""
     histories = {
         "growing": [120, 132, 144, 156, 168],
         "steady": [168] * 5,
@@ -187,7 +189,7 @@ def test_shipped_model_grows_a_cell_that_grows_in_place_and_decays_one_that_deca
         forecast = shipped.predict(frames[None])[0].astype(np.int64)
         echo[name] = forecast[9].sum()
     assert echo["growing"] > 1.2 * echo["steady"]
-    assert echo["decaying"] < 0.85 * echo["steady"]
+    assert echo["decaying"] < 0.9 * echo["steady"]
 
 
 @pytest.mark.parametrize("size", [96, 131, 256, 512])
