@@ -135,7 +135,7 @@ SPREAD_SKILL = {
 # it gained CSI. Since version 10, 0.15: with the expected rain within each class (version 8)
 # a wider heavy class costs less squared error, and on the tuning days 0.15 lifted
 # `hko_like`'s CSI at 30 mm/h from +30 (0.137 to 0.152 at +30, 0.055 to 0.097 at +60) for
-# at most 3% more MSE, still below flow's and pysteps' on every family (README, version 10).
+# at most 3.3% more MSE, still below flow's and pysteps' on every family (README, version 10).
 SPREAD_FLOOR = 0.15
 # The short leads (:func:`last_step_motion`, since version 7): how many, and how sharply each
 # region takes the candidate that retraces the last step (a much lower temperature than the
