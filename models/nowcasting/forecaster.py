@@ -106,6 +106,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             within_class=advection.within_class,
             growth_persists_from=advection.growth_persists_from,
             short_leads_where_growth_persists=advection.short_leads_where_growth_persists,
+            heavy_rain_held_from_mm_h=advection.heavy_rain_held_from_mm_h,
         )
     return Nowcaster(
         name=f"{card['name']}@{card['version']}",

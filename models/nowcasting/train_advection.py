@@ -289,6 +289,10 @@ def architecture(config: AdvectionConfig) -> str:
         f"along every candidate motion, uncorrected"
     )
     within = "; within the class each pixel's rain likely reaches, the rain to expect there"
+    held = (
+        f"; the correction keeps rain of {config.heavy_rain_held_from_mm_h:g} mm/h or more at "
+        f"that rate or above"
+    )
     return (
         f"advection + learned residual in the moving frame: measured motion "
         f"({MOTION_WORDS[config.motion]}), {SAMPLING_WORDS[config.sampling]}, a fully "
@@ -296,6 +300,7 @@ def architecture(config: AdvectionConfig) -> str:
         f"{spread if config.spread_px_per_step else ''}{short if config.short_leads else ''}"
         f"{ensemble if config.ensemble_below is not None else ''}"
         f"{within if config.spread_px_per_step and config.within_class == 'expected' else ''}"
+        f"{held if config.heavy_rain_held_from_mm_h is not None else ''}"
     )
 
 
@@ -367,6 +372,7 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
         "within_class",
         "growth_persists_from",
         "short_leads_where_growth_persists",
+        "heavy_rain_held_from_mm_h",
     )  # how it runs, not what it learned
     defaults = AdvectionConfig()
     model = AdvectionConfig(**{**trained.to_dict(),
@@ -416,7 +422,9 @@ def model_card_markdown(card: dict) -> str:
               f"ensemble mean of its candidate motions, uncorrected"
               if m.get("ensemble_below") is not None else "")
            + ("; within each class its spread forecasts, the expected rain"
-              if m.get("within_class") == "expected" else "")]
+              if m.get("within_class") == "expected" else "")
+           + (f"; rain of {m['heavy_rain_held_from_mm_h']:g} mm/h or more kept at that rate "
+              f"or above" if m.get("heavy_rain_held_from_mm_h") is not None else "")]
           if card.get("weights_from") else []),
         "",
         "## Evaluation",

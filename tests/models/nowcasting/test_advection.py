@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lakesight.models.nowcasting.advection import (
+    MAX_CORRECTION,
     SAMPLINGS,
     SPREAD_SKILL,
     AdvectionConfig,
@@ -14,6 +15,7 @@ from lakesight.models.nowcasting.advection import (
     ensemble_advection,
     expected_within_classes,
     growth_persistence,
+    held_in_heavy_class,
     likely_rain,
     moving_frame_inputs,
     spread_cuts,
@@ -479,6 +481,53 @@ def test_a_card_without_growth_persists_from_runs_its_short_leads_on_every_windo
     assert (wetter[3:6].astype(int).sum(axis=(1, 2)) > plain[3:6].sum(axis=(1, 2))).all()
 
 
+def takes_rain(moving: np.ndarray) -> list[np.ndarray]:
+    """A correction that weakens every pixel of echo by as much as the network may."""
+    return [np.full((len(moving), 1, *moving.shape[2:]), -MAX_CORRECTION, np.float32)]
+
+
+def test_the_correction_may_weaken_heavy_rain_but_not_out_of_its_class():
+    """A core above 30 mm/h and its lighter edge, under a correction that weakens both: the
+    edge loses what the correction takes, the core keeps at least 30 mm/h; a correction that
+    adds rain is let through everywhere."""
+    from lakesight.radar_nowcast.encoding import threshold_pixel
+
+    heavy = threshold_pixel(30.0)
+    frames = np.stack([blob(96, 30 + 2 * t, 48, 10, 200) for t in range(5)])
+    moving = moving_frame_inputs(frames, 10, sampling="rain")
+    advected = moving[:, 0] * 255
+    held = held_in_heavy_class(takes_rain, 30.0)(moving)[0][:, 0]
+    corrected = np.clip(advected + held * 255, 0, 255)
+    core, edge = advected >= heavy, (advected > 0) & (advected < heavy)
+    assert core.sum() > 50 and edge.sum() > 50
+    assert (corrected[core] >= heavy - 1e-3).all()  # held in the class
+    assert (corrected[core] < advected[core]).any()  # and weakened within it
+    assert np.allclose(held[edge], -MAX_CORRECTION)  # the edge as the network said
+    adds = lambda m: [-takes_rain(m)[0]]  # noqa: E731
+    assert np.array_equal(held_in_heavy_class(adds, 30.0)(moving)[0], adds(moving)[0])
+    assert held_in_heavy_class(takes_rain, None) is takes_rain
+
+
+def test_a_card_without_heavy_rain_held_lets_its_correction_take_heavy_rain(shipped):
+    """Version 10's card and before: a correction that weakens a core just above 30 mm/h takes
+    it out of the class; the shipped card keeps it there."""
+    import dataclasses
+
+    from lakesight.radar_nowcast.encoding import threshold_pixel
+
+    assert AdvectionConfig.from_dict({"short_leads": 6}).heavy_rain_held_from_mm_h is None
+    assert AdvectionConfig().heavy_rain_held_from_mm_h == 30.0
+    assert shipped.heavy_rain_held_from_mm_h == 30.0
+    heavy = threshold_pixel(30.0)
+    frames = np.stack([blob(96, 30 + 2 * t, 48, 10, heavy + 10) for t in range(5)])
+    held = dataclasses.replace(shipped, run=takes_rain, gate="none", short_leads=0,
+                               spread_px_per_step=0.0, heavy_rain_held_from_mm_h=30.0)  # fmt: skip
+    legacy = dataclasses.replace(held, heavy_rain_held_from_mm_h=None)
+    for lead in (4, 9):
+        assert (held.predict(frames[None])[0][lead] >= heavy).sum() > 20
+        assert (legacy.predict(frames[None])[0][lead] >= heavy).sum() == 0
+
+
 def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
     """Version 5's card has no spread_skill and keeps its one cut; the shipped model's card
     carries the table it was released with."""
@@ -519,6 +568,8 @@ def test_a_card_without_ensemble_below_never_forecasts_the_ensemble(shipped):
         ({"ensemble_below": 2.0}, "model_config.ensemble_below: 2.0 is not a correlation"),
         ({"within_class": "median"}, "model_config.within_class: 'median' is not one of"),
         ({"growth_persists_from": -3}, "model_config.growth_persists_from: -3 is not a corr"),
+        ({"heavy_rain_held_from_mm_h": 0}, "model_config.heavy_rain_held_from_mm_h: 0 is not"),
+        ({"heavy_rain_held_from_mm_h": "30"}, "heavy_rain_held_from_mm_h: '30' is not a rain"),
         (
             {"short_leads_where_growth_persists": -1},
             "model_config.short_leads_where_growth_persists: -1 is not within 0..10",
