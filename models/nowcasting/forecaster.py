@@ -98,6 +98,7 @@ def nowcaster_from_card(directory: Path, card: dict, *, threads: int = 1):
             gate=advection.gate,
             sampling=advection.sampling,
             spread_px_per_step=advection.spread_px_per_step,
+            spread_px_at_issue=advection.spread_px_at_issue,
             spread_probability=advection.spread_probability,
             spread_skill=advection.spread_skill,
             spread_floor=advection.spread_floor,

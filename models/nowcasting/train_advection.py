@@ -272,6 +272,11 @@ def architecture(config: AdvectionConfig) -> str:
     spread = (
         f", each lead the rain reached with a {chance} under a "
         f"motion error of {config.spread_px_per_step} px per step"
+        + (
+            f" on top of {config.spread_px_at_issue} px at the issue time"
+            if config.spread_px_at_issue
+            else ""
+        )
     )
     fewer = (
         f" ({config.short_leads_where_growth_persists} where growth persisted over the last "
@@ -364,6 +369,7 @@ def release_reused(ref: str, registry: str | None, out_dir: Path, *, name: str, 
         "gate",
         "sampling",
         "spread_px_per_step",
+        "spread_px_at_issue",
         "spread_probability",
         "spread_skill",
         "spread_floor",
@@ -409,8 +415,10 @@ def model_card_markdown(card: dict) -> str:
            f"({t['model'].get('motion', 'echo_dis')}) and not retrained; run here with "
            f"motion {m['motion']}, gate {m.get('gate', 'none')}, sampling "
            f"{m.get('sampling', 'reflectivity')} and spread "
-           f"{m.get('spread_px_per_step', 0.0)} px/step at "
-           f"{m.get('spread_probability', AdvectionConfig.spread_probability):.0%}"
+           f"{m.get('spread_px_per_step', 0.0)} px/step"
+           + (f" (from {m['spread_px_at_issue']} px at the issue time)"
+              if m.get("spread_px_at_issue") else "")
+           + f" at {m.get('spread_probability', AdvectionConfig.spread_probability):.0%}"
            + (f" (down to {m['spread_floor']:.0%} where its skill is lower)"
               if m.get("spread_skill") else "")
            + (f"; its first {m['short_leads']} leads uncorrected, along the last step's "

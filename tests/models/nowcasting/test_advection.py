@@ -19,6 +19,7 @@ from lakesight.models.nowcasting.advection import (
     likely_rain,
     moving_frame_inputs,
     spread_cuts,
+    spread_sigma_px,
 )
 from lakesight.radar_nowcast.baselines import flow_extrapolation
 
@@ -528,6 +529,56 @@ def test_a_card_without_heavy_rain_held_lets_its_correction_take_heavy_rain(ship
         assert (legacy.predict(frames[None])[0][lead] >= heavy).sum() == 0
 
 
+def shield_with_a_dry_gap(leads: int = 10) -> np.ndarray:
+    """A rain shield at 5 mm/h crossed by a one-pixel dry line, the same at every lead."""
+    from lakesight.radar_nowcast.encoding import threshold_pixel
+
+    shield = np.zeros((64, 64), np.uint8)
+    shield[8:56, 8:56] = threshold_pixel(5.0) + 5
+    shield[:, 32] = 0
+    return np.repeat(shield[None], leads, axis=0)
+
+
+def test_the_first_lead_is_not_certain_to_the_pixel():
+    """With an error already there at the issue time, lead k's error is sqrt(s0² + (r k)²)
+    px: the first lead's widens (0.5 to 0.61 px), the hour's barely moves. A dry line one
+    pixel wide inside a shield, rain on both sides, is then no longer forecast dry at the
+    first lead: at 0.5 px each side gives 11% and the pair stays below the 30% cut, at 0.61
+    px 17% each clears it. Without the error at issue, the first lead keeps the gap; the
+    rain filled in is the expected rain, and a wider error lowers it."""
+    from lakesight.radar_nowcast.encoding import THRESHOLDS_MM_H, threshold_pixel
+
+    assert spread_sigma_px(0.5, 0.0, 1) == 0.5 and spread_sigma_px(0.5, 0.0, 10) == 5.0
+    assert spread_sigma_px(0.5, 0.35, 1) == pytest.approx(0.610, abs=1e-3)
+    assert spread_sigma_px(0.5, 0.35, 10) == pytest.approx(5.012, abs=1e-3)
+    shield, light = shield_with_a_dry_gap(), threshold_pixel(2.0)
+    sure, unsure = likely_rain(shield, 0.5, 0.3), likely_rain(shield, 0.5, 0.3, 0.35)
+    assert not sure[0, 8:56, 32].any() and (unsure[0, 12:52, 32] >= light).all()
+    assert (unsure[0] >= sure[0]).all()
+    # Within its class the filled gap takes the expected rain: the shield's, thinned by the gap.
+    valued = expected_within_classes(unsure, shield, 0.5, THRESHOLDS_MM_H, 0.35)
+    assert (valued[0, 12:52, 32] >= light).all() and (
+        valued[0, 12:52, 32] < shield[0, 20, 20]
+    ).all()
+
+
+def test_the_shipped_card_spreads_from_an_error_at_issue_and_an_older_card_from_none(shipped):
+    """Version 12's card carries 0.35 px; a card without the field (version 11 and before)
+    spreads from no error, and keeps the first lead's one-pixel gap out of every class."""
+    import dataclasses
+
+    assert AdvectionConfig.from_dict({"heavy_rain_held_from_mm_h": 30}).spread_px_at_issue == 0
+    assert AdvectionConfig().spread_px_at_issue == 0.35 and shipped.spread_px_at_issue == 0.35
+    from lakesight.radar_nowcast.encoding import threshold_pixel
+
+    shield = shield_with_a_dry_gap()
+    older = dataclasses.replace(shipped, spread_px_at_issue=0.0)
+    # The older card's gap stays below the lowest class (0.5 mm/h), its expected rain
+    # clipped into it; the shipped card's is forecast in the shield's class.
+    assert (shipped.spread(shield)[0, 12:52, 32] >= threshold_pixel(2.0)).all()
+    assert (older.spread(shield)[0, 8:56, 32] < threshold_pixel(0.5)).all()
+
+
 def test_a_card_without_a_skill_cuts_at_one_chance(shipped):
     """Version 5's card has no spread_skill and keeps its one cut; the shipped model's card
     carries the table it was released with."""
@@ -570,6 +621,8 @@ def test_a_card_without_ensemble_below_never_forecasts_the_ensemble(shipped):
         ({"growth_persists_from": -3}, "model_config.growth_persists_from: -3 is not a corr"),
         ({"heavy_rain_held_from_mm_h": 0}, "model_config.heavy_rain_held_from_mm_h: 0 is not"),
         ({"heavy_rain_held_from_mm_h": "30"}, "heavy_rain_held_from_mm_h: '30' is not a rain"),
+        ({"spread_px_at_issue": -0.1}, "model_config.spread_px_at_issue: -0.1 is not a dist"),
+        ({"spread_px_at_issue": True}, "model_config.spread_px_at_issue: True is not a dist"),
         (
             {"short_leads_where_growth_persists": -1},
             "model_config.short_leads_where_growth_persists: -1 is not within 0..10",
