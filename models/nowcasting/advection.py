@@ -188,6 +188,11 @@ HEAVY_RAIN_HELD_FROM_MM_H = 30.0
 SPREAD_PX_AT_ISSUE = 0.35
 
 
+def is_number(value) -> bool:
+    """A card's JSON number: an int or a float, not a bool (JSON's true is not 1 px)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class AdvectionConfig:
     inputs: int = 5  # frames in; the last HISTORY are used
@@ -250,13 +255,11 @@ class AdvectionConfig:
                 raise ValueError(f"model_config.{name}: {value} is not a correlation (-1..1) "
                                  f"or null")  # fmt: skip
         held = self.heavy_rain_held_from_mm_h
-        if held is not None and (
-            isinstance(held, bool) or not isinstance(held, int | float) or held <= 0
-        ):
+        if held is not None and not (is_number(held) and held > 0):
             raise ValueError(f"model_config.heavy_rain_held_from_mm_h: {held!r} is not a rain "
                              f"rate above 0 mm/h or null")  # fmt: skip
         at_issue = self.spread_px_at_issue
-        if isinstance(at_issue, bool) or not isinstance(at_issue, int | float) or at_issue < 0:
+        if not (is_number(at_issue) and at_issue >= 0):
             raise ValueError(f"model_config.spread_px_at_issue: {at_issue!r} is not a distance "
                              f"of 0 px or more")  # fmt: skip
 

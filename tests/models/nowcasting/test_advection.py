@@ -567,10 +567,10 @@ def test_the_shipped_card_spreads_from_an_error_at_issue_and_an_older_card_from_
     spreads from no error, and keeps the first lead's one-pixel gap out of every class."""
     import dataclasses
 
-    assert AdvectionConfig.from_dict({"heavy_rain_held_from_mm_h": 30}).spread_px_at_issue == 0
-    assert AdvectionConfig().spread_px_at_issue == 0.35 and shipped.spread_px_at_issue == 0.35
     from lakesight.radar_nowcast.encoding import threshold_pixel
 
+    assert AdvectionConfig.from_dict({"heavy_rain_held_from_mm_h": 30}).spread_px_at_issue == 0
+    assert AdvectionConfig().spread_px_at_issue == 0.35 and shipped.spread_px_at_issue == 0.35
     shield = shield_with_a_dry_gap()
     older = dataclasses.replace(shipped, spread_px_at_issue=0.0)
     # The older card's gap stays below the lowest class (0.5 mm/h), its expected rain
